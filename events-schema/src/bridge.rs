@@ -42,8 +42,7 @@ impl BridgeEvent {
 
     /// The envelope inside, checked against the bus fields that name it.
     pub fn envelope(&self) -> Result<Envelope, BridgeError> {
-        let envelope: Envelope =
-            serde_json::from_value(self.detail.clone()).map_err(BridgeError::Detail)?;
+        let envelope: Envelope = serde_json::from_value(self.detail.clone()).map_err(BridgeError::Detail)?;
         if envelope.event_type != self.detail_type {
             return Err(BridgeError::DetailTypeMismatch {
                 detail_type: self.detail_type.clone(),

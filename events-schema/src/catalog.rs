@@ -61,8 +61,5 @@ pub fn envelope_schema() -> Schema {
 
 /// The schema of one payload version, if it exists.
 pub fn schema_of(event_type: &str, version: u32) -> Option<Schema> {
-    entries()
-        .into_iter()
-        .find(|e| e.event_type == event_type && e.version == version)
-        .map(|e| (e.schema)())
+    entries().into_iter().find(|e| e.event_type == event_type && e.version == version).map(|e| (e.schema)())
 }

@@ -45,9 +45,6 @@ mod tests {
 
     #[test]
     fn parts_cannot_bleed_into_each_other() {
-        assert_ne!(
-            event_id("a", AggregateType::Task, "b1", 1, "X"),
-            event_id("ab", AggregateType::Task, "1", 1, "X")
-        );
+        assert_ne!(event_id("a", AggregateType::Task, "b1", 1, "X"), event_id("ab", AggregateType::Task, "1", 1, "X"));
     }
 }

@@ -25,14 +25,8 @@ pub struct Route {
     pub detail_types: &'static [&'static str],
 }
 
-const TASK_LIFECYCLE: &[&str] = &[
-    "TaskAssigned",
-    "TaskCompleted",
-    "TaskCreated",
-    "TaskDeleted",
-    "TaskStatusChanged",
-    "TaskUpdated",
-];
+const TASK_LIFECYCLE: &[&str] =
+    &["TaskAssigned", "TaskCompleted", "TaskCreated", "TaskDeleted", "TaskStatusChanged", "TaskUpdated"];
 
 /// Sorted by consumer name.
 pub const ROUTES: &[Route] = &[
@@ -65,10 +59,7 @@ pub fn route(consumer: &str) -> Option<&'static Route> {
 
 /// The consumers a detail-type is delivered to.
 pub fn consumers_of(detail_type: &str) -> impl Iterator<Item = &'static str> + '_ {
-    ROUTES
-        .iter()
-        .filter(move |r| r.detail_types.contains(&detail_type))
-        .map(|r| r.name)
+    ROUTES.iter().filter(move |r| r.detail_types.contains(&detail_type)).map(|r| r.name)
 }
 
 #[derive(Serialize)]

@@ -18,9 +18,7 @@ impl Timestamp {
     }
 
     pub fn from_unix_millis(millis: i64) -> Option<Self> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-            .ok()
-            .map(Self)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok().map(Self)
     }
 
     pub fn unix_millis(&self) -> i64 {
@@ -70,9 +68,8 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Cow::<str>::deserialize(deserializer)?;
-        Timestamp::parse(&text).map_err(|e| {
-            serde::de::Error::custom(format!("expected an RFC 3339 timestamp, got {text:?}: {e}"))
-        })
+        Timestamp::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("expected an RFC 3339 timestamp, got {text:?}: {e}")))
     }
 }
 

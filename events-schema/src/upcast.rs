@@ -21,8 +21,8 @@ pub enum SchemaError {
 
 /// Decodes `data`, written as `version` of `event_type`, into the latest version.
 pub fn decode(event_type: &str, version: u32, data: serde_json::Value) -> Result<EventData, SchemaError> {
-    let latest = EventData::latest_version(event_type)
-        .ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?;
+    let latest =
+        EventData::latest_version(event_type).ok_or_else(|| SchemaError::UnknownEventType(event_type.to_owned()))?;
     if version == 0 || version > latest {
         return Err(SchemaError::UnsupportedVersion { event_type: event_type.to_owned(), version, latest });
     }

@@ -4,6 +4,8 @@
 //! After an intended change (a new version, a new event), regenerate the committed files with
 //! `TASKSTREAM_BLESS=1 cargo test -p events-schema --test contract` and review the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::path::{Path, PathBuf};
 
 use events_schema::catalog::{self, CatalogEntry};
@@ -129,7 +131,8 @@ fn latest_goldens_round_trip_byte_for_byte() {
 fn golden_event_ids_are_the_deterministic_ones() {
     for entry in catalog::entries() {
         let e = golden(&entry);
-        let id = events_schema::event_id(&e.tenant, e.aggregate_type, &e.aggregate_id, e.aggregate_version, &e.event_type);
+        let id =
+            events_schema::event_id(&e.tenant, e.aggregate_type, &e.aggregate_id, e.aggregate_version, &e.event_type);
         assert_eq!(id, e.event_id, "{}", entry.file_stem());
     }
 }

@@ -15,13 +15,12 @@ pub use category::{CategoryCreated, CategoryDeleted, CategoryUpdated};
 pub use comment::CommentAdded;
 pub use project::{ProjectCreated, ProjectUpdated};
 pub use snapshots::{
-    CategorySnapshot, CommentSnapshot, Priority, ProjectSnapshot, SprintSnapshot, SprintStatus,
-    TaskSnapshot, TaskStatus,
+    CategorySnapshot, CommentSnapshot, Priority, ProjectSnapshot, SprintSnapshot, SprintStatus, TaskSnapshot,
+    TaskStatus,
 };
 pub use sprint::{SprintClosed, SprintCreated, SprintStarted};
 pub use task::{
-    TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskStatusChanged, TaskStatusChangedV1,
-    TaskUpdated,
+    TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskStatusChanged, TaskStatusChangedV1, TaskUpdated,
 };
 
 use crate::AggregateType;

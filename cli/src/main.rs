@@ -1,0 +1,31 @@
+//! `taskstream`: runs the embedded backbone and operates it.
+
+mod serve;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "taskstream", version, about = "The taskstream event backbone")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "TASKSTREAM_LOG_FORMAT", default_value = "text")]
+    log_format: telemetry::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API, the router and the consumers in one process over SQLite.
+    Serve(serve::ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+    }
+}

@@ -1,0 +1,180 @@
+//! `taskstream serve` as a user runs it: a real process, a real socket, a real data dir.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_taskstream"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("TASKSTREAM_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        Self { child, addr }
+    }
+
+    /// One HTTP/1.1 exchange; returns the status and the JSON body (null when empty).
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, payload) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let value = if payload.is_empty() { Value::Null } else { serde_json::from_str(payload).unwrap() };
+        (status, value)
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+        self.child.wait().unwrap()
+    }
+
+    fn crash(mut self) {
+        self.child.kill().unwrap(); // SIGKILL: no shutdown code runs
+        self.child.wait().unwrap();
+    }
+}
+
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn types(entry: &Value) -> Vec<&str> {
+    entry["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_task_travels_from_the_api_to_its_history_and_serve_stops_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (status, created) = server.call("POST", "/tasks", Some(json!({"title": "Write the release notes"})));
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/tasks/{id}");
+    assert_eq!(server.call("PUT", &path, Some(json!({"version": 1, "status": "in_progress"}))).0, 200);
+    assert_eq!(server.call("PUT", &path, Some(json!({"version": 2, "status": "done"}))).0, 200);
+
+    let history = wait_for("three history entries", || {
+        let (_, body) = server.call("GET", &format!("{path}/history"), None);
+        let entries = body["data"].as_array()?.clone();
+        (entries.len() == 3 && entries[2]["events"].as_array()?.len() == 2).then_some(entries)
+    });
+    let versions: Vec<u64> = history.iter().map(|e| e["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(types(&history[0]), ["TaskCreated"]);
+    assert_eq!(types(&history[1]), ["TaskStatusChanged"]);
+    assert_eq!(types(&history[2]), ["TaskCompleted", "TaskStatusChanged"]);
+    assert_eq!(history[1]["events"][0]["data"]["previousStatus"], "todo");
+
+    let exit = server.terminate();
+    assert!(exit.success(), "serve exits 0 on SIGTERM, got {exit}");
+}
+
+/// Writes, then SIGKILL before the consumers can have caught up; a restart on the same data
+/// finishes the work: every write's history appears, exactly once.
+#[test]
+fn a_crash_loses_no_event_and_duplicates_none() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    // A concurrent burst, so the consumers are behind when the process dies.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..6)
+            .map(|w| {
+                let server = &server;
+                scope.spawn(move || {
+                    (0..30)
+                        .map(|i| {
+                            let (status, body) =
+                                server.call("POST", "/tasks", Some(json!({"title": format!("task {w}-{i}")})));
+                            assert_eq!(status, 201);
+                            let id = body["data"]["id"].as_str().unwrap().to_owned();
+                            let moved = server.call(
+                                "PUT",
+                                &format!("/tasks/{id}"),
+                                Some(json!({"version": 1, "status": "in_progress"})),
+                            );
+                            assert_eq!(moved.0, 200);
+                            id
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    server.crash();
+
+    let db = data.path().join("taskstream.db");
+    let history_rows = || -> i64 {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0)).unwrap()
+    };
+    let before_restart = history_rows();
+    eprintln!("history rows when killed: {before_restart} of {}", ids.len() * 2);
+
+    let server = Server::start(data.path());
+    wait_for("every write's history", || (history_rows() == (ids.len() * 2) as i64).then_some(()));
+    for id in &ids {
+        let (_, body) = server.call("GET", &format!("/tasks/{id}/history"), None);
+        let entries = body["data"].as_array().unwrap();
+        let got: Vec<(u64, Vec<&str>)> = entries.iter().map(|e| (e["version"].as_u64().unwrap(), types(e))).collect();
+        assert_eq!(got, vec![(1, vec!["TaskCreated"]), (2, vec!["TaskStatusChanged"])], "task {id}");
+    }
+    // Nothing more trickles in later: no duplicate deliveries waiting in a queue.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(history_rows(), (ids.len() * 2) as i64);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM queue_messages", [], |r| r.get(0)).unwrap();
+    assert_eq!(waiting, 0);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_is_refused_with_a_clear_message() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_taskstream"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another taskstream process"), "{stderr}");
+    assert!(server.terminate().success());
+}

@@ -1,0 +1,23 @@
+//! A change record: what one committed write did to one aggregate. The store writes exactly
+//! one per committed write, in the same transaction (DynamoDB Streams or the SQLite change
+//! log); the router derives events from it.
+
+use events_schema::{AggregateType, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeRecord {
+    pub tenant: String,
+    pub aggregate_type: AggregateType,
+    pub aggregate_id: String,
+    /// The aggregate's version after the change; a delete is one past the last version.
+    pub aggregate_version: u64,
+    pub at: Timestamp,
+    pub correlation_id: String,
+    pub actor: String,
+    /// The image before the write (`None` for a create), as the aggregate's snapshot JSON.
+    pub old: Option<serde_json::Value>,
+    /// The image after the write (`None` for a delete).
+    pub new: Option<serde_json::Value>,
+}

@@ -1,0 +1,3 @@
+//! The consumers' decisions, written once over the ports.
+
+pub mod history;

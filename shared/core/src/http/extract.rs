@@ -1,0 +1,134 @@
+//! Extractors that refuse bad input with the error envelope instead of axum's plain text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::correlation::CorrelationId;
+use super::error::{ApiError, ErrorCode};
+use crate::context::{Identity, RequestContext};
+
+/// Resolves the caller before any route runs; the identity rides in the request extensions.
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match state.auth.authenticate(request.headers()).await {
+        Ok(identity) => {
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The caller and the correlation id, for handlers.
+pub struct Ctx(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let identity = parts.extensions.get::<Identity>().cloned().ok_or_else(|| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "route served without authentication")
+        })?;
+        let correlation_id = parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
+        Ok(Ctx(RequestContext { identity, correlation_id }))
+    }
+}
+
+/// A JSON body: 415 for another media type, 413 above the size limit, 400 for bad JSON or a
+/// body of the wrong shape (wrong types, unknown fields), with serde's account of where.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+            let is_json = content_type
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .map(|m| {
+                    let m = m.trim().to_ascii_lowercase();
+                    m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+                })
+                .unwrap_or(false);
+            if !is_json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::UnsupportedMediaType,
+                    "send the body as application/json",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidBody, rejection.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(Json).map_err(|e| {
+            let code = match e.classify() {
+                serde_json::error::Category::Data => ErrorCode::InvalidBody,
+                _ => ErrorCode::InvalidJson,
+            };
+            let message = match code {
+                ErrorCode::InvalidJson => format!("the body is not valid JSON: {e}"),
+                _ => format!("the body does not have the expected shape: {e}"),
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        })
+    }
+}
+
+/// Query parameters, refused with 400 and the envelope when they do not parse.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, r.body_text()))
+    }
+}
+
+/// A task id from the path. Anything that is not one of our ids cannot exist: 404.
+pub struct TaskId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("the task"))?;
+        let id = uuid::Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("the task"))?;
+        Ok(TaskId(id.hyphenated().to_string()))
+    }
+}
+
+/// The version a write expects, from `If-Match` (`"3"`, `W/"3"` or `3`), if present.
+pub fn if_match_version(headers: &axum::http::HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidQuery,
+            format!("If-Match must hold a task version, got {text:?}"),
+        )
+    })
+}

@@ -1,0 +1,154 @@
+//! The embedded engine: taskstream's ports over one SQLite file, so the whole backbone (API,
+//! change log, router, bus and archive, queues with dead letters, consumers) runs in one
+//! process with no AWS account.
+
+mod bus;
+mod db;
+mod history;
+mod queue;
+mod router;
+mod store;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared_core::pipeline::Consumer;
+use shared_core::ports::{HistoryStore, StoreError, TaskStore};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use db::Db;
+pub use queue::{DeadLetter, QueueConfig, QueueStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("the data directory {0} cannot be used: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("the data directory {0} is in use by another taskstream process")]
+    Locked(PathBuf),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored JSON could not be read: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("a blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+impl From<EmbeddedError> for StoreError {
+    fn from(err: EmbeddedError) -> Self {
+        match err {
+            EmbeddedError::Store(e) => e,
+            EmbeddedError::Json(e) => StoreError::Corrupt(e.to_string()),
+            EmbeddedError::Corrupt(e) => StoreError::Corrupt(e),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Settings of the embedded engine; the defaults suit a laptop.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub queue: QueueConfig,
+    /// How many change records the router takes per transaction.
+    pub router_batch: usize,
+    /// How often idle loops look for work they were not woken for.
+    pub idle_poll: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { queue: QueueConfig::default(), router_batch: 256, idle_poll: Duration::from_millis(500) }
+    }
+}
+
+/// One open data directory.
+#[derive(Clone)]
+pub struct Engine {
+    db: Arc<Db>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the data directory. Messages a previous process had
+    /// received but not finished become visible again at once: that process is gone.
+    pub fn open(dir: &Path, config: EngineConfig) -> Result<Self, EmbeddedError> {
+        let db = Db::open(dir)?;
+        queue::release_in_flight(&db)?;
+        Ok(Self { db, config })
+    }
+
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    pub fn task_store(&self) -> Arc<dyn TaskStore> {
+        Arc::new(store::SqliteTaskStore::new(Arc::clone(&self.db)))
+    }
+
+    pub fn history_store(&self) -> Arc<dyn HistoryStore> {
+        Arc::new(history::SqliteHistoryStore::new(Arc::clone(&self.db)))
+    }
+
+    /// Subscribes a consumer's queue to the bus (from now on; replay fills the past).
+    pub fn register_queue(&self, name: &str) -> Result<(), EmbeddedError> {
+        queue::register(&self.db, name)
+    }
+
+    /// Routes the change log onto the bus until `shutdown` turns true.
+    pub fn spawn_router(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(router::run(Arc::clone(&self.db), self.config.clone(), shutdown))
+    }
+
+    /// Registers the consumer's queue and drains it until `shutdown` turns true.
+    pub fn spawn_consumer(
+        &self,
+        consumer: Arc<dyn Consumer>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<JoinHandle<()>, EmbeddedError> {
+        self.register_queue(consumer.name())?;
+        Ok(tokio::spawn(worker::run(Arc::clone(&self.db), consumer, self.config.clone(), shutdown)))
+    }
+
+    /// Routes everything pending now, in this task: for tools and tests that want the bus
+    /// caught up without running the loop.
+    pub async fn route_pending(&self) -> Result<usize, EmbeddedError> {
+        let mut total = 0;
+        loop {
+            let n = router::route_batch(&self.db, self.config.router_batch).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Receives and settles one batch of `consumer`'s queue, in this task; returns its size.
+    pub async fn drain_once(&self, consumer: &dyn Consumer) -> Result<usize, EmbeddedError> {
+        worker::drain_once(&self.db, consumer, &self.config).await
+    }
+
+    pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats, EmbeddedError> {
+        let queue = queue.to_owned();
+        self.db.read(move |conn| queue::stats(conn, &queue)).await
+    }
+
+    pub async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, EmbeddedError> {
+        let queue = queue.to_owned();
+        self.db.read(move |conn| queue::dead_letters(conn, &queue)).await
+    }
+
+    /// Change records the router parked, with why.
+    pub async fn router_dead_letters(&self) -> Result<Vec<(i64, String)>, EmbeddedError> {
+        self.db.read(router::parked).await
+    }
+
+    pub async fn change_log_len(&self) -> Result<i64, EmbeddedError> {
+        self.db.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM change_log", [], |r| r.get(0))?)).await
+    }
+}

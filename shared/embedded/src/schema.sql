@@ -1,0 +1,98 @@
+-- The embedded backbone's tables. Applied on every open; each statement is idempotent.
+
+-- Current state of tasks; `body` is the task snapshot as JSON (what events carry).
+CREATE TABLE IF NOT EXISTS tasks (
+    tenant      TEXT    NOT NULL,
+    id          TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    status      TEXT    NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    body        TEXT    NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (tenant, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (tenant, status, created_ms DESC, id DESC);
+
+-- One row per committed write, in commit order: the embedded counterpart of a DynamoDB stream.
+CREATE TABLE IF NOT EXISTS change_log (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant            TEXT    NOT NULL,
+    aggregate_type    TEXT    NOT NULL,
+    aggregate_id      TEXT    NOT NULL,
+    aggregate_version INTEGER NOT NULL,
+    at                TEXT    NOT NULL,
+    correlation_id    TEXT    NOT NULL,
+    actor             TEXT    NOT NULL,
+    old_image         TEXT,
+    new_image         TEXT
+);
+
+-- How far each reader of the change log has got.
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT    PRIMARY KEY,
+    seq  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Change records the router could not derive events from, kept whole with the reason.
+CREATE TABLE IF NOT EXISTS router_dead_letters (
+    seq       INTEGER PRIMARY KEY,
+    record    TEXT    NOT NULL,
+    reason    TEXT    NOT NULL,
+    parked_ms INTEGER NOT NULL
+);
+
+-- Every event ever put on the bus, for replay.
+CREATE TABLE IF NOT EXISTS archive (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT    NOT NULL UNIQUE,
+    detail_type  TEXT    NOT NULL,
+    tenant       TEXT    NOT NULL,
+    occurred_at  TEXT    NOT NULL,
+    archived_ms  INTEGER NOT NULL,
+    body         TEXT    NOT NULL
+);
+
+-- The queues the bus fans out to; a registered queue keeps receiving whether or not its
+-- consumer runs, like a durable subscription.
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS queue_messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT    NOT NULL,
+    dedup_key     TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    enqueued_ms   INTEGER NOT NULL,
+    visible_ms    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    UNIQUE (queue, dedup_key)
+);
+CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, visible_ms, id);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id            INTEGER PRIMARY KEY,
+    queue         TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    receive_count INTEGER NOT NULL,
+    reason        TEXT    NOT NULL,
+    enqueued_ms   INTEGER NOT NULL,
+    failed_ms     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_queue ON dead_letters (queue, id);
+
+-- Audit history: one immutable row per task event, so one entry per task version.
+CREATE TABLE IF NOT EXISTS history (
+    tenant         TEXT    NOT NULL,
+    task_id        TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    event_type     TEXT    NOT NULL,
+    event_id       TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    occurred_at    TEXT    NOT NULL,
+    actor          TEXT    NOT NULL,
+    correlation_id TEXT    NOT NULL,
+    data           TEXT    NOT NULL,
+    PRIMARY KEY (tenant, task_id, version, event_type)
+) WITHOUT ROWID;

@@ -1,0 +1,212 @@
+//! The embedded pipeline: change log → router → bus → queue → consumer, and its failure modes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use events_schema::DomainEvent;
+use serde_json::json;
+use shared_core::consumers::history::AuditHistory;
+use shared_core::pipeline::{ApplyError, Consumer, Delivery, InboundMessage, process_batch};
+use shared_embedded::{EmbeddedError, Engine};
+use support::{Harness, fast_config};
+
+async fn history_types(h: &Harness, id: &str) -> Vec<(u64, Vec<String>)> {
+    let reply = h.call("GET", &format!("/tasks/{id}/history"), None).await;
+    reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let types =
+                e["events"].as_array().unwrap().iter().map(|ev| ev["type"].as_str().unwrap().to_owned()).collect();
+            (e["version"].as_u64().unwrap(), types)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_task_moved_twice_has_three_history_entries() {
+    let h = Harness::new();
+    let id = h.create(json!({"title": "t"})).await["id"].as_str().unwrap().to_owned();
+    h.call("PUT", &format!("/tasks/{id}"), Some(json!({"version": 1, "status": "in_progress"}))).await;
+    h.call("PUT", &format!("/tasks/{id}"), Some(json!({"version": 2, "status": "done"}))).await;
+    h.settle().await;
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        history_types(&h, &id).await,
+        vec![(1, s(&["TaskCreated"])), (2, s(&["TaskStatusChanged"])), (3, s(&["TaskCompleted", "TaskStatusChanged"])),]
+    );
+}
+
+#[tokio::test]
+async fn history_outlives_the_task() {
+    let h = Harness::new();
+    let id = h.create(json!({"title": "t"})).await["id"].as_str().unwrap().to_owned();
+    h.call("DELETE", &format!("/tasks/{id}"), None).await;
+    h.settle().await;
+    let types = history_types(&h, &id).await;
+    assert_eq!(types.last().unwrap(), &(2, vec!["TaskDeleted".to_owned()]));
+}
+
+/// Every bus event as archived, in order.
+fn archived_bodies(h: &Harness) -> Vec<String> {
+    let conn = rusqlite::Connection::open(h.engine.db().path()).unwrap();
+    let mut stmt = conn.prepare("SELECT body FROM archive ORDER BY seq").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[tokio::test]
+async fn history_is_the_same_when_every_event_arrives_twice_out_of_order() {
+    let h = Harness::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let id = h.create(json!({"title": format!("t{i}")})).await["id"].as_str().unwrap().to_owned();
+        h.call("PUT", &format!("/tasks/{id}"), Some(json!({"version": 1, "status": "in_progress", "assignee": "li"})))
+            .await;
+        h.call("PUT", &format!("/tasks/{id}"), Some(json!({"version": 2, "status": "done", "priority": "low"}))).await;
+        ids.push(id);
+    }
+    h.settle().await;
+
+    let bodies = archived_bodies(&h);
+    let mut doubled: Vec<InboundMessage> = bodies
+        .iter()
+        .chain(bodies.iter())
+        .enumerate()
+        .map(|(i, b)| InboundMessage { id: i.to_string(), body: b.clone() })
+        .collect();
+    // A fixed permutation (multiplicative step coprime with the length) stands in for chaos.
+    let n = doubled.len();
+    let step = (1..n).rev().find(|s| gcd(*s, n) == 1 && *s > n / 3).unwrap_or(1);
+    doubled = (0..n).map(|i| doubled[(i * step) % n].clone()).collect();
+
+    let replica = Harness::new();
+    let consumer = AuditHistory::new(replica.engine.history_store());
+    for chunk in doubled.chunks(7) {
+        assert!(process_batch(&consumer, chunk).await.is_empty());
+    }
+    let store_a = h.engine.history_store();
+    let store_b = replica.engine.history_store();
+    for id in &ids {
+        let a = store_a.list("default", id).await.unwrap();
+        let b = store_b.list("default", id).await.unwrap();
+        // v1 created; v2 status changed + assigned; v3 status changed + completed + updated.
+        assert_eq!(a.len(), 6);
+        assert_eq!(a.last().map(|r| r.version), Some(3));
+        assert_eq!(
+            a.iter().map(|r| (r.version, &r.event_type)).collect::<Vec<_>>(),
+            b.iter().map(|r| (r.version, &r.event_type)).collect::<Vec<_>>()
+        );
+        assert_eq!(a, b);
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Fails every event of tasks titled "poison"; records the rest.
+struct Picky {
+    applied: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Consumer for Picky {
+    fn name(&self) -> &'static str {
+        events_schema::routing::NOTIFIER
+    }
+
+    async fn apply(&self, event: &DomainEvent, _: &Delivery) -> Result<(), ApplyError> {
+        let envelope = event.to_envelope().unwrap();
+        if envelope.data["task"]["title"] == "poison" {
+            return Err(ApplyError::Rejected("the template for this task cannot render".into()));
+        }
+        self.applied.lock().unwrap().push(envelope.aggregate_id);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_message_is_retried_then_dead_lettered_with_its_reason_and_blocks_nothing() {
+    let h = Harness::new();
+    let picky = Arc::new(Picky { applied: Default::default() });
+    h.engine.register_queue(picky.name()).unwrap();
+    let mut good = Vec::new();
+    for title in ["a", "poison", "b"] {
+        let id = h.create(json!({"title": title})).await["id"].as_str().unwrap().to_owned();
+        h.call("PUT", &format!("/tasks/{id}"), Some(json!({"version": 1, "status": "in_progress"}))).await;
+        if title != "poison" {
+            good.push(id);
+        }
+    }
+    h.engine.route_pending().await.unwrap();
+    // Receives: the first pass takes all three; each later pass retries only the poison.
+    for _ in 0..10 {
+        h.engine.drain_once(picky.as_ref()).await.unwrap();
+    }
+    assert_eq!(*picky.applied.lock().unwrap(), good, "the good messages went through, once each");
+    let stats = h.engine.queue_stats(picky.name()).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.dead), (0, 0, 1));
+    let dead = h.engine.dead_letters(picky.name()).await.unwrap();
+    assert_eq!(dead[0].receive_count, 5);
+    assert_eq!(dead[0].reason, "the template for this task cannot render");
+    assert!(dead[0].body.contains("\"detail-type\":\"TaskStatusChanged\""), "the whole message is kept");
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_an_event_is_dead_lettered_not_retried_forever() {
+    let h = Harness::new();
+    let failures = process_batch(h.history.as_ref(), &[
+        InboundMessage { id: "1".into(), body: "{not json".into() },
+        InboundMessage { id: "2".into(), body: json!({"id": "x", "detail-type": "TaskCreated", "source": "taskstream", "detail": {"eventType": "TaskCreated"}}).to_string() },
+    ])
+    .await;
+    assert_eq!(failures.len(), 2);
+    assert!(failures[0].reason.contains("not an EventBridge event"), "{}", failures[0].reason);
+    assert!(failures[1].reason.contains("not a taskstream envelope"), "{}", failures[1].reason);
+}
+
+#[tokio::test]
+async fn a_change_record_that_cannot_be_derived_is_parked_and_the_rest_flow() {
+    let h = Harness::new();
+    let first = h.create(json!({"title": "before"})).await["id"].as_str().unwrap().to_owned();
+    {
+        let conn = rusqlite::Connection::open(h.engine.db().path()).unwrap();
+        conn.execute(
+            "INSERT INTO change_log (tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old_image, new_image)
+             VALUES ('default', 'task', 'broken', 1, '2026-01-01T00:00:00Z', 'c', 'a', NULL, '{\"id\": \"broken\"}')",
+            [],
+        )
+        .unwrap();
+    }
+    let after = h.create(json!({"title": "after"})).await["id"].as_str().unwrap().to_owned();
+    h.settle().await;
+    let parked = h.engine.router_dead_letters().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].1.contains("new image of Task broken"), "{}", parked[0].1);
+    assert_eq!(history_types(&h, &first).await.len(), 1);
+    assert_eq!(history_types(&h, &after).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_data_directory_serves_one_process_at_a_time() {
+    let h = Harness::new();
+    match Engine::open(h.dir.path(), fast_config()) {
+        Err(EmbeddedError::Locked(_)) => {}
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a second engine opened the same data directory"),
+    }
+}
+
+#[tokio::test]
+async fn routing_twice_derives_nothing_new() {
+    let h = Harness::new();
+    h.create(json!({"title": "t"})).await;
+    assert_eq!(h.engine.route_pending().await.unwrap(), 1);
+    assert_eq!(h.engine.route_pending().await.unwrap(), 0);
+    assert_eq!(archived_bodies(&h).len(), 1);
+}

@@ -1,0 +1,108 @@
+//! A fresh embedded backbone per test, driven through the real router in process.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared_core::Identity;
+use shared_core::consumers::history::AuditHistory;
+use shared_core::http::{AppState, router};
+use shared_core::pipeline::Consumer;
+use shared_core::ports::SingleTenant;
+use shared_embedded::{Engine, EngineConfig, QueueConfig};
+use tower::ServiceExt;
+
+pub struct Harness {
+    pub engine: Engine,
+    pub app: axum::Router,
+    pub history: Arc<dyn Consumer>,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<none>")
+    }
+}
+
+/// Retries without delay, so dead-lettering takes no wall time in tests.
+pub fn fast_config() -> EngineConfig {
+    EngineConfig {
+        queue: QueueConfig { base_backoff: Duration::ZERO, max_backoff: Duration::ZERO, ..QueueConfig::default() },
+        ..EngineConfig::default()
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_tenant("default")
+    }
+
+    pub fn with_tenant(tenant: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), fast_config()).unwrap();
+        Self::on(engine, dir, tenant)
+    }
+
+    pub fn on(engine: Engine, dir: tempfile::TempDir, tenant: &str) -> Self {
+        let history_store = engine.history_store();
+        let history: Arc<dyn Consumer> = Arc::new(AuditHistory::new(Arc::clone(&history_store)));
+        engine.register_queue(history.name()).unwrap();
+        let state = AppState {
+            tasks: engine.task_store(),
+            history: history_store,
+            auth: Arc::new(SingleTenant(Identity { tenant: tenant.into(), actor: "tester".into() })),
+        };
+        Self { app: router(state), engine, history, dir }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        Reply { status, headers, body }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let builder = Request::builder().method(method).uri(path);
+        let request = match body {
+            Some(b) => builder.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => builder.body(Body::empty()),
+        };
+        self.send(request.unwrap()).await
+    }
+
+    pub async fn create(&self, body: Value) -> Value {
+        let reply = self.call("POST", "/tasks", Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["data"].clone()
+    }
+
+    /// Routes the change log and drains the history queue until both are idle.
+    pub async fn settle(&self) {
+        loop {
+            let routed = self.engine.route_pending().await.unwrap();
+            let drained = self.engine.drain_once(self.history.as_ref()).await.unwrap();
+            if routed == 0 && drained == 0 {
+                return;
+            }
+        }
+    }
+
+    pub async fn change_log_len(&self) -> i64 {
+        self.engine.change_log_len().await.unwrap()
+    }
+}
