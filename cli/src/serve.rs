@@ -40,7 +40,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState {
         tasks: engine.task_store(),
         history,
-        auth: Arc::new(SingleTenant(Identity { tenant: "default".into(), actor: "anonymous".into() })),
+        auth: Arc::new(SingleTenant(Identity {
+            tenant: "default".into(),
+            actor: "anonymous".into(),
+            role: shared_core::Role::Admin,
+        })),
     };
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;

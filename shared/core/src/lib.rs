@@ -12,5 +12,5 @@ pub mod pipeline;
 pub mod ports;
 
 pub use change::ChangeRecord;
-pub use context::{Identity, RequestContext};
+pub use context::{Identity, RequestContext, Role};
 pub use derive::{DeriveError, derive};

@@ -62,7 +62,11 @@ impl Harness {
         let state = AppState {
             tasks: engine.task_store(),
             history: history_store,
-            auth: Arc::new(SingleTenant(Identity { tenant: tenant.into(), actor: "tester".into() })),
+            auth: Arc::new(SingleTenant(Identity {
+                tenant: tenant.into(),
+                actor: "tester".into(),
+                role: shared_core::Role::Admin,
+            })),
         };
         Self { app: router(state), engine, history, dir }
     }

@@ -19,6 +19,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     PayloadTooLarge,
     Unauthenticated,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     VersionConflict,
@@ -44,6 +45,10 @@ impl ApiError {
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
+    }
+
+    pub fn forbidden(needed: crate::Role) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, format!("this needs the {} role", needed.as_str()))
     }
 
     pub fn not_found(what: &str) -> Self {

@@ -15,7 +15,7 @@ use crate::context::{Identity, RequestContext};
 
 /// Resolves the caller before any route runs; the identity rides in the request extensions.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match state.auth.authenticate(request.headers()).await {
+    match state.auth.authenticate(request.headers(), request.extensions()).await {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
             next.run(request).await
@@ -36,6 +36,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         })?;
         let correlation_id = parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
         Ok(Ctx(RequestContext { identity, correlation_id }))
+    }
+}
+
+impl Ctx {
+    /// Refuses with 403 unless the caller's role includes `needed`. Only for callers of the
+    /// resource's own tenant: another tenant's resource is a 404 before this is asked.
+    pub fn require(&self, needed: crate::Role) -> Result<&RequestContext, ApiError> {
+        if self.0.identity.role.allows(needed) { Ok(&self.0) } else { Err(ApiError::forbidden(needed)) }
     }
 }
 

@@ -11,6 +11,7 @@ use serde::de::IgnoredAny;
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, Query, TaskId, if_match_version};
+use crate::Role;
 use crate::domain::{
     CreateTask, Description, DueDate, EstimatePoints, FieldError, Patch, Tag, Title, UpdateTask, UserName,
     apply_update, new_task,
@@ -78,13 +79,14 @@ impl CreateBody {
 
 pub async fn create(
     State(state): State<AppState>,
-    Ctx(ctx): Ctx,
+    ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.require(Role::Member)?;
     let cmd = body.parse()?;
     // Time-ordered ids: tasks created in one millisecond still list in creation order.
     let task = new_task(uuid::Uuid::now_v7().to_string(), cmd, Timestamp::now());
-    state.tasks.create(&ctx, &task).await?;
+    state.tasks.create(ctx, &task).await?;
     tracing::info!(task_id = %task.id, tenant = %ctx.tenant(), "task created");
     let location = format!("/tasks/{}", task.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], data(&task)).into_response())
@@ -184,11 +186,12 @@ fn expected_version(body: Option<u64>, headers: &HeaderMap) -> Result<Option<u64
 
 pub async fn update(
     State(state): State<AppState>,
-    Ctx(ctx): Ctx,
+    ctx: Ctx,
     TaskId(id): TaskId,
     headers: HeaderMap,
     Json(body): Json<UpdateBody>,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.require(Role::Member)?;
     let expected = expected_version(body.version, &headers)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -204,7 +207,7 @@ pub async fn update(
     let Some(next) = apply_update(&current, cmd, Timestamp::now())? else {
         return Ok(data(current).into_response());
     };
-    state.tasks.update(&ctx, &next, expected).await?;
+    state.tasks.update(ctx, &next, expected).await?;
     tracing::info!(task_id = %id, version = next.version, "task updated");
     Ok(data(next).into_response())
 }
@@ -217,13 +220,14 @@ pub struct DeleteQuery {
 
 pub async fn delete(
     State(state): State<AppState>,
-    Ctx(ctx): Ctx,
+    ctx: Ctx,
     TaskId(id): TaskId,
     headers: HeaderMap,
     Query(query): Query<DeleteQuery>,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.require(Role::Member)?;
     let expected = expected_version(query.version, &headers)?;
-    let last = state.tasks.delete(&ctx, &id, expected).await?;
+    let last = state.tasks.delete(ctx, &id, expected).await?;
     tracing::info!(task_id = %id, version = last.version + 1, "task deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

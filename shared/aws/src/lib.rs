@@ -1,0 +1,1 @@
+//! taskstream's ports over AWS services. Lambda handlers wire these; nothing here links SQLite.
