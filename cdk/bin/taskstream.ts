@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { createApp } from '../lib/app';
+
+// Under the CDK CLI the app synthesizes itself when the process ends.
+createApp();

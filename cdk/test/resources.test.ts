@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { API_BURST_LIMIT, API_RATE_LIMIT } from '../lib/constructs/api';
+import { handlerNames } from '../lib/handlers';
+import { logicalIds, ROUTING, synth, synthOnce } from './support/synth';
+
+const s = synthOnce('default');
+const { template } = s;
+const only = (type: string): string => {
+  const ids = logicalIds(s, type);
+  assert.equal(ids.length, 1, `${type}: ${ids.length}`);
+  return ids[0] as string;
+};
+const fnNamed = (handler: string) =>
+  Object.values(s.resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.FunctionName === `dev-taskstream-${handler}`);
+
+describe('data', () => {
+  it('is one on-demand table keyed pk/sk, with PITR, a both-images stream and its own KMS key', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    const keyId = logicalIds(s, 'AWS::KMS::Key').find((id) => id.startsWith('Data'));
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'dev-taskstream',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ]),
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+      DeletionProtectionEnabled: false,
+    });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+});
+
+describe('functions', () => {
+  it('deploys one arm64 provided.al2023 function per handler, each from its own asset', () => {
+    const handlers = handlerNames(ROUTING);
+    template.resourceCountIs('AWS::Lambda::Function', handlers.length);
+    const assets = new Set<string>();
+    for (const handler of handlers) {
+      const fn = fnNamed(handler);
+      assert.ok(fn, `no function for ${handler}`);
+      assert.equal(fn.Properties?.Runtime, 'provided.al2023');
+      assert.deepEqual(fn.Properties?.Architectures, ['arm64']);
+      assert.equal(fn.Properties?.Handler, 'bootstrap');
+      assert.deepEqual(fn.Properties?.TracingConfig, { Mode: 'Active' });
+      assets.add(JSON.stringify(fn.Properties?.Code));
+    }
+    assert.equal(assets.size, handlers.length);
+  });
+});
+
+describe('api', () => {
+  const apiId = only('AWS::ApiGateway::RestApi');
+
+  it('authorizes every method with the Cognito user pool and an API key', () => {
+    const poolId = only('AWS::Cognito::UserPool');
+    template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      Type: 'COGNITO_USER_POOLS',
+      ProviderARNs: [{ 'Fn::GetAtt': [poolId, 'Arn'] }],
+    });
+    const taskApiId = Object.keys(
+      template.findResources('AWS::Lambda::Function', { Properties: { FunctionName: 'dev-taskstream-task-api' } }),
+    )[0] as string;
+    const methods = logicalIds(s, 'AWS::ApiGateway::Method');
+    assert.ok(methods.length >= 2);
+    for (const id of methods) {
+      const m = s.resources[id]?.Properties;
+      assert.equal(m?.AuthorizationType, 'COGNITO_USER_POOLS', id);
+      assert.equal(m?.ApiKeyRequired, true, id);
+      assert.equal(m?.Integration?.Type, 'AWS_PROXY', id);
+      assert.ok(JSON.stringify(m?.Integration?.Uri).includes(taskApiId), `${id} does not call the task API`);
+    }
+  });
+
+  it(`meters API keys at ${API_RATE_LIMIT} rps with bursts of ${API_BURST_LIMIT}`, () => {
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      Throttle: { RateLimit: 1000, BurstLimit: 2000 },
+      ApiStages: [Match.objectLike({ ApiId: { Ref: apiId } })],
+    });
+    template.resourceCountIs('AWS::ApiGateway::ApiKey', 1);
+    template.resourceCountIs('AWS::ApiGateway::UsagePlanKey', 1);
+  });
+
+  it('traces with X-Ray and writes access logs to its log group', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'dev',
+      TracingEnabled: true,
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/apigateway/dev-taskstream/access' });
+  });
+
+  it('is behind a web ACL', () => {
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { ResourceArn: Match.anyValue() });
+  });
+
+  it('lets the task API read and write the table and only read the search collection', () => {
+    const policies = template.findResources('AWS::OpenSearchServerless::AccessPolicy');
+    const texts = Object.values(policies).map((p) => JSON.stringify(p.Properties.Policy));
+    const reader = texts.find((t) => t.includes('ApiHandlerRole'));
+    const writer = texts.find((t) => t.includes('ConsumersearchindexerHandlerRole'));
+    assert.ok(reader && writer);
+    assert.ok(!reader.includes('WriteDocument') && !reader.includes('CreateIndex'), reader);
+    assert.ok(writer.includes('WriteDocument'));
+  });
+});
+
+describe('search, metrics, notifications', () => {
+  it('creates a SEARCH collection with encryption and network policies', () => {
+    template.hasResourceProperties('AWS::OpenSearchServerless::Collection', { Name: 'dev-taskstream', Type: 'SEARCH' });
+    template.hasResourceProperties('AWS::OpenSearchServerless::SecurityPolicy', { Type: 'encryption' });
+    template.hasResourceProperties('AWS::OpenSearchServerless::SecurityPolicy', { Type: 'network' });
+  });
+
+  it('creates the Timestream database and table with the stage retention', () => {
+    template.hasResourceProperties('AWS::Timestream::Database', { DatabaseName: 'dev_taskstream' });
+    template.hasResourceProperties('AWS::Timestream::Table', {
+      RetentionProperties: { MemoryStoreRetentionPeriodInHours: '24', MagneticStoreRetentionPeriodInDays: '30' },
+      MagneticStoreWriteProperties: { EnableMagneticStoreWrites: true },
+    });
+  });
+
+  it('creates the SES sender identity from context and the webhook signing secret', () => {
+    template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'tasks@example.com' });
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    const env = fnNamed('notifier')?.Properties?.Environment?.Variables;
+    assert.deepEqual(env?.WEBHOOK_SECRETS_ARN, { Ref: only('AWS::SecretsManager::Secret') });
+    assert.equal(env?.SENDER_EMAIL, 'tasks@example.com');
+  });
+});
+
+describe('observability', () => {
+  it('sends every alarm to the one alarm topic', () => {
+    const topicId = only('AWS::SNS::Topic');
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    assert.ok(alarms.length >= 2 * ROUTING.consumers.length + 1);
+    for (const alarm of alarms) {
+      assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topicId }], alarm.Properties.AlarmName);
+    }
+  });
+
+  it('charts processed, failed and lag per consumer, router iterator age and API latency and errors', () => {
+    const body = JSON.stringify(s.resources[only('AWS::CloudWatch::Dashboard')]?.Properties?.DashboardBody);
+    for (const c of ROUTING.consumers) {
+      for (const metric of ['Processed', 'Failed', 'LagMs']) {
+        assert.ok(body.includes(`\\"Taskstream\\",\\"${metric}\\",\\"Consumer\\",\\"${c.name}\\"`), `${c.name} ${metric}`);
+      }
+    }
+    for (const needle of ['IteratorAge', 'Latency', 'p50', 'p95', 'p99', '4XXError', '5XXError']) {
+      assert.ok(body.includes(needle), needle);
+    }
+  });
+});
+
+describe('stages and context', () => {
+  it('tags every taggable resource with project and stage', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      Tags: Match.arrayWith([{ Key: 'project', Value: 'taskstream' }, { Key: 'stage', Value: 'dev' }]),
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Tags: Match.arrayWith([{ Key: 'project', Value: 'taskstream' }, { Key: 'stage', Value: 'dev' }]),
+    });
+  });
+
+  it('protects and retains prod data, and prefixes every name with the stage', () => {
+    const prod = synth({ stage: 'prod' });
+    assert.equal(prod.stack.stackName, 'taskstream-prod');
+    prod.template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ TableName: 'prod-taskstream', DeletionProtectionEnabled: true }),
+    });
+    prod.template.hasResourceProperties('AWS::Events::EventBus', { Name: `prod-${ROUTING.bus}` });
+    prod.template.hasResourceProperties('AWS::Events::Archive', { RetentionDays: 365 });
+    prod.template.hasResourceProperties('AWS::Lambda::Function', {
+      Tags: Match.arrayWith([{ Key: 'stage', Value: 'prod' }]),
+    });
+  });
+
+  it('takes deletion protection and retention periods from context', () => {
+    const custom = synth({
+      deletionProtection: 'true',
+      archiveRetentionDays: '7',
+      timestreamMemoryRetentionHours: '12',
+      timestreamMagneticRetentionDays: '90',
+    });
+    custom.template.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
+    custom.template.hasResourceProperties('AWS::Events::Archive', { RetentionDays: 7 });
+    custom.template.hasResourceProperties('AWS::Timestream::Table', {
+      RetentionProperties: { MemoryStoreRetentionPeriodInHours: '12', MagneticStoreRetentionPeriodInDays: '90' },
+    });
+  });
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { ROUTER_MAX_RECORD_AGE, ROUTER_RETRY_ATTEMPTS } from '../lib/constructs/router';
+import { logicalIds, referencedId, synthOnce } from './support/synth';
+
+const s = synthOnce('default');
+const { template } = s;
+
+const mappings = logicalIds(s, 'AWS::Lambda::EventSourceMapping').map((id) => s.resources[id]!.Properties!);
+const streamMappings = mappings.filter((m) => JSON.stringify(m.EventSourceArn).includes('StreamArn'));
+const [routerMapping] = streamMappings;
+const routerFnId = referencedId(routerMapping?.FunctionName);
+const routerFn = routerFnId === undefined ? undefined : s.resources[routerFnId];
+const routerPolicy = Object.values(s.resources).find(
+  (r) => r.Type === 'AWS::IAM::Policy' && referencedId(r.Properties?.Roles?.[0]) === referencedId(routerFn?.Properties?.Role),
+);
+
+describe('event source mappings', () => {
+  it('exist for the router and every queue', () => {
+    assert.ok(mappings.length > 1);
+  });
+
+  it('all report batch item failures', () => {
+    for (const m of mappings) {
+      assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures'], JSON.stringify(m.EventSourceArn));
+    }
+  });
+});
+
+describe('stream router', () => {
+  it('reads the table stream with exactly one mapping', () => {
+    assert.equal(streamMappings.length, 1);
+    assert.equal(routerFn?.Properties?.FunctionName, 'dev-taskstream-stream-router');
+  });
+
+  it('bisects failing batches, retries a bounded number of times, and bounds record age', () => {
+    assert.equal(routerMapping?.BisectBatchOnFunctionError, true);
+    const retries = routerMapping?.MaximumRetryAttempts as number;
+    assert.ok(Number.isInteger(retries) && retries >= 0 && retries <= 100, `retries ${retries}`);
+    assert.equal(retries, ROUTER_RETRY_ATTEMPTS);
+    const age = routerMapping?.MaximumRecordAgeInSeconds as number;
+    assert.ok(age >= 60 && age <= 86400, `record age ${age}`);
+    assert.equal(age, ROUTER_MAX_RECORD_AGE.toSeconds());
+  });
+
+  it('parks exhausted batches in its own DLQ, which it may also write to itself', () => {
+    const parkingId = referencedId(routerMapping?.DestinationConfig?.OnFailure?.Destination);
+    assert.ok(parkingId, 'no on-failure destination');
+    assert.equal(s.resources[parkingId]?.Type, 'AWS::SQS::Queue');
+    assert.equal(s.resources[parkingId]?.Properties?.QueueName, 'dev-taskstream-stream-router-dlq');
+    assert.deepEqual(routerFn?.Properties?.Environment?.Variables?.ROUTER_DLQ_URL, { Ref: parkingId });
+    const send = routerPolicy?.Properties?.PolicyDocument.Statement.find((st: any) => [st.Action].flat().includes('sqs:SendMessage'));
+    assert.deepEqual(send?.Resource, { 'Fn::GetAtt': [parkingId, 'Arn'] });
+  });
+
+  it('puts events on the bus, and only on the bus', () => {
+    const busId = logicalIds(s, 'AWS::Events::EventBus')[0];
+    const puts = routerPolicy?.Properties?.PolicyDocument.Statement.filter((st: any) =>
+      [st.Action].flat().includes('events:PutEvents'),
+    );
+    assert.equal(puts?.length, 1);
+    assert.deepEqual(puts?.[0].Resource, { 'Fn::GetAtt': [busId, 'Arn'] });
+    assert.deepEqual(routerFn?.Properties?.Environment?.Variables?.EVENT_BUS_NAME, { Ref: busId });
+  });
+
+  it('alarms on iterator age', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: routerFnId } }],
+      AlarmActions: Match.anyValue(),
+    });
+  });
+});

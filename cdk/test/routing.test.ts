@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { MAX_RECEIVE_COUNT, VISIBILITY_FACTOR } from '../lib/constructs/consumer';
+import { sizingFor } from '../lib/handlers';
+import { ROUTING, synthOnce } from './support/synth';
+
+const s = synthOnce('default');
+const { template } = s;
+
+/** The logical id of the one resource of `type` whose properties match `props`. */
+function onlyId(type: string, props: Record<string, unknown>): string {
+  const found = Object.keys(template.findResources(type, { Properties: Match.objectLike(props) }));
+  assert.equal(found.length, 1, `expected one ${type} matching ${JSON.stringify(props)}, found ${found.length}`);
+  return found[0] as string;
+}
+
+describe('routing: one rule, queue, DLQ and alarms per consumer of events-schema/routing.json', () => {
+  it('reads a routing table with consumers', () => {
+    assert.ok(ROUTING.consumers.length > 0);
+  });
+
+  it('has exactly one rule per consumer and no other', () => {
+    template.resourceCountIs('AWS::Events::Rule', ROUTING.consumers.length);
+  });
+
+  it('names the bus after the routing table, prefixed with the stage', () => {
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: `dev-${ROUTING.bus}` });
+  });
+
+  for (const route of ROUTING.consumers) {
+    describe(route.name, () => {
+      const queueName = `dev-taskstream-${route.name}`;
+      const queueId = onlyId('AWS::SQS::Queue', { QueueName: queueName });
+      const dlqId = onlyId('AWS::SQS::Queue', { QueueName: `${queueName}-dlq` });
+
+      it('has a rule matching its source and exactly its detail-types, targeting its queue', () => {
+        const rules = template.findResources('AWS::Events::Rule', {
+          Properties: { Name: `dev-${ROUTING.bus}-${route.name}` },
+        });
+        const [rule] = Object.values(rules);
+        assert.ok(rule, `no rule for ${route.name}`);
+        assert.deepEqual(rule.Properties.EventPattern, {
+          source: [ROUTING.source],
+          'detail-type': [...route.detailTypes],
+        });
+        assert.equal(rule.Properties.Targets.length, 1);
+        assert.deepEqual(rule.Properties.Targets[0].Arn, { 'Fn::GetAtt': [queueId, 'Arn'] });
+        // Undeliverable events go to the consumer's DLQ, where the DLQ alarm sees them.
+        assert.deepEqual(rule.Properties.Targets[0].DeadLetterConfig, { Arn: { 'Fn::GetAtt': [dlqId, 'Arn'] } });
+      });
+
+      it(`has a queue whose DLQ takes a message after ${MAX_RECEIVE_COUNT} receives`, () => {
+        template.hasResourceProperties('AWS::SQS::Queue', {
+          QueueName: queueName,
+          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 },
+        });
+        assert.equal(MAX_RECEIVE_COUNT, 5);
+      });
+
+      it('encrypts both queues and refuses plain-HTTP access', () => {
+        for (const id of [queueId, dlqId]) {
+          assert.equal(s.resources[id]?.Properties?.SqsManagedSseEnabled, true, `${id} is not encrypted`);
+          template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+            Queues: Match.arrayWith([{ Ref: id }]),
+            PolicyDocument: {
+              Statement: Match.arrayWith([
+                Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+              ]),
+            },
+          });
+        }
+      });
+
+      it('gives the queue a visibility timeout of at least six times the function timeout', () => {
+        const fn = Object.values(
+          template.findResources('AWS::Lambda::Function', { Properties: { FunctionName: `dev-taskstream-${route.name}` } }),
+        )[0];
+        assert.ok(fn);
+        const timeout = fn.Properties.Timeout as number;
+        assert.equal(timeout, sizingFor(route.name).timeout.toSeconds());
+        const visibility = s.resources[queueId]?.Properties?.VisibilityTimeout as number;
+        assert.ok(visibility >= VISIBILITY_FACTOR * timeout, `${visibility} < 6 × ${timeout}`);
+      });
+
+      it('runs its handler from its queue, reporting batch item failures', () => {
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      });
+
+      it('alarms on anything in the DLQ', () => {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: 0,
+          AlarmActions: Match.anyValue(),
+        });
+      });
+
+      it('alarms on the age of the oldest message in its queue', () => {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateAgeOfOldestMessage',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: sizingFor(route.name).maxMessageAge.toSeconds(),
+          AlarmActions: Match.anyValue(),
+        });
+      });
+    });
+  }
+
+  it('archives every event on the bus for the configured number of days', () => {
+    template.hasResourceProperties('AWS::Events::Archive', {
+      RetentionDays: 30,
+      EventPattern: { account: ['123456789012'] },
+    });
+  });
+});
