@@ -38,7 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     loops.push(engine.spawn_router(stopped));
 
     let state = AppState {
-        tasks: engine.task_store(),
+        store: engine.store(),
         history,
         auth: Arc::new(SingleTenant(Identity {
             tenant: "default".into(),

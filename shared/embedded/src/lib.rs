@@ -2,12 +2,14 @@
 //! change log, router, bus and archive, queues with dead letters, consumers) runs in one
 //! process with no AWS account.
 
+mod aggregates;
 mod bus;
+mod change_log;
 mod db;
 mod history;
 mod queue;
 mod router;
-mod store;
+mod task_list;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared_core::pipeline::Consumer;
-use shared_core::ports::{HistoryStore, StoreError, TaskStore};
+use shared_core::ports::{HistoryStore, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -87,8 +89,8 @@ impl Engine {
         &self.db
     }
 
-    pub fn task_store(&self) -> Arc<dyn TaskStore> {
-        Arc::new(store::SqliteTaskStore::new(Arc::clone(&self.db)))
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::new(aggregates::SqliteStore::new(Arc::clone(&self.db)))
     }
 
     pub fn history_store(&self) -> Arc<dyn HistoryStore> {

@@ -1,17 +1,51 @@
 -- The embedded backbone's tables. Applied on every open; each statement is idempotent.
 
 -- Current state of tasks; `body` is the task snapshot as JSON (what events carry).
+-- Task ids are UUIDv7, so `id` order is creation order. The other columns are copies of
+-- snapshot fields, kept for filtering and sorting.
 CREATE TABLE IF NOT EXISTS tasks (
-    tenant      TEXT    NOT NULL,
-    id          TEXT    NOT NULL,
-    version     INTEGER NOT NULL,
-    status      TEXT    NOT NULL,
-    created_ms  INTEGER NOT NULL,
-    body        TEXT    NOT NULL,
+    tenant        TEXT    NOT NULL,
+    id            TEXT    NOT NULL,
+    version       INTEGER NOT NULL,
+    status        TEXT    NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    priority_rank INTEGER,
+    assignee      TEXT,
+    category_id   TEXT,
+    project_id    TEXT,
+    sprint_id     TEXT,
+    due_key       TEXT,
+    body          TEXT    NOT NULL,
     PRIMARY KEY (tenant, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (tenant, created_ms DESC, id DESC);
-CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (tenant, status, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (tenant, status, id);
+CREATE INDEX IF NOT EXISTS tasks_by_due ON tasks (tenant, due_key, id);
+CREATE INDEX IF NOT EXISTS tasks_by_priority ON tasks (tenant, priority_rank, id);
+CREATE INDEX IF NOT EXISTS tasks_by_assignee ON tasks (tenant, assignee, id);
+
+-- Categories, projects, sprints and comments: the snapshot JSON, keyed by kind. `parent` is
+-- a sprint's project or a comment's task.
+CREATE TABLE IF NOT EXISTS entities (
+    tenant  TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    parent  TEXT,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, kind, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entities_by_parent ON entities (tenant, kind, parent, id);
+
+-- What each Idempotency-Key stood for; written in the same transaction as its changes.
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant      TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT    NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
 
 -- One row per committed write, in commit order: the embedded counterpart of a DynamoDB stream.
 CREATE TABLE IF NOT EXISTS change_log (

@@ -60,7 +60,7 @@ impl Harness {
         let history: Arc<dyn Consumer> = Arc::new(AuditHistory::new(Arc::clone(&history_store)));
         engine.register_queue(history.name()).unwrap();
         let state = AppState {
-            tasks: engine.task_store(),
+            store: engine.store(),
             history: history_store,
             auth: Arc::new(SingleTenant(Identity {
                 tenant: tenant.into(),

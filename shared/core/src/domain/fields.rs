@@ -32,6 +32,12 @@ fn char_len_between(field: &str, value: &str, min: usize, max: usize) -> Result<
     Ok(())
 }
 
+/// `raw` if its length in characters is within `min..=max`.
+pub(crate) fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, FieldError> {
+    char_len_between(field, raw, min, max)?;
+    Ok(raw.to_owned())
+}
+
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {

@@ -36,6 +36,16 @@ pub struct CreateTask {
     pub tags: Vec<Tag>,
     pub due_date: Option<DueDate>,
     pub estimate_points: Option<EstimatePoints>,
+    /// Links, already checked to exist in the caller's tenant.
+    pub links: Links,
+}
+
+/// What a task is filed under. Ids are checked against the store by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Links {
+    pub category_id: Option<String>,
+    pub project_id: Option<String>,
+    pub sprint_id: Option<String>,
 }
 
 /// A validated change to a task; `None` / [`Patch::Keep`] leave a field as it is.
@@ -50,6 +60,9 @@ pub struct UpdateTask {
     pub tags: Option<Vec<Tag>>,
     pub due_date: Patch<DueDate>,
     pub estimate_points: Patch<EstimatePoints>,
+    pub category_id: Patch<String>,
+    pub project_id: Patch<String>,
+    pub sprint_id: Patch<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,9 +87,9 @@ pub fn new_task(id: String, cmd: CreateTask, now: Timestamp) -> Task {
         priority: cmd.priority,
         assignee: cmd.assignee.map(UserName::into_inner),
         reporter: cmd.reporter.map(UserName::into_inner),
-        category_id: None,
-        project_id: None,
-        sprint_id: None,
+        category_id: cmd.links.category_id,
+        project_id: cmd.links.project_id,
+        sprint_id: cmd.links.sprint_id,
         tags: cmd.tags.into_iter().map(Tag::into_inner).collect(),
         due_date: cmd.due_date.map(|d| d.to_string()),
         estimate_points: cmd.estimate_points.map(|p| p.get()),
@@ -109,6 +122,9 @@ pub fn apply_update(current: &Task, cmd: UpdateTask, now: Timestamp) -> Result<O
     next.reporter = cmd.reporter.apply(next.reporter, UserName::into_inner);
     next.due_date = cmd.due_date.apply(next.due_date, |d| d.to_string());
     next.estimate_points = cmd.estimate_points.apply(next.estimate_points, |p| p.get());
+    next.category_id = cmd.category_id.apply(next.category_id, |id| id);
+    next.project_id = cmd.project_id.apply(next.project_id, |id| id);
+    next.sprint_id = cmd.sprint_id.apply(next.sprint_id, |id| id);
 
     if next == *current {
         return Ok(None);
@@ -135,6 +151,7 @@ mod tests {
             tags: vec![],
             due_date: None,
             estimate_points: None,
+            links: Links::default(),
         };
         new_task("t1".into(), cmd, Timestamp::parse("2026-01-01T00:00:00Z").unwrap())
     }

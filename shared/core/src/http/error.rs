@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::correlation::current_correlation_id;
 use crate::domain::{DomainError, FieldError};
-use crate::ports::{AuthError, StoreError};
+use crate::ports::{AuthError, FailureReason, StoreError};
 
 /// Machine-readable error codes; clients branch on these, never on messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,7 +24,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     VersionConflict,
     VersionRequired,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
     InvalidTransition,
+    BulkRejected,
     Unavailable,
     Internal,
 }
@@ -105,6 +108,35 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(id) => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::VersionConflict, format!("{id} already exists"))
             }
+            StoreError::Rejected(failures) => {
+                let results: Vec<serde_json::Value> = failures
+                    .iter()
+                    .map(|f| {
+                        let (code, current) = match &f.reason {
+                            FailureReason::NotFound => ("not_found", None),
+                            FailureReason::AlreadyExists => ("already_exists", None),
+                            FailureReason::VersionMismatch { current, .. } => ("version_conflict", *current),
+                        };
+                        serde_json::json!({ "id": f.id, "ok": false, "code": code, "currentVersion": current })
+                    })
+                    .collect();
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::VersionConflict,
+                    "some items changed or vanished meanwhile; nothing was written",
+                )
+                .with_details(serde_json::json!({ "results": results }))
+            }
+            StoreError::IdempotencyRace => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::IdempotencyInProgress,
+                "a request with this Idempotency-Key is in progress; retry shortly",
+            ),
+            StoreError::TooManyChanges(n) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ValidationFailed,
+                format!("at most 100 items can change together, got {n}"),
+            ),
             StoreError::BadCursor => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidQuery,

@@ -55,47 +55,55 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-            let is_json = content_type
-                .to_str()
-                .ok()
-                .and_then(|v| v.split(';').next())
-                .map(|m| {
-                    let m = m.trim().to_ascii_lowercase();
-                    m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-                })
-                .unwrap_or(false);
-            if !is_json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    ErrorCode::UnsupportedMediaType,
-                    "send the body as application/json",
-                ));
-            }
-        }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::PayloadTooLarge,
-                    format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
-                )
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidBody, rejection.body_text())
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(Json).map_err(|e| {
-            let code = match e.classify() {
-                serde_json::error::Category::Data => ErrorCode::InvalidBody,
-                _ => ErrorCode::InvalidJson,
-            };
-            let message = match code {
-                ErrorCode::InvalidJson => format!("the body is not valid JSON: {e}"),
-                _ => format!("the body does not have the expected shape: {e}"),
-            };
-            ApiError::new(StatusCode::BAD_REQUEST, code, message)
-        })
+        let bytes = json_body(request, state).await?;
+        parse_json(&bytes).map(Json)
     }
+}
+
+/// The raw body of a JSON request: 415 for another media type, 413 above the size limit.
+pub async fn json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        let is_json = content_type
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "send the body as application/json",
+            ));
+        }
+    }
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidBody, rejection.body_text())
+        }
+    })
+}
+
+/// 400 for bad JSON or a body of the wrong shape (wrong types, unknown fields), with
+/// serde's account of where.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody,
+            format!("the body does not have the expected shape: {e}"),
+        ),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")),
+    })
 }
 
 /// Query parameters, refused with 400 and the envelope when they do not parse.
@@ -112,19 +120,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A task id from the path. Anything that is not one of our ids cannot exist: 404.
-pub struct TaskId(pub String);
+/// A resource id from the path, normalised. Anything that is not one of our ids cannot
+/// exist: 404, as for an id of another tenant.
+pub struct PathId(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::not_found("the task"))?;
-        let id = uuid::Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("the task"))?;
-        Ok(TaskId(id.hyphenated().to_string()))
+            .map_err(|_| ApiError::not_found("the resource"))?;
+        normalise_id(&raw).map(PathId).ok_or_else(|| ApiError::not_found("the resource"))
     }
+}
+
+/// Our ids are UUIDs; this is their one spelling.
+pub fn normalise_id(raw: &str) -> Option<String> {
+    uuid::Uuid::parse_str(raw).ok().map(|id| id.hyphenated().to_string())
 }
 
 /// The version a write expects, from `If-Match` (`"3"`, `W/"3"` or `3`), if present.

@@ -1,29 +1,37 @@
 //! The HTTP API, one axum `Router` for every engine: `taskstream serve` binds it to a
 //! socket, the task-api Lambda feeds it through `lambda_http`.
 
+mod bulk;
+mod categories;
+mod comments;
 mod correlation;
 mod error;
+mod export;
 mod extract;
 mod history;
+mod idempotency;
+mod projects;
 mod tasks;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use correlation::CORRELATION_HEADER;
 pub use error::{ApiError, ErrorCode};
+pub use export::cell as csv_cell;
+pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 
-use crate::ports::{Authenticator, HistoryStore, TaskStore};
+use crate::ports::{Authenticator, HistoryStore, Store};
 
 /// Request bodies above this are refused with 413 before they are read whole.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub tasks: Arc<dyn TaskStore>,
+    pub store: Arc<dyn Store>,
     pub history: Arc<dyn HistoryStore>,
     pub auth: Arc<dyn Authenticator>,
 }
@@ -31,8 +39,19 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/export.csv", get(export::export))
+        .route("/tasks/bulk", post(bulk::run))
         .route("/tasks/{id}", get(tasks::get).put(tasks::update).delete(tasks::delete))
         .route("/tasks/{id}/history", get(history::list))
+        .route("/tasks/{id}/comments", get(comments::list).post(comments::create))
+        .route("/categories", get(categories::list).post(categories::create))
+        .route("/categories/{id}", get(categories::get).put(categories::update).delete(categories::delete))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{id}", get(projects::get).put(projects::update))
+        .route("/projects/{id}/sprints", get(projects::list_sprints).post(projects::create_sprint))
+        .route("/sprints/{id}", get(projects::get_sprint))
+        .route("/sprints/{id}/start", post(projects::start))
+        .route("/sprints/{id}/close", post(projects::close))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));
 
     Router::new()

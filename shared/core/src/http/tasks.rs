@@ -10,16 +10,60 @@ use serde::de::IgnoredAny;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{Ctx, Json, Query, TaskId, if_match_version};
+use super::extract::{Ctx, Json, PathId, Query, if_match_version, normalise_id};
+use super::idempotency::Idempotent;
 use crate::Role;
+use crate::context::RequestContext;
 use crate::domain::{
-    CreateTask, Description, DueDate, EstimatePoints, FieldError, Patch, Tag, Title, UpdateTask, UserName,
+    CreateTask, Description, DueDate, EstimatePoints, FieldError, Links, Patch, Tag, Task, Title, UpdateTask, UserName,
     apply_update, new_task,
 };
-use crate::ports::TaskQuery;
+use crate::ports::{Aggregate, Change, TaskFilter, TaskQuery, TaskSort};
 
-fn data(value: impl serde::Serialize) -> axum::Json<serde_json::Value> {
+pub(super) fn data(value: impl serde::Serialize) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "data": value }))
+}
+
+/// Collects every field's error, so a client fixes a request in one round trip.
+#[derive(Default)]
+pub(super) struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    pub fn check(self) -> Result<(), ApiError> {
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::invalid_fields(self.0)) }
+    }
+}
+
+pub(super) async fn task_or_404(state: &AppState, tenant: &str, id: &str) -> Result<Task, ApiError> {
+    state.store.get_task(tenant, id).await?.ok_or_else(|| ApiError::not_found("the task"))
+}
+
+/// A link id must be one of ours and exist in the caller's tenant.
+async fn check_link(state: &AppState, tenant: &str, field: &str, raw: &str, errors: &mut Errors) -> Option<String> {
+    let Some(id) = normalise_id(raw) else {
+        errors.0.push(FieldError::new(field, format!("{raw:?} is not an id")));
+        return None;
+    };
+    let exists = match field {
+        "categoryId" => state.store.get_category(tenant, &id).await.map(|c| c.is_some()),
+        "projectId" => state.store.get_project(tenant, &id).await.map(|p| p.is_some()),
+        _ => state.store.get_sprint(tenant, &id).await.map(|s| s.is_some()),
+    };
+    match exists {
+        Ok(true) => Some(id),
+        Ok(false) => {
+            errors.0.push(FieldError::new(field, format!("no such {} {id}", &field[..field.len() - 2])));
+            None
+        }
+        Err(e) => {
+            errors.0.push(FieldError::new(field, format!("could not be checked: {e}")));
+            None
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -33,68 +77,76 @@ pub struct CreateBody {
     tags: Option<Vec<String>>,
     due_date: Option<String>,
     estimate_points: Option<u32>,
-}
-
-/// Collects every field's error, so a client fixes a request in one round trip.
-#[derive(Default)]
-struct Errors(Vec<FieldError>);
-
-impl Errors {
-    fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
-        result.map_err(|e| self.0.push(e)).ok()
-    }
-
-    fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
-        if !self.0.is_empty() {
-            return Err(ApiError::invalid_fields(self.0));
-        }
-        value().ok_or_else(|| ApiError::invalid_fields(vec![]))
-    }
+    category_id: Option<String>,
+    project_id: Option<String>,
+    sprint_id: Option<String>,
 }
 
 impl CreateBody {
-    fn parse(self) -> Result<CreateTask, ApiError> {
-        let mut errors = Errors::default();
-        let title = errors.take(Title::parse(&self.title));
-        let description = self.description.map(|d| errors.take(Description::parse(&d)));
-        let assignee = self.assignee.map(|a| errors.take(UserName::parse("assignee", &a)));
-        let reporter = self.reporter.map(|r| errors.take(UserName::parse("reporter", &r)));
-        let tags = errors.take(Tag::parse_set(&self.tags.unwrap_or_default()));
-        let due_date = self.due_date.map(|d| errors.take(DueDate::parse(&d)));
-        let estimate_points = self.estimate_points.map(|p| errors.take(EstimatePoints::parse(p)));
-        errors.finish(|| {
-            Some(CreateTask {
-                title: title?,
-                description: description.map(|d| d.ok_or(())).transpose().ok()?,
+    async fn parse(self, state: &AppState, tenant: &str) -> Result<CreateTask, ApiError> {
+        let mut e = Errors::default();
+        let title = e.take(Title::parse(&self.title));
+        let description = self.description.and_then(|d| e.take(Description::parse(&d)));
+        let assignee = self.assignee.and_then(|a| e.take(UserName::parse("assignee", &a)));
+        let reporter = self.reporter.and_then(|r| e.take(UserName::parse("reporter", &r)));
+        let tags = e.take(Tag::parse_set(&self.tags.unwrap_or_default()));
+        let due_date = self.due_date.and_then(|d| e.take(DueDate::parse(&d)));
+        let estimate_points = self.estimate_points.and_then(|p| e.take(EstimatePoints::parse(p)));
+        let mut links = Links::default();
+        if let Some(raw) = &self.category_id {
+            links.category_id = check_link(state, tenant, "categoryId", raw, &mut e).await;
+        }
+        if let Some(raw) = &self.project_id {
+            links.project_id = check_link(state, tenant, "projectId", raw, &mut e).await;
+        }
+        if let Some(raw) = &self.sprint_id {
+            links.sprint_id = check_link(state, tenant, "sprintId", raw, &mut e).await;
+        }
+        e.check()?;
+        match (title, tags) {
+            (Some(title), Some(tags)) => Ok(CreateTask {
+                title,
+                description,
                 priority: self.priority.unwrap_or(Priority::Medium),
-                assignee: assignee.map(|a| a.ok_or(())).transpose().ok()?,
-                reporter: reporter.map(|r| r.ok_or(())).transpose().ok()?,
-                tags: tags?,
-                due_date: due_date.map(|d| d.ok_or(())).transpose().ok()?,
-                estimate_points: estimate_points.map(|p| p.ok_or(())).transpose().ok()?,
-            })
-        })
+                assignee,
+                reporter,
+                tags,
+                due_date,
+                estimate_points,
+                links,
+            }),
+            _ => Err(ApiError::invalid_fields(vec![])),
+        }
     }
 }
 
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    Json(body): Json<CreateBody>,
+    Idempotent { value, ticket }: Idempotent<CreateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Member)?;
-    let cmd = body.parse()?;
-    // Time-ordered ids: tasks created in one millisecond still list in creation order.
+    if let Some(earlier) = ticket.replay(&state, ctx).await? {
+        return Ok(earlier);
+    }
+    let cmd = value.parse(&state, ctx.tenant()).await?;
+    // Time-ordered ids: lists are newest-first by id, in both engines.
     let task = new_task(uuid::Uuid::now_v7().to_string(), cmd, Timestamp::now());
-    state.tasks.create(ctx, &task).await?;
-    tracing::info!(task_id = %task.id, tenant = %ctx.tenant(), "task created");
     let location = format!("/tasks/{}", task.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], data(&task)).into_response())
+    let body_json = serde_json::json!({ "data": task });
+    let change = Change::Put { new: Aggregate::Task(task.clone()), expected_version: None };
+    let mut response = ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body_json).await?;
+    if response.status() == StatusCode::CREATED {
+        if let Ok(value) = location.parse() {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
+    tracing::info!(task_id = %task.id, tenant = %ctx.tenant(), "task created");
+    Ok(response)
 }
 
-pub async fn get(State(state): State<AppState>, Ctx(ctx): Ctx, TaskId(id): TaskId) -> Result<Response, ApiError> {
-    let task = state.tasks.get(ctx.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("the task"))?;
-    Ok(data(task).into_response())
+pub async fn get(State(state): State<AppState>, Ctx(ctx): Ctx, PathId(id): PathId) -> Result<Response, ApiError> {
+    Ok(data(task_or_404(&state, ctx.tenant(), &id).await?).into_response())
 }
 
 /// A field a client may send as `null` to clear it; absent means "leave it".
@@ -130,6 +182,12 @@ pub struct UpdateBody {
     due_date: Nullable<String>,
     #[serde(default)]
     estimate_points: Nullable<u32>,
+    #[serde(default)]
+    category_id: Nullable<String>,
+    #[serde(default)]
+    project_id: Nullable<String>,
+    #[serde(default)]
+    sprint_id: Nullable<String>,
     #[serde(default, rename = "id")]
     _id: Option<IgnoredAny>,
     #[serde(default, rename = "tenant")]
@@ -154,26 +212,44 @@ fn parse_patch<T, U>(
     }
 }
 
+async fn link_patch(
+    state: &AppState,
+    tenant: &str,
+    field: &str,
+    patch: Nullable<String>,
+    e: &mut Errors,
+) -> Patch<String> {
+    match patch.0 {
+        Patch::Keep => Patch::Keep,
+        Patch::Clear => Patch::Clear,
+        Patch::Set(raw) => check_link(state, tenant, field, &raw, e).await.map(Patch::Set).unwrap_or(Patch::Keep),
+    }
+}
+
 impl UpdateBody {
-    fn parse(self) -> Result<UpdateTask, ApiError> {
-        let mut errors = Errors::default();
+    async fn parse(self, state: &AppState, tenant: &str) -> Result<UpdateTask, ApiError> {
+        let mut e = Errors::default();
         let cmd = UpdateTask {
-            title: self.title.and_then(|t| errors.take(Title::parse(&t))),
-            description: parse_patch(self.description, |d| Description::parse(&d), &mut errors),
+            title: self.title.and_then(|t| e.take(Title::parse(&t))),
+            description: parse_patch(self.description, |d| Description::parse(&d), &mut e),
             status: self.status,
             priority: self.priority,
-            assignee: parse_patch(self.assignee, |a| UserName::parse("assignee", &a), &mut errors),
-            reporter: parse_patch(self.reporter, |r| UserName::parse("reporter", &r), &mut errors),
-            tags: self.tags.and_then(|t| errors.take(Tag::parse_set(&t))),
-            due_date: parse_patch(self.due_date, |d| DueDate::parse(&d), &mut errors),
-            estimate_points: parse_patch(self.estimate_points, EstimatePoints::parse, &mut errors),
+            assignee: parse_patch(self.assignee, |a| UserName::parse("assignee", &a), &mut e),
+            reporter: parse_patch(self.reporter, |r| UserName::parse("reporter", &r), &mut e),
+            tags: self.tags.and_then(|t| e.take(Tag::parse_set(&t))),
+            due_date: parse_patch(self.due_date, |d| DueDate::parse(&d), &mut e),
+            estimate_points: parse_patch(self.estimate_points, EstimatePoints::parse, &mut e),
+            category_id: link_patch(state, tenant, "categoryId", self.category_id, &mut e).await,
+            project_id: link_patch(state, tenant, "projectId", self.project_id, &mut e).await,
+            sprint_id: link_patch(state, tenant, "sprintId", self.sprint_id, &mut e).await,
         };
-        errors.finish(|| Some(cmd))
+        e.check()?;
+        Ok(cmd)
     }
 }
 
 /// The version a write expects: from the body or `If-Match`; both must agree.
-fn expected_version(body: Option<u64>, headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(super) fn expected_version(body: Option<u64>, headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     match (body, if_match_version(headers)?) {
         (Some(a), Some(b)) if a != b => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -184,76 +260,132 @@ fn expected_version(body: Option<u64>, headers: &HeaderMap) -> Result<Option<u64
     }
 }
 
+pub(super) fn version_required() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_REQUIRED,
+        ErrorCode::VersionRequired,
+        "say which version you are changing: \"version\" in the body or an If-Match header",
+    )
+}
+
 pub async fn update(
     State(state): State<AppState>,
     ctx: Ctx,
-    TaskId(id): TaskId,
+    PathId(id): PathId,
     headers: HeaderMap,
     Json(body): Json<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Member)?;
-    let expected = expected_version(body.version, &headers)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            ErrorCode::VersionRequired,
-            "say which version you are changing: \"version\" in the body or an If-Match header",
-        )
-    })?;
-    let cmd = body.parse()?;
-    let current = state.tasks.get(ctx.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("the task"))?;
+    let expected = expected_version(body.version, &headers)?.ok_or_else(version_required)?;
+    let current = task_or_404(&state, ctx.tenant(), &id).await?;
+    let cmd = body.parse(&state, ctx.tenant()).await?;
     if current.version != expected {
         return Err(ApiError::conflict(expected, current.version));
     }
     let Some(next) = apply_update(&current, cmd, Timestamp::now())? else {
         return Ok(data(current).into_response());
     };
-    state.tasks.update(ctx, &next, expected).await?;
+    commit_one(&state, ctx, Change::Put { new: Aggregate::Task(next.clone()), expected_version: Some(expected) })
+        .await?;
     tracing::info!(task_id = %id, version = next.version, "task updated");
     Ok(data(next).into_response())
 }
 
+pub(super) async fn commit_one(state: &AppState, ctx: &RequestContext, change: Change) -> Result<(), ApiError> {
+    Ok(state.store.commit(ctx, vec![change], None).await?)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeleteQuery {
-    version: Option<u64>,
+pub struct VersionQuery {
+    pub(super) version: Option<u64>,
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    TaskId(id): TaskId,
+    PathId(id): PathId,
     headers: HeaderMap,
-    Query(query): Query<DeleteQuery>,
+    Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Member)?;
-    let expected = expected_version(query.version, &headers)?;
-    let last = state.tasks.delete(ctx, &id, expected).await?;
-    tracing::info!(task_id = %id, version = last.version + 1, "task deleted");
+    let current = task_or_404(&state, ctx.tenant(), &id).await?;
+    let expected = expected_version(query.version, &headers)?.unwrap_or(current.version);
+    let change = Change::Delete {
+        aggregate_type: events_schema::AggregateType::Task,
+        id: id.clone(),
+        expected_version: expected,
+    };
+    commit_one(&state, ctx, change).await?;
+    tracing::info!(task_id = %id, version = expected + 1, "task deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The list's query string, shared by `GET /tasks` and the CSV export.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<TaskStatus>,
+    priority: Option<Priority>,
+    assignee: Option<String>,
+    category_id: Option<String>,
+    project_id: Option<String>,
+    sprint_id: Option<String>,
+    tag: Option<String>,
+    due_from: Option<String>,
+    due_to: Option<String>,
+    sort: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
 pub const MAX_PAGE: usize = 100;
 
+impl ListQuery {
+    pub(super) fn parse(self) -> Result<TaskQuery, ApiError> {
+        let mut e = Errors::default();
+        let limit = self.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_PAGE {
+            e.0.push(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}, got {limit}")));
+        }
+        let sort = match self.sort.as_deref() {
+            None | Some("created") => TaskSort::Created,
+            Some("dueDate") => TaskSort::DueDate,
+            Some("priority") => TaskSort::Priority,
+            Some(other) => {
+                e.0.push(FieldError::new("sort", format!("must be created, dueDate or priority, got {other:?}")));
+                TaskSort::Created
+            }
+        };
+        let date =
+            |d: Option<String>, e: &mut Errors| d.and_then(|d| e.take(DueDate::parse(&d))).map(|d| d.to_string());
+        let id = |field: &str, raw: Option<String>, e: &mut Errors| {
+            raw.and_then(|r| {
+                normalise_id(&r).or_else(|| e.take(Err(FieldError::new(field, format!("{r:?} is not an id")))))
+            })
+        };
+        let filter = TaskFilter {
+            status: self.status,
+            priority: self.priority,
+            assignee: self.assignee,
+            category_id: id("categoryId", self.category_id, &mut e),
+            project_id: id("projectId", self.project_id, &mut e),
+            sprint_id: id("sprintId", self.sprint_id, &mut e),
+            tag: self.tag,
+            due_from: date(self.due_from, &mut e),
+            due_to: date(self.due_to, &mut e),
+        };
+        e.check()?;
+        Ok(TaskQuery { filter, sort, limit, cursor: self.cursor })
+    }
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::invalid_fields(vec![FieldError::new(
-            "limit",
-            format!("must be 1 to {MAX_PAGE}, got {limit}"),
-        )]));
-    }
-    let page = state.tasks.list(ctx.tenant(), &TaskQuery { status: query.status, limit, cursor: query.cursor }).await?;
+    let query = query.parse()?;
+    let page = state.store.list_tasks(ctx.tenant(), &query).await?;
     Ok(axum::Json(serde_json::json!({ "data": page.items, "nextCursor": page.next_cursor })).into_response())
 }

@@ -7,4 +7,7 @@ mod store;
 
 pub use auth::{AuthError, Authenticator, SingleTenant};
 pub use history::{HistoryRecord, HistoryStore};
-pub use store::{Page, StoreError, TaskQuery, TaskStore};
+pub use store::{
+    Aggregate, Change, ChangeFailure, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, Page, Store,
+    StoreError, TaskFilter, TaskQuery, TaskSort,
+};

@@ -1,10 +1,21 @@
-//! Tasks (and, with them, every aggregate a write changes), with optimistic locking.
+//! The store: every aggregate (tasks, categories, projects, sprints, comments) with
+//! optimistic locking, behind typed reads and one atomic `commit`.
+//!
+//! Every write, single or bulk, goes through [`Store::commit`]: all of its changes commit
+//! together or none does, each committed change yields exactly one change record (DynamoDB
+//! Streams, or the SQLite change log, in the same transaction), and an idempotency record,
+//! when given, commits with them, so a retried POST can never write twice.
 
 use async_trait::async_trait;
-use events_schema::events::TaskStatus;
+use events_schema::AggregateType;
+use events_schema::events::{
+    CategorySnapshot, CommentSnapshot, Priority, ProjectSnapshot, SprintSnapshot, TaskSnapshot, TaskStatus,
+};
 
 use crate::context::RequestContext;
-use crate::domain::Task;
+
+/// DynamoDB's TransactWriteItems limit, which every engine honours so behaviour matches.
+pub const MAX_CHANGES_PER_COMMIT: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -14,12 +25,141 @@ pub enum StoreError {
     Conflict { expected: u64, current: u64 },
     #[error("{0:?} already exists")]
     AlreadyExists(String),
+    /// A commit of several changes was refused; nothing was written. One entry per change
+    /// that failed its condition (others may be fine).
+    #[error("the changes were refused: {}", describe(.0))]
+    Rejected(Vec<ChangeFailure>),
+    #[error("the idempotency key was used concurrently; retry to read its outcome")]
+    IdempotencyRace,
+    #[error("too many changes in one commit: {0} (at most 100)")]
+    TooManyChanges(usize),
     #[error("the cursor is not one this list issued")]
     BadCursor,
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+}
+
+fn describe(failures: &[ChangeFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("{} {}: {:?}", f.aggregate_type.as_str(), f.id, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeFailure {
+    pub aggregate_type: AggregateType,
+    pub id: String,
+    pub reason: FailureReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureReason {
+    NotFound,
+    AlreadyExists,
+    /// `current` is `None` when the engine could not tell (DynamoDB may not return it).
+    VersionMismatch {
+        expected: u64,
+        current: Option<u64>,
+    },
+}
+
+/// The state of one aggregate, as stored and as events carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    Task(TaskSnapshot),
+    Category(CategorySnapshot),
+    Project(ProjectSnapshot),
+    Sprint(SprintSnapshot),
+    Comment(CommentSnapshot),
+}
+
+impl Aggregate {
+    pub fn aggregate_type(&self) -> AggregateType {
+        match self {
+            Aggregate::Task(_) => AggregateType::Task,
+            Aggregate::Category(_) => AggregateType::Category,
+            Aggregate::Project(_) => AggregateType::Project,
+            Aggregate::Sprint(_) => AggregateType::Sprint,
+            Aggregate::Comment(_) => AggregateType::Comment,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Aggregate::Task(t) => &t.id,
+            Aggregate::Category(c) => &c.id,
+            Aggregate::Project(p) => &p.id,
+            Aggregate::Sprint(s) => &s.id,
+            Aggregate::Comment(c) => &c.id,
+        }
+    }
+
+    /// Comments are immutable: always version 1.
+    pub fn version(&self) -> u64 {
+        match self {
+            Aggregate::Task(t) => t.version,
+            Aggregate::Category(c) => c.version,
+            Aggregate::Project(p) => p.version,
+            Aggregate::Sprint(s) => s.version,
+            Aggregate::Comment(_) => 1,
+        }
+    }
+
+    /// When the change happened, as the change record states it.
+    pub fn changed_at(&self) -> events_schema::Timestamp {
+        match self {
+            Aggregate::Task(t) => t.updated_at,
+            Aggregate::Project(p) => p.updated_at,
+            Aggregate::Comment(c) => c.created_at,
+            Aggregate::Sprint(s) => s.closed_at.or(s.started_at).unwrap_or_else(events_schema::Timestamp::now),
+            Aggregate::Category(_) => events_schema::Timestamp::now(),
+        }
+    }
+
+    /// The snapshot as JSON: the change record's image.
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Aggregate::Task(t) => serde_json::to_value(t),
+            Aggregate::Category(c) => serde_json::to_value(c),
+            Aggregate::Project(p) => serde_json::to_value(p),
+            Aggregate::Sprint(s) => serde_json::to_value(s),
+            Aggregate::Comment(c) => serde_json::to_value(c),
+        }
+    }
+}
+
+/// One change in a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Writes `new` (already at its next version). `expected_version`: `None` means the
+    /// aggregate must not exist yet (a create); `Some(v)` means it must be at `v`.
+    Put { new: Aggregate, expected_version: Option<u64> },
+    /// Deletes the aggregate, which must be at `expected_version`. The change record's
+    /// version is one past it.
+    Delete { aggregate_type: AggregateType, id: String, expected_version: u64 },
+}
+
+impl Change {
+    pub fn target(&self) -> (AggregateType, &str) {
+        match self {
+            Change::Put { new, .. } => (new.aggregate_type(), new.id()),
+            Change::Delete { aggregate_type, id, .. } => (*aggregate_type, id),
+        }
+    }
+}
+
+/// What an `Idempotency-Key` stands for: the request's fingerprint and the response it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// A hash of the method, path and body: the same key with another body is refused.
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: String,
 }
 
 /// A page of a list, with the opaque cursor of the next page.
@@ -30,23 +170,75 @@ pub struct Page<T> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TaskQuery {
+pub struct TaskFilter {
     pub status: Option<TaskStatus>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<String>,
+    pub category_id: Option<String>,
+    pub project_id: Option<String>,
+    pub sprint_id: Option<String>,
+    pub tag: Option<String>,
+    /// Inclusive `YYYY-MM-DD` bounds; tasks without a due date never match a range.
+    pub due_from: Option<String>,
+    pub due_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskSort {
+    /// Newest first.
+    #[default]
+    Created,
+    /// Soonest first, tasks without a due date last; oldest first within a date.
+    DueDate,
+    /// Critical first, then newest first within a priority.
+    Priority,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskQuery {
+    pub filter: TaskFilter,
+    pub sort: TaskSort,
+    /// 1 to 100.
     pub limit: usize,
     pub cursor: Option<String>,
 }
 
-/// Tasks, with optimistic locking. Every successful write commits exactly one change record
-/// atomically with it; a failed write commits nothing.
+/// Reads are tenant-scoped by argument; writes by the context's tenant.
 #[async_trait]
-pub trait TaskStore: Send + Sync {
-    /// Fails with [`StoreError::AlreadyExists`] when the id is taken.
-    async fn create(&self, ctx: &RequestContext, task: &Task) -> Result<(), StoreError>;
-    async fn get(&self, tenant: &str, id: &str) -> Result<Option<Task>, StoreError>;
-    /// Writes `task` (already one version up) if the stored version is still `expected_version`.
-    async fn update(&self, ctx: &RequestContext, task: &Task, expected_version: u64) -> Result<(), StoreError>;
-    /// Deletes the task (if still at `expected_version`, when given) and returns its last state.
-    async fn delete(&self, ctx: &RequestContext, id: &str, expected_version: Option<u64>) -> Result<Task, StoreError>;
+pub trait Store: Send + Sync {
+    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<TaskSnapshot>, StoreError>;
+    /// A cursor is bound to the tenant, filter and sort it was issued for; any other use is
+    /// [`StoreError::BadCursor`].
+    async fn list_tasks(&self, tenant: &str, query: &TaskQuery) -> Result<Page<TaskSnapshot>, StoreError>;
+
+    async fn get_category(&self, tenant: &str, id: &str) -> Result<Option<CategorySnapshot>, StoreError>;
+    /// By name.
+    async fn list_categories(&self, tenant: &str) -> Result<Vec<CategorySnapshot>, StoreError>;
+    async fn get_project(&self, tenant: &str, id: &str) -> Result<Option<ProjectSnapshot>, StoreError>;
     /// Newest first.
-    async fn list(&self, tenant: &str, query: &TaskQuery) -> Result<Page<Task>, StoreError>;
+    async fn list_projects(&self, tenant: &str) -> Result<Vec<ProjectSnapshot>, StoreError>;
+    async fn get_sprint(&self, tenant: &str, id: &str) -> Result<Option<SprintSnapshot>, StoreError>;
+    /// A project's sprints, oldest first.
+    async fn list_sprints(&self, tenant: &str, project_id: &str) -> Result<Vec<SprintSnapshot>, StoreError>;
+    /// A task's comments, oldest first, paged.
+    async fn list_comments(
+        &self,
+        tenant: &str,
+        task_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<CommentSnapshot>, StoreError>;
+
+    async fn get_idempotency(&self, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Commits `changes` (0 to 100; none only to record an idempotency key of a request that
+    /// changed nothing) atomically, one change record each, with `idempotency` when given (which must not exist yet: a concurrent use is [`StoreError::IdempotencyRace`]).
+    /// A single refused change is reported as `NotFound`, `Conflict` or `AlreadyExists`;
+    /// several changes as `Rejected` with every failure.
+    async fn commit(
+        &self,
+        ctx: &RequestContext,
+        changes: Vec<Change>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
 }
