@@ -56,17 +56,18 @@ impl Harness {
     }
 
     pub fn on(engine: Engine, dir: tempfile::TempDir, tenant: &str) -> Self {
+        Self::as_role(engine, dir, tenant, shared_core::Role::Admin)
+    }
+
+    /// A caller of `tenant` with `role`, over an engine another harness may share.
+    pub fn as_role(engine: Engine, dir: tempfile::TempDir, tenant: &str, role: shared_core::Role) -> Self {
         let history_store = engine.history_store();
         let history: Arc<dyn Consumer> = Arc::new(AuditHistory::new(Arc::clone(&history_store)));
         engine.register_queue(history.name()).unwrap();
         let state = AppState {
             store: engine.store(),
             history: history_store,
-            auth: Arc::new(SingleTenant(Identity {
-                tenant: tenant.into(),
-                actor: "tester".into(),
-                role: shared_core::Role::Admin,
-            })),
+            auth: Arc::new(SingleTenant(Identity { tenant: tenant.into(), actor: "tester".into(), role })),
         };
         Self { app: router(state), engine, history, dir }
     }
@@ -78,6 +79,23 @@ impl Harness {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
         Reply { status, headers, body }
+    }
+
+    pub async fn call_with(&self, method: &str, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(Body::from(body.to_string())).unwrap()).await
+    }
+
+    /// The raw body of a GET, for non-JSON responses.
+    pub async fn text(&self, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response =
+            self.app.clone().oneshot(Request::builder().uri(path).body(Body::empty()).unwrap()).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
