@@ -199,16 +199,17 @@ fn commit_in(
 
 /// One refused change is reported by its own kind; several as the whole list.
 fn single_or_all(total: usize, mut failures: Vec<ChangeFailure>) -> StoreError {
-    if total == 1 && failures.len() == 1 {
-        if let Some(only) = failures.pop() {
-            return match only.reason {
-                FailureReason::NotFound => StoreError::NotFound,
-                FailureReason::AlreadyExists => StoreError::AlreadyExists(only.id),
-                FailureReason::VersionMismatch { expected, current } => {
-                    StoreError::Conflict { expected, current: current.unwrap_or(0) }
-                }
-            };
-        }
+    if total == 1
+        && failures.len() == 1
+        && let Some(only) = failures.pop()
+    {
+        return match only.reason {
+            FailureReason::NotFound => StoreError::NotFound,
+            FailureReason::AlreadyExists => StoreError::AlreadyExists(only.id),
+            FailureReason::VersionMismatch { expected, current } => {
+                StoreError::Conflict { expected, current: current.unwrap_or(0) }
+            }
+        };
     }
     StoreError::Rejected(failures)
 }

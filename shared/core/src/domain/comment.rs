@@ -27,8 +27,7 @@ pub fn mentions(body: &str) -> Vec<String> {
     let is_name = |c: char| c.is_alphanumeric() || matches!(c, '.' | '_' | '-');
     let mut found: Vec<String> = Vec::new();
     let mut prev: Option<char> = None;
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in body.char_indices() {
         if c == '@' && !prev.is_some_and(is_name) {
             let rest = &body[i + 1..];
             let end = rest.find(|ch: char| !is_name(ch)).unwrap_or(rest.len());

@@ -16,7 +16,7 @@ use crate::Role;
 use crate::domain::{Patch, UpdateTask, apply_update};
 use crate::ports::{Aggregate, Change, MAX_CHANGES_PER_COMMIT};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum BulkBody {
     SetStatus {

@@ -16,7 +16,7 @@ use crate::Role;
 use crate::domain::{CategoryDraft, CategoryName, Color, Icon, new_category, update_category};
 use crate::ports::{Aggregate, Change};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CategoryBody {
     #[serde(default)]
@@ -25,6 +25,7 @@ pub struct CategoryBody {
     color: Option<String>,
     icon: Option<String>,
     #[serde(default, rename = "id")]
+    #[schemars(skip)]
     _id: Option<serde::de::IgnoredAny>,
 }
 

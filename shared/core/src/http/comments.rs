@@ -15,13 +15,13 @@ use crate::Role;
 use crate::domain::{FieldError, new_comment};
 use crate::ports::{Aggregate, Change};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
     body: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     limit: Option<usize>,

@@ -9,7 +9,7 @@ use crate::domain::{DomainError, FieldError};
 use crate::ports::{AuthError, FailureReason, StoreError};
 
 /// Machine-readable error codes; clients branch on these, never on messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidJson,

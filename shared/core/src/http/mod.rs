@@ -10,6 +10,7 @@ mod export;
 mod extract;
 mod history;
 mod idempotency;
+pub mod openapi;
 mod projects;
 mod tasks;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
         .merge(api)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -17,7 +17,7 @@ use crate::Role;
 use crate::domain::{ProjectDraft, close_sprint, new_project, new_sprint, start_sprint, update_project};
 use crate::ports::{Aggregate, Change};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectBody {
     #[serde(default)]
@@ -25,10 +25,13 @@ pub struct ProjectBody {
     name: String,
     description: Option<String>,
     #[serde(default, rename = "id")]
+    #[schemars(skip)]
     _id: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "createdAt")]
+    #[schemars(skip)]
     _created_at: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "updatedAt")]
+    #[schemars(skip)]
     _updated_at: Option<serde::de::IgnoredAny>,
 }
 
@@ -100,7 +103,7 @@ pub async fn list_sprints(
     Ok(data(state.store.list_sprints(ctx.tenant(), &id).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SprintBody {
     name: String,

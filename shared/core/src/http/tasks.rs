@@ -66,7 +66,7 @@ async fn check_link(state: &AppState, tenant: &str, field: &str, raw: &str, erro
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
     title: String,
@@ -136,10 +136,10 @@ pub async fn create(
     let body_json = serde_json::json!({ "data": task });
     let change = Change::Put { new: Aggregate::Task(task.clone()), expected_version: None };
     let mut response = ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body_json).await?;
-    if response.status() == StatusCode::CREATED {
-        if let Ok(value) = location.parse() {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
+    if response.status() == StatusCode::CREATED
+        && let Ok(value) = location.parse()
+    {
+        response.headers_mut().insert(header::LOCATION, value);
     }
     tracing::info!(task_id = %task.id, tenant = %ctx.tenant(), "task created");
     Ok(response)
@@ -153,6 +153,20 @@ pub async fn get(State(state): State<AppState>, Ctx(ctx): Ctx, PathId(id): PathI
 #[derive(Default)]
 pub struct Nullable<T>(Patch<T>);
 
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Nullable<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Nullable_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Option<T>>::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Nullable(match Option::<T>::deserialize(d)? {
@@ -164,7 +178,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
 
 /// A change to a task. Clients may PUT back the `data` they read with fields changed: the
 /// server-owned fields in it are accepted and ignored; any other unknown field is refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateBody {
     version: Option<u64>,
@@ -189,14 +203,19 @@ pub struct UpdateBody {
     #[serde(default)]
     sprint_id: Nullable<String>,
     #[serde(default, rename = "id")]
+    #[schemars(skip)]
     _id: Option<IgnoredAny>,
     #[serde(default, rename = "tenant")]
+    #[schemars(skip)]
     _tenant: Option<IgnoredAny>,
     #[serde(default, rename = "createdAt")]
+    #[schemars(skip)]
     _created_at: Option<IgnoredAny>,
     #[serde(default, rename = "updatedAt")]
+    #[schemars(skip)]
     _updated_at: Option<IgnoredAny>,
     #[serde(default, rename = "statusChangedAt")]
+    #[schemars(skip)]
     _status_changed_at: Option<IgnoredAny>,
 }
 
@@ -295,7 +314,7 @@ pub(super) async fn commit_one(state: &AppState, ctx: &RequestContext, change: C
     Ok(state.store.commit(ctx, vec![change], None).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     pub(super) version: Option<u64>,
@@ -322,7 +341,7 @@ pub async fn delete(
 }
 
 /// The list's query string, shared by `GET /tasks` and the CSV export.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<TaskStatus>,

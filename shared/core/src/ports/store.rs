@@ -133,6 +133,9 @@ impl Aggregate {
 }
 
 /// One change in a commit.
+// A commit holds at most 100 short-lived changes; boxing the snapshot would only add an
+// allocation per change.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Writes `new` (already at its next version). `expected_version`: `None` means the

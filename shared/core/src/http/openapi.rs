@@ -1,0 +1,282 @@
+//! The OpenAPI 3.1 description of the API, generated from the request and response types
+//! (schemars) and the operation table below. `openapi.json` at the repository root is a
+//! committed copy; a test fails when it drifts, and another checks every operation listed
+//! here is routed.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+
+use super::bulk::BulkBody;
+use super::categories::CategoryBody;
+use super::comments::{CommentBody, PageQuery};
+use super::projects::{ProjectBody, SprintBody};
+use super::tasks::{CreateBody, ListQuery, UpdateBody, VersionQuery};
+use crate::Role;
+use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// What a successful response carries under `data`.
+#[derive(Clone, Copy)]
+enum Reply {
+    One(SchemaFn),
+    /// `data` is an array; `paged` adds `nextCursor`.
+    Many {
+        item: SchemaFn,
+        paged: bool,
+    },
+    Csv,
+    Empty,
+    Raw(SchemaFn),
+}
+
+/// One documented operation.
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    /// `None`: no authentication.
+    role: Option<Role>,
+    body: Option<SchemaFn>,
+    query: Option<SchemaFn>,
+    status: u16,
+    reply: Reply,
+    idempotent_post: bool,
+}
+
+fn s<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// A history entry as `/tasks/{id}/history` returns it.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HistoryEntryDoc {
+    version: u64,
+    occurred_at: String,
+    actor: String,
+    correlation_id: String,
+    events: Vec<HistoryEventDoc>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct HistoryEventDoc {
+    #[serde(rename = "type")]
+    event_type: String,
+    event_id: String,
+    schema_version: u32,
+    data: Value,
+}
+
+/// The error envelope every 4xx and 5xx carries.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ErrorBody {
+    code: super::ErrorCode,
+    message: String,
+    details: Value,
+    correlation_id: String,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Health {
+    status: String,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct BulkResults {
+    results: Vec<Value>,
+}
+
+macro_rules! op {
+    ($method:literal $path:literal $id:literal, $summary:literal, $role:expr, body: $body:expr, query: $query:expr, $status:literal => $reply:expr $(, idempotent $idem:literal)?) => {
+        Operation {
+            method: $method,
+            path: $path,
+            id: $id,
+            summary: $summary,
+            role: $role,
+            body: $body,
+            query: $query,
+            status: $status,
+            reply: $reply,
+            idempotent_post: false $(|| $idem)?,
+        }
+    };
+}
+
+use Reply::*;
+const V: Option<Role> = Some(Role::Viewer);
+const M: Option<Role> = Some(Role::Member);
+const A: Option<Role> = Some(Role::Admin);
+
+pub fn operations() -> Vec<Operation> {
+    vec![
+        op!("get" "/health" "health", "Liveness; no credentials needed.", None, body: None, query: None, 200 => One(s::<Health>)),
+        op!("get" "/tasks" "listTasks", "List tasks: filter, sort, page.", V, body: None, query: Some(s::<ListQuery>), 200 => Many { item: s::<TaskSnapshot>, paged: true }),
+        op!("post" "/tasks" "createTask", "Create a task (status todo, version 1).", M, body: Some(s::<CreateBody>), query: None, 201 => One(s::<TaskSnapshot>), idempotent true),
+        op!("get" "/tasks/export.csv" "exportTasks", "Export a filtered list as CSV (RFC 4180, formula-safe).", V, body: None, query: Some(s::<ListQuery>), 200 => Csv),
+        op!("post" "/tasks/bulk" "bulkTasks", "One action on up to 100 tasks, all or nothing.", M, body: Some(s::<BulkBody>), query: None, 200 => One(s::<BulkResults>), idempotent true),
+        op!("get" "/tasks/{id}" "getTask", "Read a task.", V, body: None, query: None, 200 => One(s::<TaskSnapshot>)),
+        op!("put" "/tasks/{id}" "updateTask", "Change a task at the expected version (body or If-Match).", M, body: Some(s::<UpdateBody>), query: None, 200 => One(s::<TaskSnapshot>)),
+        op!("delete" "/tasks/{id}" "deleteTask", "Delete a task (optionally at an expected version).", M, body: None, query: Some(s::<VersionQuery>), 204 => Empty),
+        op!("get" "/tasks/{id}/history" "taskHistory", "The task's audit history, one entry per version.", V, body: None, query: None, 200 => Many { item: s::<HistoryEntryDoc>, paged: false }),
+        op!("get" "/tasks/{id}/comments" "listComments", "A task's comments, oldest first.", V, body: None, query: Some(s::<PageQuery>), 200 => Many { item: s::<CommentSnapshot>, paged: true }),
+        op!("post" "/tasks/{id}/comments" "addComment", "Comment on a task; @mentions are picked out.", M, body: Some(s::<CommentBody>), query: None, 201 => One(s::<CommentSnapshot>), idempotent true),
+        op!("get" "/categories" "listCategories", "Categories by name.", V, body: None, query: None, 200 => Many { item: s::<CategorySnapshot>, paged: false }),
+        op!("post" "/categories" "createCategory", "Create a category.", A, body: Some(s::<CategoryBody>), query: None, 201 => One(s::<CategorySnapshot>), idempotent true),
+        op!("get" "/categories/{id}" "getCategory", "Read a category.", V, body: None, query: None, 200 => One(s::<CategorySnapshot>)),
+        op!("put" "/categories/{id}" "updateCategory", "Replace a category's fields at the expected version.", A, body: Some(s::<CategoryBody>), query: None, 200 => One(s::<CategorySnapshot>)),
+        op!("delete" "/categories/{id}" "deleteCategory", "Delete a category.", A, body: None, query: Some(s::<VersionQuery>), 204 => Empty),
+        op!("get" "/projects" "listProjects", "Projects, newest first.", V, body: None, query: None, 200 => Many { item: s::<ProjectSnapshot>, paged: false }),
+        op!("post" "/projects" "createProject", "Create a project.", A, body: Some(s::<ProjectBody>), query: None, 201 => One(s::<ProjectSnapshot>), idempotent true),
+        op!("get" "/projects/{id}" "getProject", "Read a project.", V, body: None, query: None, 200 => One(s::<ProjectSnapshot>)),
+        op!("put" "/projects/{id}" "updateProject", "Change a project at the expected version.", A, body: Some(s::<ProjectBody>), query: None, 200 => One(s::<ProjectSnapshot>)),
+        op!("get" "/projects/{id}/sprints" "listSprints", "A project's sprints, oldest first.", V, body: None, query: None, 200 => Many { item: s::<SprintSnapshot>, paged: false }),
+        op!("post" "/projects/{id}/sprints" "createSprint", "Plan a sprint in a project.", A, body: Some(s::<SprintBody>), query: None, 201 => One(s::<SprintSnapshot>), idempotent true),
+        op!("get" "/sprints/{id}" "getSprint", "Read a sprint.", V, body: None, query: None, 200 => One(s::<SprintSnapshot>)),
+        op!("post" "/sprints/{id}/start" "startSprint", "Start a planned sprint (one active per project).", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
+        op!("post" "/sprints/{id}/close" "closeSprint", "Close an active sprint.", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
+        op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),
+    ]
+}
+
+fn query_parameters(schema: &Schema, generator: &SchemaGenerator) -> Vec<Value> {
+    let mut value = schema.as_value().clone();
+    // A query struct is referenced; inline it to list its properties.
+    if let Some(name) = value.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next())
+        && let Some(found) = generator.definitions().get(name)
+    {
+        value = found.clone();
+    }
+    let required: Vec<&str> = value
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = value.get("properties").and_then(Value::as_object) else { return Vec::new() };
+    properties
+        .iter()
+        .map(|(name, schema)| {
+            json!({ "name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema })
+        })
+        .collect()
+}
+
+/// The document, as served at `/openapi.json`.
+pub fn document() -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
+    let error = s::<ErrorEnvelope>(&mut generator);
+    let mut paths: Map<String, Value> = Map::new();
+    for op in operations() {
+        let mut operation = Map::new();
+        operation.insert("operationId".into(), json!(op.id));
+        operation.insert("summary".into(), json!(op.summary));
+        let mut parameters: Vec<Value> = Vec::new();
+        if op.path.contains("{id}") {
+            parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }));
+        }
+        if let Some(query) = op.query {
+            let schema = query(&mut generator);
+            parameters.extend(query_parameters(&schema, &generator));
+        }
+        if op.idempotent_post {
+            parameters.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "The same key with the same body returns the first response and writes nothing; with another body, 422.",
+                "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
+            }));
+        }
+        if !parameters.is_empty() {
+            operation.insert("parameters".into(), Value::Array(parameters));
+        }
+        if let Some(body) = op.body {
+            let schema = body(&mut generator);
+            operation.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
+            );
+        }
+        let content = match op.reply {
+            One(f) => Some((
+                "application/json",
+                json!({ "type": "object", "required": ["data"], "properties": { "data": f(&mut generator) } }),
+            )),
+            Many { item, paged } => {
+                let mut properties = json!({ "data": { "type": "array", "items": item(&mut generator) } });
+                if paged {
+                    properties["nextCursor"] = json!({ "type": ["string", "null"] });
+                }
+                Some(("application/json", json!({ "type": "object", "required": ["data"], "properties": properties })))
+            }
+            Csv => Some(("text/csv", json!({ "type": "string" }))),
+            Raw(f) => Some(("application/json", f(&mut generator).to_value())),
+            Empty => None,
+        };
+        let mut ok = json!({ "description": "success" });
+        if let Some((media, schema)) = content {
+            ok["content"] = json!({ media: { "schema": schema } });
+        }
+        let mut responses = Map::new();
+        responses.insert(op.status.to_string(), ok);
+        responses.insert(
+            "4XX".into(),
+            json!({ "description": "refused; see error.code", "content": { "application/json": { "schema": error } } }),
+        );
+        responses.insert(
+            "5XX".into(),
+            json!({ "description": "failed", "content": { "application/json": { "schema": error } } }),
+        );
+        operation.insert("responses".into(), Value::Object(responses));
+        match op.role {
+            None => {
+                operation.insert("security".into(), json!([]));
+            }
+            Some(role) => {
+                operation.insert("x-taskstream-role".into(), json!(role.as_str()));
+            }
+        }
+        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
+        entry[op.method] = Value::Object(operation);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "taskstream",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The task API of the taskstream event backbone. Every write becomes versioned events. \
+                            Errors carry {\"error\": {code, message, details, correlationId}}; X-Correlation-Id travels \
+                            from the request into every event."
+        },
+        "security": [{ "apiKey": [] }, { "bearer": [] }],
+        "paths": paths,
+        "components": {
+            "schemas": generator.take_definitions(true),
+            "securitySchemes": {
+                "apiKey": { "type": "apiKey", "in": "header", "name": "x-api-key" },
+                "bearer": { "type": "http", "scheme": "bearer" }
+            }
+        }
+    })
+}
+
+pub async fn serve() -> axum::Json<Value> {
+    axum::Json(document())
+}

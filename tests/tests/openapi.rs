@@ -1,0 +1,54 @@
+//! The OpenAPI document: the committed copy matches the code, and every documented
+//! operation is routed.
+//!
+//! After an intended API change: `TASKSTREAM_BLESS=1 cargo test -p tests --test openapi`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use shared_core::http::openapi::{document, operations};
+use support::Harness;
+
+fn committed_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.json")
+}
+
+#[test]
+fn the_committed_document_matches_the_code() {
+    let mut expected = serde_json::to_string_pretty(&document()).unwrap();
+    expected.push('\n');
+    if std::env::var_os("TASKSTREAM_BLESS").is_some() {
+        std::fs::write(committed_path(), &expected).unwrap();
+    }
+    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+    assert!(
+        committed == expected,
+        "openapi.json differs from the code; regenerate with TASKSTREAM_BLESS=1 and review the diff"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_the_document_is_served() {
+    let h = Harness::new();
+    for op in operations() {
+        let path = op.path.replace("{id}", "0195a3c4-0000-7000-8000-000000000001");
+        let request = Request::builder()
+            .method(op.method.to_uppercase().as_str())
+            .uri(&path)
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let reply = h.send(request).await;
+        assert_ne!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{} {path}", op.method);
+        let unrouted = reply.status == StatusCode::NOT_FOUND
+            && reply.body["error"]["message"].as_str().is_some_and(|m| m.contains("no route"));
+        assert!(!unrouted, "{} {path} is documented but not routed", op.method);
+    }
+    let served = h.call("GET", "/openapi.json", None).await;
+    assert_eq!(served.body, document());
+    assert_eq!(served.body["openapi"], "3.1.0");
+    assert!(served.body["components"]["schemas"]["TaskSnapshot"].is_object());
+}
