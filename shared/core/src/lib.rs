@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod pipeline;
 pub mod ports;
+pub mod stream_router;
 
 pub use change::ChangeRecord;
 pub use context::{Identity, RequestContext, Role};

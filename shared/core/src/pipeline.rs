@@ -64,25 +64,98 @@ pub fn decode(body: &str) -> Result<(DomainEvent, Delivery), DecodeError> {
     Ok((event, Delivery { replay_name: bus_event.replay_name }))
 }
 
+/// What one batch did, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub processed: usize,
+    pub failures: Vec<MessageFailure>,
+    /// The largest now − occurred-at among the batch's events, in milliseconds.
+    pub max_lag_ms: i64,
+    pub replayed: usize,
+}
+
 /// Applies each message in order and returns the ones that failed, with why.
 pub async fn process_batch(consumer: &dyn Consumer, batch: &[InboundMessage]) -> Vec<MessageFailure> {
-    let mut failures = Vec::new();
+    process_batch_report(consumer, batch).await.failures
+}
+
+pub async fn process_batch_report(consumer: &dyn Consumer, batch: &[InboundMessage]) -> BatchReport {
+    let mut report = BatchReport::default();
     for message in batch {
         let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id,
-            event_type = tracing::field::Empty, correlation_id = tracing::field::Empty);
+            event_type = tracing::field::Empty, correlation_id = tracing::field::Empty, replay = tracing::field::Empty);
         let outcome = async {
             let (event, delivery) = decode(&message.body).map_err(|e| e.to_string())?;
             let span = tracing::Span::current();
             span.record("event_type", event.event_type());
             span.record("correlation_id", event.meta.correlation_id.as_str());
-            consumer.apply(&event, &delivery).await.map_err(|e| e.to_string())
+            if let Some(name) = &delivery.replay_name {
+                span.record("replay", name.as_str());
+            }
+            let lag = events_schema::Timestamp::now().unix_millis() - event.meta.occurred_at.unix_millis();
+            consumer.apply(&event, &delivery).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((lag, delivery.replay_name.is_some()))
         }
         .instrument(span.clone())
         .await;
-        if let Err(reason) = outcome {
-            span.in_scope(|| tracing::warn!(%reason, "message failed"));
-            failures.push(MessageFailure { id: message.id.clone(), reason });
+        match outcome {
+            Ok((lag, replayed)) => {
+                report.processed += 1;
+                report.max_lag_ms = report.max_lag_ms.max(lag);
+                report.replayed += usize::from(replayed);
+            }
+            Err(reason) => {
+                span.in_scope(|| tracing::warn!(%reason, "message failed"));
+                report.failures.push(MessageFailure { id: message.id.clone(), reason });
+            }
         }
     }
-    failures
+    report
+}
+
+/// The batch's metrics as one CloudWatch embedded-metric-format line (namespace
+/// `Taskstream`, dimension `Consumer`): on Lambda, printing it to stdout is publishing it.
+pub fn emf_line(consumer: &str, report: &BatchReport, now_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "Taskstream",
+                "Dimensions": [["Consumer"]],
+                "Metrics": [
+                    { "Name": "Processed", "Unit": "Count" },
+                    { "Name": "Failed", "Unit": "Count" },
+                    { "Name": "LagMs", "Unit": "Milliseconds" }
+                ]
+            }]
+        },
+        "Consumer": consumer,
+        "Processed": report.processed,
+        "Failed": report.failures.len(),
+        "LagMs": report.max_lag_ms,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_names_the_namespace_dimension_and_values() {
+        let report = BatchReport {
+            processed: 9,
+            failures: vec![MessageFailure { id: "m".into(), reason: "r".into() }],
+            max_lag_ms: 1500,
+            replayed: 0,
+        };
+        let line: serde_json::Value = serde_json::from_str(&emf_line("search-indexer", &report, 42)).unwrap();
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Taskstream");
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Consumer"]]));
+        assert_eq!(
+            (line["Processed"].as_u64(), line["Failed"].as_u64(), line["LagMs"].as_i64()),
+            (Some(9), Some(1), Some(1500))
+        );
+        assert_eq!(line["Consumer"], "search-indexer");
+    }
 }
