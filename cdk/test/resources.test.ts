@@ -37,6 +37,20 @@ describe('data', () => {
     });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
   });
+  it('has the two indexes the store queries and TTL on expiresAt', () => {
+    const index = (n: number) => ({
+      IndexName: `gsi${n}`,
+      KeySchema: [
+        { AttributeName: `gsi${n}pk`, KeyType: 'HASH' },
+        { AttributeName: `gsi${n}sk`, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    });
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [index(1), index(2)],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
 });
 
 describe('functions', () => {
@@ -78,6 +92,17 @@ describe('api', () => {
       assert.equal(m?.Integration?.Type, 'AWS_PROXY', id);
       assert.ok(JSON.stringify(m?.Integration?.Uri).includes(taskApiId), `${id} does not call the task API`);
     }
+  });
+
+  it('has one user pool group per role, and the tenant as an immutable custom attribute', () => {
+    const poolId = only('AWS::Cognito::UserPool');
+    const groups = Object.values(template.findResources('AWS::Cognito::UserPoolGroup'))
+      .map((g) => (g as { Properties: { GroupName: string; UserPoolId: unknown } }).Properties);
+    assert.deepEqual(groups.map((g) => g.GroupName).sort(), ['admin', 'member', 'viewer']);
+    for (const g of groups) assert.deepEqual(g.UserPoolId, { Ref: poolId });
+    template.hasResourceProperties('AWS::Cognito::UserPool', {
+      Schema: Match.arrayWith([Match.objectLike({ Name: 'tenant', Mutable: false })]),
+    });
   });
 
   it(`meters API keys at ${API_RATE_LIMIT} rps with bursts of ${API_BURST_LIMIT}`, () => {

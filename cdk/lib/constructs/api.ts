@@ -24,7 +24,7 @@ export interface ApiProps {
 /**
  * The HTTP API: REST API Gateway in front of the task-api Lambda (one proxy integration; the
  * axum router inside does the routing). Callers need both a Cognito token, whose
- * `custom:tenant_id` claim scopes every read and write, and an API key, which meters them.
+ * `custom:tenant` claim scopes every read and write, and an API key, which meters them.
  */
 export class Api extends Construct {
   readonly handler: RustFunction;
@@ -60,11 +60,19 @@ export class Api extends Construct {
       customAttributes: {
         // Set once by the administrator who creates the user; the API never trusts a tenant
         // from the request itself.
-        tenant_id: new cognito.StringAttribute({ mutable: false, minLen: 1, maxLen: 64 }),
+        tenant: new cognito.StringAttribute({ mutable: false, minLen: 1, maxLen: 64 }),
       },
       deletionProtection: config.deletionProtection,
       removalPolicy: config.removalPolicy,
     });
+    // The caller's role is its group: the task API maps cognito:groups to admin > member > viewer.
+    for (const role of ['admin', 'member', 'viewer']) {
+      new cognito.CfnUserPoolGroup(this, `Group-${role}`, {
+        userPoolId: this.userPool.userPoolId,
+        groupName: role,
+        description: `taskstream ${role}s`,
+      });
+    }
     this.userPoolClient = this.userPool.addClient('Client', {
       userPoolClientName: name,
       authFlows: { userSrp: true },
