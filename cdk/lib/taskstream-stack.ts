@@ -3,7 +3,7 @@ import type { Construct } from 'constructs';
 import type { TaskstreamConfig } from './config';
 import { Api } from './constructs/api';
 import { Consumer } from './constructs/consumer';
-import { Data, GSI1 } from './constructs/data';
+import { Data, GSI1, GSI2 } from './constructs/data';
 import { Events } from './constructs/events';
 import { MetricsStore } from './constructs/metrics-store';
 import { Notifications } from './constructs/notifications';
@@ -60,7 +60,7 @@ export class TaskstreamStack extends Stack {
     });
     this.observability.addRouterRow(this.router.handler.function);
 
-    const tableEnv = { TABLE_NAME: table.tableName, TABLE_GSI1_NAME: GSI1 };
+    const tableEnv = { TABLE_NAME: table.tableName, TABLE_GSI1_NAME: GSI1, TABLE_GSI2_NAME: GSI2 };
     const searchEnv = { SEARCH_ENDPOINT: this.search.endpoint, SEARCH_COLLECTION: this.search.collectionName };
 
     this.api = new Api(this, 'Api', {

@@ -11,7 +11,14 @@ export interface DataProps {
 
 /** The table's secondary indexes; handlers receive their names as environment variables. */
 export const GSI1 = 'gsi1';
-const INDEXES = [GSI1];
+export const GSI2 = 'gsi2';
+const INDEXES = [GSI1, GSI2];
+/**
+ * Epoch seconds after which DynamoDB removes an item: soft-deleted aggregates (their delete
+ * was one conditional write, so one stream record carrying the deleter's correlation id;
+ * the router ignores the later removal) and expired idempotency records.
+ */
+export const TTL_ATTRIBUTE = 'expiresAt';
 
 /**
  * Item reads. Scan is deliberately absent: every read is scoped to the caller's tenant by
@@ -72,18 +79,27 @@ export class Data extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // The router derives events from the difference of both images.
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
       deletionProtection: config.deletionProtection,
       removalPolicy: config.removalPolicy,
     });
 
-    // One overloaded index for the API's secondary access paths (tasks by project, by
-    // assignee, by sprint …); the item writer decides what goes into gsi1pk/gsi1sk.
+    // Tasks by due date (undated last); the item writer decides what goes into
+    // gsi1pk/gsi1sk (see shared/aws/src/dynamo/README.md).
     this.table.addGlobalSecondaryIndex({
       indexName: GSI1,
       partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    // Tasks by priority (critical first, newest first within one): a second sort order of
+    // the same partition, which one index cannot give next to the due-date order of gsi1.
+    this.table.addGlobalSecondaryIndex({
+      indexName: GSI2,
+      partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
   }

@@ -1,0 +1,209 @@
+//! The local AWS emulator for contract tests: a `moto_server` process on a free loopback
+//! port, SDK configuration pointing at it, and resources named uniquely per test (its state
+//! is global and in memory).
+//!
+//! `scripts/test` installs the pinned moto into `.venv/` and exports `MOTO_SERVER`. Without
+//! it these tests fail, saying so: an AWS contract that silently did not run is not a pass.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+
+pub const REGION: &str = "us-east-1";
+/// How long moto may take to answer its first request; it is usually ready in under a second.
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running `moto_server`, stopped (by its pid) when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+/// The server the tests of this process share while any of them runs; the last one to
+/// finish stops it.
+static SHARED: Mutex<Weak<Moto>> = Mutex::new(Weak::new());
+
+impl Moto {
+    /// The shared server, started if none is running.
+    pub fn shared() -> Arc<Moto> {
+        let mut shared = SHARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(running) = shared.upgrade() {
+            return running;
+        }
+        let started = Arc::new(Moto::start());
+        *shared = Arc::downgrade(&started);
+        started
+    }
+
+    /// A server of its own.
+    pub fn start() -> Moto {
+        let binary = moto_server();
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("taskstream-moto-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("a log file for moto_server");
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("the log file, twice"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), log };
+        moto.wait_until_ready(port);
+        moto
+    }
+
+    fn wait_until_ready(&mut self, port: u16) {
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        loop {
+            if answers(port) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("moto_server exited ({status}) before it was ready:\n{}", self.log_tail());
+            }
+            if Instant::now() > deadline {
+                panic!("moto_server did not answer GET /moto-api/ within {STARTUP_LIMIT:?}:\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SDK configuration for the emulator: its endpoint, dummy static credentials, a region.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "moto",
+            )))
+            .build()
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config())
+    }
+
+    pub fn dynamodb_streams(&self) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::new(&self.sdk_config())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `MOTO_SERVER`, else the workspace's `.venv/bin/moto_server`.
+fn moto_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        let path = PathBuf::from(path);
+        assert!(path.exists(), "MOTO_SERVER={} does not exist; run scripts/test to install moto", path.display());
+        return path;
+    }
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = workspace.join(".venv/bin/moto_server");
+    assert!(
+        venv.exists(),
+        "the AWS contract tests need the local AWS emulator: run scripts/test (it installs moto into .venv/), \
+         or set MOTO_SERVER to a moto_server binary"
+    );
+    venv
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("the port's address").port()
+}
+
+/// Whether moto answers `GET /moto-api/` with 200.
+fn answers(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/") && head.ends_with(b"200")
+}
+
+/// A name no other test uses, for tables, queues, buses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a table as the CDK deploys it (`cdk/lib/constructs/data.ts`): `pk`/`sk`, the
+/// indexes `gsi1` and `gsi2`, a NEW_AND_OLD_IMAGES stream, TTL on `expiresAt`.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    let string = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().unwrap()
+    };
+    let index = |n: u8| {
+        GlobalSecondaryIndex::builder()
+            .index_name(format!("gsi{n}"))
+            .key_schema(key(&format!("gsi{n}pk"), KeyType::Hash))
+            .key_schema(key(&format!("gsi{n}sk"), KeyType::Range))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(
+            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].into_iter().map(string).collect(),
+        ))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(index(1))
+        .global_secondary_indexes(index(2))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().attribute_name("expiresAt").enabled(true).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+}
