@@ -1,3 +1,4 @@
 //! The consumers' decisions, written once over the ports.
 
 pub mod history;
+pub mod search;
