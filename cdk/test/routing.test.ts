@@ -58,6 +58,23 @@ describe('routing: one rule, queue, DLQ and alarms per consumer of events-schema
         assert.equal(MAX_RECEIVE_COUNT, 5);
       });
 
+      it('lets its function dead-letter a message itself, with the reason, on the last receive', () => {
+        const fns = template.findResources('AWS::Lambda::Function', {
+          Properties: { FunctionName: `dev-taskstream-${route.name}` },
+        });
+        const [fn] = Object.values(fns);
+        assert.ok(fn, `no function for ${route.name}`);
+        assert.deepEqual(fn.Properties.Environment.Variables.DLQ_URL, { Ref: dlqId });
+        assert.equal(fn.Properties.Environment.Variables.MAX_RECEIVES, String(MAX_RECEIVE_COUNT));
+        template.hasResourceProperties('AWS::IAM::Policy', {
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']), Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } }),
+            ]),
+          },
+        });
+      });
+
       it('encrypts both queues and refuses plain-HTTP access', () => {
         for (const id of [queueId, dlqId]) {
           assert.equal(s.resources[id]?.Properties?.SqsManagedSseEnabled, true, `${id} is not encrypted`);

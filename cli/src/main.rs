@@ -1,5 +1,8 @@
 //! `taskstream`: runs the embedded backbone and operates it.
 
+mod fixture;
+mod keys;
+mod route;
 mod serve;
 mod telemetry;
 
@@ -19,6 +22,12 @@ struct Cli {
 enum Command {
     /// Run the API, the router and the consumers in one process over SQLite.
     Serve(serve::ServeArgs),
+    /// Create, list and revoke API keys (works while serve runs).
+    Keys(keys::KeysArgs),
+    /// Print the events a DynamoDB Streams batch derives (NDJSON), offline.
+    Route(route::RouteArgs),
+    /// Write a synthetic DynamoDB Streams event (JSON) for benchmarks and tools.
+    Fixture(fixture::FixtureArgs),
 }
 
 #[tokio::main]
@@ -27,5 +36,8 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Keys(args) => keys::run(args),
+        Command::Route(args) => route::run(args),
+        Command::Fixture(args) => fixture::run(args),
     }
 }

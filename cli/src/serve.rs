@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use shared_core::Identity;
 use shared_core::consumers::history::AuditHistory;
+use shared_core::consumers::search::SearchIndexer;
+use shared_core::http::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_core::http::{AppState, router};
-use shared_core::ports::SingleTenant;
 use shared_embedded::{Engine, EngineConfig};
 use tokio::sync::watch;
 
@@ -24,9 +24,27 @@ pub struct ServeArgs {
     /// Receives before a failing message moves to its queue's dead letters.
     #[arg(long, env = "TASKSTREAM_MAX_RECEIVES", default_value_t = 5)]
     max_receives: u32,
+    /// Seconds a verified API key is trusted before it is read again: `keys revoke` from
+    /// another process takes effect within this.
+    #[arg(long, env = "TASKSTREAM_KEY_CACHE_SECONDS", default_value_t = 5)]
+    key_cache_seconds: u64,
+    /// Requests a second allowed per API key (0 turns rate limiting off).
+    #[arg(long, env = "TASKSTREAM_RATE_LIMIT", default_value_t = 1000.0)]
+    rate_limit: f64,
+    /// Requests an API key may make at once on top of the rate.
+    #[arg(long, env = "TASKSTREAM_RATE_BURST", default_value_t = 2000)]
+    rate_burst: u32,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Settings are checked before anything is opened or started.
+    let limiter = if args.rate_limit == 0.0 {
+        None
+    } else {
+        let config =
+            RateLimitConfig { per_second: args.rate_limit, burst: args.rate_burst, ..RateLimitConfig::default() };
+        Some(Arc::new(RateLimiter::new(config)?))
+    };
     let mut config = EngineConfig::default();
     config.queue.max_receives = args.max_receives.max(1);
     let engine = Engine::open(&args.data, config).with_context(|| format!("opening {}", args.data.display()))?;
@@ -35,17 +53,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let history = engine.history_store();
     let mut loops = vec![engine.spawn_consumer(Arc::new(AuditHistory::new(Arc::clone(&history))), stopped.clone())?];
+    let search = engine.search_index();
+    loops.push(engine.spawn_consumer(Arc::new(SearchIndexer::new(Arc::clone(&search))), stopped.clone())?);
     loops.push(engine.spawn_router(stopped));
 
+    let keys = engine.api_keys();
+    crate::keys::ensure_admin_key(&args.data, &keys).await?;
     let state = AppState {
         store: engine.store(),
         history,
-        auth: Arc::new(SingleTenant(Identity {
-            tenant: "default".into(),
-            actor: "anonymous".into(),
-            role: shared_core::Role::Admin,
-        })),
+        search,
+        auth: Arc::new(keys.authenticator(std::time::Duration::from_secs(args.key_cache_seconds))),
     };
+    let mut app = router(state);
+    match limiter {
+        Some(limiter) => app = app.layer(RateLimitLayer::new(limiter)),
+        None => tracing::warn!("rate limiting is off"),
+    }
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening");
@@ -53,7 +77,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("taskstream listening on http://{local}");
     std::io::stdout().flush()?;
 
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: finishing in-flight work");
     stop.send_replace(true);
     for handle in loops {

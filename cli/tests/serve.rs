@@ -13,14 +13,21 @@ use serde_json::{Value, json};
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// The admin key serve wrote to `<data>/admin.key`; `call` sends it.
+    key: String,
 }
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_taskstream"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .env("TASKSTREAM_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -28,17 +35,26 @@ impl Server {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        Self { child, addr }
+        // Written before the listening line, on the first start; reused after.
+        let key = std::fs::read_to_string(data.join("admin.key")).unwrap().trim().to_owned();
+        Self { child, addr, key }
     }
 
-    /// One HTTP/1.1 exchange; returns the status and the JSON body (null when empty).
+    /// One HTTP/1.1 exchange as the admin; returns the status and the JSON body.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&self.key, method, path, body)
+    }
+
+    /// One HTTP/1.1 exchange with `key` (none when empty); returns the status and the JSON
+    /// body (null when empty).
+    fn call_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let key_header = if key.is_empty() { String::new() } else { format!("x-api-key: {key}\r\n") };
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{key_header}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.addr,
             body.len()
         )
@@ -176,5 +192,76 @@ fn a_second_serve_on_the_same_data_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("in use by another taskstream process"), "{stderr}");
+    assert!(server.terminate().success());
+}
+
+/// Runs `taskstream keys ...` on `data`; returns stdout, after checking it succeeded.
+fn keys_command(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_taskstream"))
+        .arg("keys")
+        .arg(args[0])
+        .arg("--data")
+        .arg(data)
+        .args(&args[1..])
+        .env("TASKSTREAM_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "keys {args:?}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn the_first_start_writes_an_owner_only_admin_key_that_later_starts_reuse() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let file = data.path().join("admin.key");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(server.key.starts_with("tsk_"), "the file holds the key alone");
+    let (status, created) = server.call("POST", "/tasks", Some(json!({"title": "as admin"})));
+    assert_eq!(status, 201, "{created}");
+    let (status, body) = server.call_as("", "GET", "/tasks", None);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(server.call_as("", "GET", "/health", None).0, 200);
+    let first = server.key.clone();
+    assert!(server.terminate().success());
+
+    let server = Server::start(data.path());
+    assert_eq!(server.key, first, "a restart reuses the admin key");
+    let (status, body) = server.call("GET", "/tasks", None);
+    assert_eq!((status, body["data"].as_array().unwrap().len()), (200, 1));
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn keys_made_revoked_and_listed_by_the_cli_work_against_a_running_serve() {
+    let data = tempfile::tempdir().unwrap();
+    // A one-second key cache, so a revocation from the CLI shows within a second.
+    let server = Server::start_with(data.path(), &[("TASKSTREAM_KEY_CACHE_SECONDS", "1")]);
+    let (_, created) = server.call("POST", "/tasks", Some(json!({"title": "of default"})));
+    let task = format!("/tasks/{}", created["data"]["id"].as_str().unwrap());
+
+    let out = keys_command(data.path(), &["create", "--tenant", "default", "--role", "viewer"]);
+    let viewer = out.lines().last().unwrap().to_owned();
+    assert!(viewer.starts_with("tsk_") && !viewer.contains(' '), "the key alone on the last line: {out:?}");
+    assert_eq!(server.call_as(&viewer, "GET", &task, None).0, 200);
+    let (status, body) = server.call_as(&viewer, "POST", "/tasks", Some(json!({"title": "no"})));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
+
+    let out = keys_command(data.path(), &["create", "--tenant", "globex", "--role", "member"]);
+    let member = out.lines().last().unwrap().to_owned();
+    assert_eq!(server.call_as(&member, "POST", "/tasks", Some(json!({"title": "of globex"}))).0, 201);
+    assert_eq!(server.call_as(&member, "GET", &task, None).0, 404, "another tenant's task does not exist");
+
+    let listed = keys_command(data.path(), &["list"]);
+    let viewer_id = viewer.split('_').nth(1).unwrap();
+    assert!(listed.contains(viewer_id) && listed.contains("globex"), "{listed}");
+    assert!(!listed.contains(&viewer) && !listed.contains(&member) && !listed.contains(&server.key), "no secrets");
+
+    keys_command(data.path(), &["revoke", viewer_id]);
+    wait_for("the revocation to reach serve", || (server.call_as(&viewer, "GET", &task, None).0 == 401).then_some(()));
+    assert_eq!(server.call_as(&member, "GET", "/tasks", None).0, 200, "other keys are unaffected");
     assert!(server.terminate().success());
 }

@@ -247,6 +247,12 @@ async fn bulk_actions_are_all_or_nothing_with_a_result_per_id() {
     let too_many: Vec<String> = (0..101).map(|_| uuid_like()).collect();
     let refused = h.call("POST", "/tasks/bulk", Some(json!({"action": "delete", "ids": too_many}))).await;
     assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, "validation_failed"));
+    let hundred: Vec<String> = (0..100).map(|_| uuid_like()).collect();
+    let keyed = h
+        .call_with("POST", "/tasks/bulk", json!({"action": "delete", "ids": hundred}), &[("idempotency-key", "k1")])
+        .await;
+    assert_eq!(keyed.status, StatusCode::BAD_REQUEST, "100 ids and a key's record exceed one transaction");
+    assert!(keyed.body["error"]["message"].as_str().unwrap().contains("1 to 99"));
     let unknown = h.call("POST", "/tasks/bulk", Some(json!({"action": "explode", "ids": []}))).await;
     assert_eq!((unknown.status, unknown.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
 }

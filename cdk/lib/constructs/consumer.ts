@@ -60,9 +60,14 @@ export class Consumer extends Construct {
       handler: route.name,
       environment: {
         TASKSTREAM_CONSUMER: route.name,
+        // The runtime dead-letters a message on its last receive itself, so it arrives with
+        // its reason; the redrive policy (one receive later) catches anything it could not.
+        DLQ_URL: this.dlq.queueUrl,
+        MAX_RECEIVES: String(MAX_RECEIVE_COUNT),
         ...props.environment,
       },
     });
+    this.dlq.grantSendMessages(this.handler.function);
     // A failed message goes back to the queue alone; the rest of the batch is deleted.
     this.handler.function.addEventSource(
       new sources.SqsEventSource(this.queue, {

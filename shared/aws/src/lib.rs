@@ -1,1 +1,9 @@
 //! taskstream's ports over AWS services. Lambda handlers wire these; nothing here links SQLite.
+
+pub mod auth;
+pub mod bus;
+pub mod dynamo;
+pub mod env;
+pub mod lambda;
+pub mod parking;
+pub mod search;

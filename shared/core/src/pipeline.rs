@@ -74,43 +74,51 @@ pub struct BatchReport {
     pub replayed: usize,
 }
 
-/// Applies each message in order and returns the ones that failed, with why.
+/// Applies a batch and returns the messages that failed, with why.
 pub async fn process_batch(consumer: &dyn Consumer, batch: &[InboundMessage]) -> Vec<MessageFailure> {
     process_batch_report(consumer, batch).await.failures
 }
 
+/// Applies a batch's messages concurrently: consumers are idempotent and version-fenced
+/// (order within a batch cannot change the outcome), and concurrent writes share commits.
 pub async fn process_batch_report(consumer: &dyn Consumer, batch: &[InboundMessage]) -> BatchReport {
+    let outcomes = futures_util::future::join_all(batch.iter().map(|m| apply_one(consumer, m))).await;
     let mut report = BatchReport::default();
-    for message in batch {
-        let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id,
-            event_type = tracing::field::Empty, correlation_id = tracing::field::Empty, replay = tracing::field::Empty);
-        let outcome = async {
-            let (event, delivery) = decode(&message.body).map_err(|e| e.to_string())?;
-            let span = tracing::Span::current();
-            span.record("event_type", event.event_type());
-            span.record("correlation_id", event.meta.correlation_id.as_str());
-            if let Some(name) = &delivery.replay_name {
-                span.record("replay", name.as_str());
-            }
-            let lag = events_schema::Timestamp::now().unix_millis() - event.meta.occurred_at.unix_millis();
-            consumer.apply(&event, &delivery).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((lag, delivery.replay_name.is_some()))
-        }
-        .instrument(span.clone())
-        .await;
+    for (message, outcome) in batch.iter().zip(outcomes) {
         match outcome {
             Ok((lag, replayed)) => {
                 report.processed += 1;
                 report.max_lag_ms = report.max_lag_ms.max(lag);
                 report.replayed += usize::from(replayed);
             }
-            Err(reason) => {
-                span.in_scope(|| tracing::warn!(%reason, "message failed"));
-                report.failures.push(MessageFailure { id: message.id.clone(), reason });
-            }
+            Err(reason) => report.failures.push(MessageFailure { id: message.id.clone(), reason }),
         }
     }
     report
+}
+
+/// Decodes and applies one message; returns its lag and whether it was a replay.
+async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<(i64, bool), String> {
+    let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id,
+        event_type = tracing::field::Empty, correlation_id = tracing::field::Empty, replay = tracing::field::Empty);
+    let outcome = async {
+        let (event, delivery) = decode(&message.body).map_err(|e| e.to_string())?;
+        let span = tracing::Span::current();
+        span.record("event_type", event.event_type());
+        span.record("correlation_id", event.meta.correlation_id.as_str());
+        if let Some(name) = &delivery.replay_name {
+            span.record("replay", name.as_str());
+        }
+        let lag = events_schema::Timestamp::now().unix_millis() - event.meta.occurred_at.unix_millis();
+        consumer.apply(&event, &delivery).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((lag, delivery.replay_name.is_some()))
+    }
+    .instrument(span.clone())
+    .await;
+    if let Err(reason) = &outcome {
+        span.in_scope(|| tracing::warn!(%reason, "message failed"));
+    }
+    outcome
 }
 
 /// The batch's metrics as one CloudWatch embedded-metric-format line (namespace

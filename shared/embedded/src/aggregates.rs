@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use events_schema::{AggregateType, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use shared_core::ChangeRecord;
 use shared_core::context::RequestContext;
@@ -61,7 +61,7 @@ fn read_entities<T: DeserializeOwned>(
 
 /// The stored version and body of an aggregate, if it exists.
 fn current(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     aggregate_type: AggregateType,
     id: &str,
@@ -78,7 +78,7 @@ fn current(
     Ok(row)
 }
 
-fn put(tx: &Transaction<'_>, tenant: &str, aggregate: &Aggregate, body: &str) -> Result<(), EmbeddedError> {
+fn put(tx: &Connection, tenant: &str, aggregate: &Aggregate, body: &str) -> Result<(), EmbeddedError> {
     match aggregate {
         Aggregate::Task(task) => task_list::put_task(tx, tenant, task, body),
         other => {
@@ -104,7 +104,7 @@ fn put(tx: &Transaction<'_>, tenant: &str, aggregate: &Aggregate, body: &str) ->
     }
 }
 
-fn remove(tx: &Transaction<'_>, tenant: &str, aggregate_type: AggregateType, id: &str) -> Result<(), EmbeddedError> {
+fn remove(tx: &Connection, tenant: &str, aggregate_type: AggregateType, id: &str) -> Result<(), EmbeddedError> {
     if aggregate_type == AggregateType::Task {
         tx.prepare_cached("DELETE FROM tasks WHERE tenant = ?1 AND id = ?2")?.execute(params![tenant, id])?;
     } else {
@@ -135,7 +135,7 @@ fn check(change: &Change, stored: Option<u64>) -> Option<FailureReason> {
 }
 
 fn commit_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     ctx: &RequestContext,
     changes: &[Change],
     idempotency: Option<&IdempotencyRecord>,
@@ -339,8 +339,9 @@ impl Store for SqliteStore {
         changes: Vec<Change>,
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<(), StoreError> {
-        if changes.len() > MAX_CHANGES_PER_COMMIT {
-            return Err(StoreError::TooManyChanges(changes.len()));
+        let items = changes.len() + usize::from(idempotency.is_some());
+        if items > MAX_CHANGES_PER_COMMIT {
+            return Err(StoreError::TooManyChanges(items));
         }
         let ctx = ctx.clone();
         self.db.write(move |tx| commit_in(tx, &ctx, &changes, idempotency.as_ref())).await?;

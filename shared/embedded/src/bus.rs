@@ -2,13 +2,13 @@
 //! registered queues, all inside the caller's transaction.
 
 use events_schema::{BridgeEvent, DomainEvent, routing};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use crate::EmbeddedError;
 use crate::db::now_ms;
 
 /// Archives and enqueues `events`; returns the queues that received something.
-pub(crate) fn publish(tx: &Transaction<'_>, events: &[DomainEvent]) -> Result<Vec<String>, EmbeddedError> {
+pub(crate) fn publish(tx: &Connection, events: &[DomainEvent]) -> Result<Vec<String>, EmbeddedError> {
     let registered: Vec<String> = {
         let mut stmt = tx.prepare_cached("SELECT name FROM queues")?;
         stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?

@@ -1,11 +1,11 @@
 //! The change log: one row per committed write, appended in the write's own transaction.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 use shared_core::ChangeRecord;
 
 use crate::EmbeddedError;
 
-pub(crate) fn append_change(tx: &Transaction<'_>, record: &ChangeRecord) -> Result<(), EmbeddedError> {
+pub(crate) fn append_change(tx: &Connection, record: &ChangeRecord) -> Result<(), EmbeddedError> {
     let old = record.old.as_ref().map(serde_json::to_string).transpose()?;
     let new = record.new.as_ref().map(serde_json::to_string).transpose()?;
     tx.prepare_cached(

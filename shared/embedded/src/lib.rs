@@ -7,8 +7,10 @@ mod bus;
 mod change_log;
 mod db;
 mod history;
+mod keys;
 mod queue;
 mod router;
+mod search;
 mod task_list;
 mod worker;
 
@@ -17,11 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared_core::pipeline::Consumer;
-use shared_core::ports::{HistoryStore, Store, StoreError};
+use shared_core::ports::{HistoryStore, SearchIndex, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use db::Db;
+pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,7 @@ impl Engine {
     pub fn open(dir: &Path, config: EngineConfig) -> Result<Self, EmbeddedError> {
         let db = Db::open(dir)?;
         queue::release_in_flight(&db)?;
+        db.write_blocking(keys::create_tables)?;
         Ok(Self { db, config })
     }
 
@@ -95,6 +99,17 @@ impl Engine {
 
     pub fn history_store(&self) -> Arc<dyn HistoryStore> {
         Arc::new(history::SqliteHistoryStore::new(Arc::clone(&self.db)))
+    }
+
+    /// The FTS5 search index; its tables are created on first use.
+    pub fn search_index(&self) -> Arc<dyn SearchIndex> {
+        Arc::new(search::SqliteSearchIndex::new(Arc::clone(&self.db)))
+    }
+
+    /// API keys; `.authenticator(ttl)` checks requests against them. Revoke through the same
+    /// `ApiKeys` whose authenticator serves, and the revocation takes effect at once.
+    pub fn api_keys(&self) -> ApiKeys {
+        ApiKeys::new(Arc::clone(&self.db))
     }
 
     /// Subscribes a consumer's queue to the bus (from now on; replay fills the past).

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::EmbeddedError;
@@ -19,6 +19,8 @@ pub struct QueueConfig {
     /// The first retry delay; each later one doubles, with jitter, up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
+    /// Messages received at once. Larger than SQS's 10: a local queue has no such limit,
+    /// and a batch's writes share commits.
     pub batch_size: usize,
 }
 
@@ -29,7 +31,7 @@ impl Default for QueueConfig {
             max_receives: 5,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
-            batch_size: 10,
+            batch_size: 100,
         }
     }
 }
@@ -63,7 +65,8 @@ pub struct QueueStats {
 }
 
 pub(crate) fn register(db: &Db, name: &str) -> Result<(), EmbeddedError> {
-    db.write_blocking(|tx| {
+    let name = name.to_owned();
+    db.write_blocking(move |tx| {
         tx.execute("INSERT OR IGNORE INTO queues (name) VALUES (?1)", [name])?;
         Ok(())
     })
@@ -83,7 +86,7 @@ pub(crate) fn release_in_flight(db: &Db) -> Result<(), EmbeddedError> {
 
 /// Enqueues unless the same `dedup_key` is already waiting in that queue.
 pub(crate) fn enqueue(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     queue: &str,
     dedup_key: &str,
     body: &str,
@@ -96,7 +99,7 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
-pub(crate) fn receive(tx: &Transaction<'_>, queue: &str, config: &QueueConfig) -> Result<Vec<Received>, EmbeddedError> {
+pub(crate) fn receive(tx: &Connection, queue: &str, config: &QueueConfig) -> Result<Vec<Received>, EmbeddedError> {
     let now = now_ms();
     let hidden_until = now + i64::try_from(config.visibility_timeout.as_millis()).unwrap_or(i64::MAX / 2);
     let mut stmt = tx.prepare_cached(
@@ -114,7 +117,7 @@ pub(crate) fn receive(tx: &Transaction<'_>, queue: &str, config: &QueueConfig) -
     Ok(batch)
 }
 
-pub(crate) fn delete(tx: &Transaction<'_>, id: i64) -> Result<(), EmbeddedError> {
+pub(crate) fn delete(tx: &Connection, id: i64) -> Result<(), EmbeddedError> {
     tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?.execute([id])?;
     Ok(())
 }
@@ -122,7 +125,7 @@ pub(crate) fn delete(tx: &Transaction<'_>, id: i64) -> Result<(), EmbeddedError>
 /// Records a failure: back to the queue after a backoff, or to the dead letters when the
 /// message has used its receives.
 pub(crate) fn fail(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     queue: &str,
     message: &Received,
     reason: &str,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use shared_core::{ChangeRecord, derive};
 use tokio::sync::watch;
 
@@ -43,7 +43,7 @@ pub(crate) async fn route_batch(db: &Arc<Db>, limit: usize) -> Result<usize, Emb
     Ok(taken)
 }
 
-fn route_in(tx: &Transaction<'_>, limit: usize) -> Result<(usize, Vec<String>), EmbeddedError> {
+fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<String>), EmbeddedError> {
     let cursor: i64 = tx
         .prepare_cached("SELECT seq FROM cursors WHERE name = ?1")?
         .query_row([CURSOR], |r| r.get(0))
@@ -128,7 +128,7 @@ impl RawRecord {
     }
 }
 
-fn park(tx: &Transaction<'_>, seq: i64, reason: &str) -> Result<(), EmbeddedError> {
+fn park(tx: &Connection, seq: i64, reason: &str) -> Result<(), EmbeddedError> {
     tracing::error!(seq, %reason, "change record parked: it derives no events");
     // The whole row, as JSON, so it can be inspected and re-driven after a fix.
     let record: String = tx.query_row(

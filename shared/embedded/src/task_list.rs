@@ -3,7 +3,7 @@
 
 use events_schema::events::{Priority, TaskSnapshot};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use shared_core::ports::{Page, StoreError, TaskQuery, TaskSort};
 
 use crate::EmbeddedError;
@@ -28,12 +28,7 @@ pub(crate) fn get_task(conn: &Connection, tenant: &str, id: &str) -> Result<Opti
     Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
 }
 
-pub(crate) fn put_task(
-    tx: &Transaction<'_>,
-    tenant: &str,
-    task: &TaskSnapshot,
-    body: &str,
-) -> Result<(), EmbeddedError> {
+pub(crate) fn put_task(tx: &Connection, tenant: &str, task: &TaskSnapshot, body: &str) -> Result<(), EmbeddedError> {
     tx.prepare_cached(
         "INSERT INTO tasks (tenant, id, version, status, created_ms, priority_rank, assignee, category_id, project_id, sprint_id, due_key, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)

@@ -15,11 +15,13 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::event::dynamodb::{EventRecord, UserIdentity};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 
 pub const REGION: &str = "us-east-1";
 /// How long moto may take to answer its first request; it is usually ready in under a second.
@@ -206,4 +208,58 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("enable TTL on {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+}
+
+/// A record of the Streams API as the Lambda event carries it. Both use the same wire
+/// format; only the attribute value types differ, which serde_dynamo converts.
+pub fn as_lambda_event(record: &Record) -> EventRecord {
+    let mut event = EventRecord::default();
+    event.aws_region = REGION.to_owned();
+    event.event_id = record.event_id().unwrap_or_default().to_owned();
+    event.event_name = record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    event.event_source = record.event_source().map(str::to_owned);
+    if let Some(change) = record.dynamodb() {
+        let item = |image: Option<&std::collections::HashMap<String, _>>| {
+            image.cloned().map(serde_dynamo::Item::from).unwrap_or_default()
+        };
+        event.change.keys = item(change.keys());
+        event.change.new_image = item(change.new_image());
+        event.change.old_image = item(change.old_image());
+        event.change.sequence_number = change.sequence_number().map(str::to_owned);
+    }
+    event.user_identity = record.user_identity().map(|who| {
+        let mut identity = UserIdentity::default();
+        identity.type_ = who.r#type().unwrap_or_default().to_owned();
+        identity.principal_id = who.principal_id().unwrap_or_default().to_owned();
+        identity
+    });
+    event
+}
+
+pub async fn read_stream(moto: &Moto, table: &str) -> Vec<Record> {
+    let described = moto.dynamodb().describe_table().table_name(table).send().await.unwrap();
+    let arn = described.table().and_then(|t| t.latest_stream_arn()).expect("the table has a stream").to_owned();
+    let streams = moto.dynamodb_streams();
+    let stream = streams.describe_stream().stream_arn(&arn).send().await.unwrap();
+    let mut records = Vec::new();
+    for shard in stream.stream_description().map(|d| d.shards()).unwrap_or_default() {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap_or_default())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(position) = iterator {
+            let out = streams.get_records().shard_iterator(position).send().await.unwrap();
+            if out.records().is_empty() {
+                break;
+            }
+            records.extend(out.records().iter().cloned());
+            iterator = out.next_shard_iterator;
+        }
+    }
+    records
 }

@@ -246,7 +246,11 @@ pub async fn a_commit_holds_at_most_100_changes(s: &Subject) {
     let too_many: Vec<_> = (0..101).map(|_| create(Aggregate::Task(task(&new_id())))).collect();
     assert_eq!(s.commit(ACME, too_many).await, Err(StoreError::TooManyChanges(101)));
     assert!(live_task_ids(s, ACME).await.is_empty());
+    // An idempotency record is an item of the same transaction.
     let hundred: Vec<_> = (0..100).map(|_| create(Aggregate::Task(task(&new_id())))).collect();
+    let keyed = s.store.commit(&ctx(ACME), hundred.clone(), Some(record("k-limit", "{}"))).await;
+    assert_eq!(keyed, Err(StoreError::TooManyChanges(101)));
+    assert!(live_task_ids(s, ACME).await.is_empty());
     s.commit_ok(ACME, hundred).await;
     assert_eq!(live_task_ids(s, ACME).await.len(), 100);
 }

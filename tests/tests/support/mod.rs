@@ -11,9 +11,10 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use shared_core::Identity;
 use shared_core::consumers::history::AuditHistory;
+use shared_core::consumers::search::SearchIndexer;
 use shared_core::http::{AppState, router};
 use shared_core::pipeline::Consumer;
-use shared_core::ports::SingleTenant;
+use shared_core::ports::{Authenticator, SingleTenant};
 use shared_embedded::{Engine, EngineConfig, QueueConfig};
 use tower::ServiceExt;
 
@@ -21,6 +22,8 @@ pub struct Harness {
     pub engine: Engine,
     pub app: axum::Router,
     pub history: Arc<dyn Consumer>,
+    /// The search indexer over the engine's FTS5 index; `settle` drains its queue too.
+    pub search: Arc<dyn Consumer>,
     pub dir: tempfile::TempDir,
 }
 
@@ -61,15 +64,20 @@ impl Harness {
 
     /// A caller of `tenant` with `role`, over an engine another harness may share.
     pub fn as_role(engine: Engine, dir: tempfile::TempDir, tenant: &str, role: shared_core::Role) -> Self {
+        let caller = Identity { tenant: tenant.into(), actor: "tester".into(), role };
+        Self::with_auth(engine, dir, Arc::new(SingleTenant(caller)))
+    }
+
+    /// Callers as `auth` says (the real API key authenticator, say).
+    pub fn with_auth(engine: Engine, dir: tempfile::TempDir, auth: Arc<dyn Authenticator>) -> Self {
         let history_store = engine.history_store();
         let history: Arc<dyn Consumer> = Arc::new(AuditHistory::new(Arc::clone(&history_store)));
         engine.register_queue(history.name()).unwrap();
-        let state = AppState {
-            store: engine.store(),
-            history: history_store,
-            auth: Arc::new(SingleTenant(Identity { tenant: tenant.into(), actor: "tester".into(), role })),
-        };
-        Self { app: router(state), engine, history, dir }
+        let search_index = engine.search_index();
+        let search: Arc<dyn Consumer> = Arc::new(SearchIndexer::new(Arc::clone(&search_index)));
+        engine.register_queue(search.name()).unwrap();
+        let state = AppState { store: engine.store(), history: history_store, search: search_index, auth };
+        Self { app: router(state), engine, history, search, dir }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -119,12 +127,13 @@ impl Harness {
         reply.body["data"].clone()
     }
 
-    /// Routes the change log and drains the history queue until both are idle.
+    /// Routes the change log and drains the history and search queues until all are idle.
     pub async fn settle(&self) {
         loop {
             let routed = self.engine.route_pending().await.unwrap();
             let drained = self.engine.drain_once(self.history.as_ref()).await.unwrap();
-            if routed == 0 && drained == 0 {
+            let indexed = self.engine.drain_once(self.search.as_ref()).await.unwrap();
+            if routed == 0 && drained == 0 && indexed == 0 {
                 return;
             }
         }

@@ -10,6 +10,7 @@
 
 mod commit;
 mod cursor;
+pub mod fixture;
 mod history;
 mod item;
 mod keys;

@@ -70,11 +70,14 @@ pub async fn run(
     let ids = match &value {
         BulkBody::SetStatus { ids, .. } | BulkBody::Delete { ids } | BulkBody::MoveToCategory { ids, .. } => ids,
     };
-    if ids.is_empty() || ids.len() > MAX_CHANGES_PER_COMMIT {
+    // The idempotency record is written in the same transaction, so it takes one place.
+    let max = MAX_CHANGES_PER_COMMIT - usize::from(ticket.has_key());
+    if ids.is_empty() || ids.len() > max {
+        let why = if ticket.has_key() { " (with an Idempotency-Key, whose record takes one place)" } else { "" };
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::ValidationFailed,
-            format!("ids must list 1 to {MAX_CHANGES_PER_COMMIT} tasks, got {}", ids.len()),
+            format!("ids must list 1 to {max} tasks{why}, got {}", ids.len()),
         ));
     }
     let mut seen = std::collections::HashSet::new();

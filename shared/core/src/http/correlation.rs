@@ -12,7 +12,7 @@ use tracing::Instrument;
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 tokio::task_local! {
-    static CORRELATION_ID: String;
+    pub(super) static CORRELATION_ID: String;
 }
 
 /// The id of the request being served on this task, or empty outside one.
@@ -24,7 +24,7 @@ pub fn current_correlation_id() -> String {
 pub struct CorrelationId(pub String);
 
 /// A client's id is kept only if it is short and plain, so it is safe in logs and headers.
-fn acceptable(value: &HeaderValue) -> Option<String> {
+pub(super) fn acceptable(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
     let ok = !text.is_empty()
         && text.len() <= 128

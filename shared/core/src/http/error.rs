@@ -28,6 +28,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     InvalidTransition,
     BulkRejected,
+    // Too many requests for this key; `Retry-After` says when to try again.
+    RateLimited,
     Unavailable,
     Internal,
 }
@@ -171,7 +173,17 @@ impl From<DomainError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, err.to_string())
+        match err {
+            AuthError::Unavailable(reason) => {
+                tracing::error!(%reason, "credentials could not be checked");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the credentials could not be checked; retry later",
+                )
+            }
+            other => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, other.to_string()),
+        }
     }
 }
 

@@ -68,6 +68,11 @@ fn valid_key(value: &HeaderValue) -> Result<String, ApiError> {
 }
 
 impl Ticket {
+    /// Whether the request carries a key (whose record takes one item of the transaction).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The earlier response for this key, if the key was used before with this same request.
     pub async fn replay(&self, state: &AppState, ctx: &RequestContext) -> Result<Option<Response>, ApiError> {
         let Some(key) = &self.key else { return Ok(None) };

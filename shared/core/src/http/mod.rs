@@ -12,6 +12,8 @@ mod history;
 mod idempotency;
 pub mod openapi;
 mod projects;
+pub mod rate_limit;
+mod search;
 mod tasks;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ pub use error::{ApiError, ErrorCode};
 pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 
-use crate::ports::{Authenticator, HistoryStore, Store};
+use crate::ports::{Authenticator, HistoryStore, SearchIndex, Store};
 
 /// Request bodies above this are refused with 413 before they are read whole.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub history: Arc<dyn HistoryStore>,
+    /// Read by `/search`; written only by the search-indexer consumer.
+    pub search: Arc<dyn SearchIndex>,
     pub auth: Arc<dyn Authenticator>,
 }
 
@@ -53,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sprints/{id}", get(projects::get_sprint))
         .route("/sprints/{id}/start", post(projects::start))
         .route("/sprints/{id}/close", post(projects::close))
+        .route("/search", get(search::search))
+        .route("/search/suggest", get(search::suggest))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));
 
     Router::new()

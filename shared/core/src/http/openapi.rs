@@ -11,6 +11,7 @@ use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
 use super::projects::{ProjectBody, SprintBody};
+use super::search::{SearchParams, SuggestParams};
 use super::tasks::{CreateBody, ListQuery, UpdateBody, VersionQuery};
 use crate::Role;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
@@ -102,6 +103,17 @@ struct BulkResults {
     results: Vec<Value>,
 }
 
+/// A page of `/search`: `facets` only when asked for (field → value → count over all matches).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SearchPage {
+    data: Vec<TaskSnapshot>,
+    next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    facets: Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>>,
+}
+
 macro_rules! op {
     ($method:literal $path:literal $id:literal, $summary:literal, $role:expr, body: $body:expr, query: $query:expr, $status:literal => $reply:expr $(, idempotent $idem:literal)?) => {
         Operation {
@@ -151,6 +163,8 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/sprints/{id}" "getSprint", "Read a sprint.", V, body: None, query: None, 200 => One(s::<SprintSnapshot>)),
         op!("post" "/sprints/{id}/start" "startSprint", "Start a planned sprint (one active per project).", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
         op!("post" "/sprints/{id}/close" "closeSprint", "Close an active sprint.", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
+        op!("get" "/search" "searchTasks", "Full-text search with filters, facets and cursor paging (eventually consistent).", V, body: None, query: Some(s::<SearchParams>), 200 => Raw(s::<SearchPage>)),
+        op!("get" "/search/suggest" "suggestTitles", "Task titles by prefix of the title or of a word in it.", V, body: None, query: Some(s::<SuggestParams>), 200 => Many { item: s::<String>, paged: false }),
         op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),
     ]
 }

@@ -3,10 +3,17 @@
 
 mod auth;
 mod history;
+mod search;
 mod store;
 
-pub use auth::{AuthError, Authenticator, SingleTenant};
+pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented_credential};
+/// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
+pub use axum::http;
 pub use history::{HistoryRecord, HistoryStore};
+pub use search::{
+    DEFAULT_SEARCH_LIMIT, FACET_FIELDS, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchIndex, SearchQuery,
+    SearchResults, cursor as search_cursor, suggestion_inputs, words as search_words,
+};
 pub use store::{
     Aggregate, Change, ChangeFailure, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, Page, Store,
     StoreError, TaskFilter, TaskQuery, TaskSort,

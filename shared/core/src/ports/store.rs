@@ -15,6 +15,7 @@ use events_schema::events::{
 use crate::context::RequestContext;
 
 /// DynamoDB's TransactWriteItems limit, which every engine honours so behaviour matches.
+/// An idempotency record counts against it: it is an item of the same transaction.
 pub const MAX_CHANGES_PER_COMMIT: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +32,7 @@ pub enum StoreError {
     Rejected(Vec<ChangeFailure>),
     #[error("the idempotency key was used concurrently; retry to read its outcome")]
     IdempotencyRace,
-    #[error("too many changes in one commit: {0} (at most 100)")]
+    #[error("too many items in one commit: {0} (at most 100, an idempotency record included)")]
     TooManyChanges(usize),
     #[error("the cursor is not one this list issued")]
     BadCursor,
