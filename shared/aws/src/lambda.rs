@@ -61,7 +61,7 @@ pub async fn consume_sqs(
     response
 }
 
-/// The stream records of a DynamoDB Streams invocation, decoded, each kept whole as JSON.
+/// The stream records of a DynamoDB Streams invocation, decoded.
 pub fn stream_records(event: &StreamEvent) -> Vec<StreamRecord> {
     event
         .records
@@ -69,7 +69,6 @@ pub fn stream_records(event: &StreamEvent) -> Vec<StreamRecord> {
         .map(|record| StreamRecord {
             sequence_number: record.change.sequence_number.clone().unwrap_or_default(),
             change: change_record(record).transpose().map_err(|e| e.to_string()),
-            raw: serde_json::to_value(record).unwrap_or(serde_json::Value::Null),
         })
         .collect()
 }
@@ -83,7 +82,8 @@ pub async fn route_stream(
     policy: &RetryPolicy,
 ) -> (DynamoDbEventResponse, RouterReport) {
     let records = stream_records(event);
-    let report = route_batch(&records, publisher, parking, policy).await;
+    let raw = |i: usize| event.records.get(i).and_then(|r| serde_json::to_value(r).ok()).unwrap_or_default();
+    let report = route_batch(&records, &raw, publisher, parking, policy).await;
     tracing::info!(records = report.records, events = report.events, parked = report.parked, calls = report.calls,
         failed_from = ?report.first_failed_sequence, "stream batch routed");
     let mut response = DynamoDbEventResponse::default();

@@ -6,7 +6,7 @@
 use events_schema::envelope::ChangeContext;
 use events_schema::events::*;
 use events_schema::{AggregateType, DomainEvent, EventData};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::ChangeRecord;
 
@@ -46,9 +46,10 @@ enum Images<T> {
     Removed(T),
 }
 
-fn images<T: DeserializeOwned>(record: &ChangeRecord) -> Result<Images<T>, DeriveError> {
-    let parse = |which: &'static str, value: &serde_json::Value| {
-        serde_json::from_value::<T>(value.clone()).map_err(|source| DeriveError::Image {
+fn images<'a, T: Deserialize<'a>>(record: &'a ChangeRecord) -> Result<Images<T>, DeriveError> {
+    let parse = |which: &'static str, value: &'a serde_json::Value| {
+        // Deserialise from the borrowed value: no copy of the image.
+        T::deserialize(value).map_err(|source| DeriveError::Image {
             which,
             aggregate_type: record.aggregate_type,
             aggregate_id: record.aggregate_id.clone(),

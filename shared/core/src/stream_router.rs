@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backon::BackoffBuilder;
-use events_schema::{BridgeEvent, DomainEvent};
+use events_schema::{DomainEvent, EVENT_SOURCE};
 
 use crate::{ChangeRecord, derive};
 
@@ -31,8 +31,6 @@ pub struct StreamRecord {
     pub sequence_number: String,
     /// `Ok(None)`: not an aggregate change (e.g. a history item): nothing to route.
     pub change: Result<Option<ChangeRecord>, String>,
-    /// The record exactly as received, kept whole for parking.
-    pub raw: serde_json::Value,
 }
 
 /// One bus entry, ready to send.
@@ -51,12 +49,13 @@ pub struct BusEntry {
 impl BusEntry {
     pub fn from_event(event: &DomainEvent, record: usize) -> Result<Self, String> {
         let envelope = event.to_envelope().map_err(|e| e.to_string())?;
-        let bus = BridgeEvent::wrap(&envelope).map_err(|e| e.to_string())?;
+        // The detail is the envelope; EventBridge adds the rest of the bus event on delivery.
+        let detail = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
         Ok(Self {
-            event_id: bus.id,
-            source: bus.source,
-            detail_type: bus.detail_type,
-            detail: serde_json::to_string(&bus.detail).map_err(|e| e.to_string())?,
+            event_id: envelope.event_id.to_string(),
+            source: EVENT_SOURCE.to_owned(),
+            detail_type: envelope.event_type.clone(),
+            detail,
             aggregate: format!("{}/{}/{}", envelope.tenant, envelope.aggregate_type.as_str(), envelope.aggregate_id),
             record,
         })
@@ -143,9 +142,11 @@ pub fn plan_calls(entries: Vec<BusEntry>) -> Vec<Vec<BusEntry>> {
     calls
 }
 
-/// Routes one stream batch.
+/// Routes one stream batch. `raw(i)` gives record `i` exactly as received, for parking:
+/// asked for only when a record is poison, so a healthy batch never re-encodes its records.
 pub async fn route_batch(
     records: &[StreamRecord],
+    raw: &(dyn Fn(usize) -> serde_json::Value + Sync),
     publisher: &dyn EventPublisher,
     parking: &dyn PoisonParking,
     policy: &RetryPolicy,
@@ -159,7 +160,7 @@ pub async fn route_batch(
             Ok(mut list) => entries.append(&mut list),
             Err(reason) => {
                 tracing::error!(sequence = %record.sequence_number, %reason, "poison record parked");
-                if let Err(e) = parking.park(&record.raw, &reason).await {
+                if let Err(e) = parking.park(&raw(index), &reason).await {
                     tracing::error!(error = %e, "parking failed; the batch will be retried from here");
                     // Nothing is sent yet: retry from the earliest record that has events, or this one.
                     let first = entries.first().map_or(index, |e| e.record.min(index));

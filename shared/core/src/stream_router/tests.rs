@@ -51,7 +51,6 @@ fn record(seq: usize, task: &str, version: u64, change: Option<(TaskStatus, Task
             old: old.map(|o| serde_json::to_value(o).unwrap()),
             new: Some(serde_json::to_value(new).unwrap()),
         })),
-        raw: json!({ "eventID": seq }),
     }
 }
 
@@ -109,6 +108,11 @@ impl PoisonParking for Parking {
     }
 }
 
+/// What the event source handed over: here, just the record's position.
+fn raw(index: usize) -> serde_json::Value {
+    json!({ "eventID": index })
+}
+
 fn quick() -> RetryPolicy {
     RetryPolicy { min_delay: Duration::ZERO, max_delay: Duration::ZERO, max_resends: 3 }
 }
@@ -117,7 +121,7 @@ fn quick() -> RetryPolicy {
 async fn a_batch_goes_out_in_calls_of_at_most_ten() {
     let records: Vec<_> = (0..25).map(|i| record(i, &format!("t{i}"), 1, None)).collect();
     let bus = Bus::new(|_, _| false);
-    let report = route_batch(&records, &bus, &Parking::default(), &quick()).await;
+    let report = route_batch(&records, &raw, &bus, &Parking::default(), &quick()).await;
     let sizes: Vec<usize> = bus.calls.lock().unwrap().iter().map(Vec::len).collect();
     assert_eq!(sizes, [10, 10, 5]);
     assert_eq!((report.events, report.calls, report.first_failed_sequence), (25, 3, None));
@@ -128,7 +132,7 @@ async fn only_refused_entries_are_resent() {
     let records: Vec<_> = (0..6).map(|i| record(i, &format!("t{i}"), 1, None)).collect();
     // The first call refuses t2 and t4; the resend accepts them.
     let bus = Bus::new(|e, call| call == 0 && (e.aggregate.ends_with("/t2") || e.aggregate.ends_with("/t4")));
-    let report = route_batch(&records, &bus, &Parking::default(), &quick()).await;
+    let report = route_batch(&records, &raw, &bus, &Parking::default(), &quick()).await;
     let calls = bus.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 2);
     let resent: Vec<&str> = calls[1].iter().map(|e| e.aggregate.rsplit('/').next().unwrap()).collect();
@@ -146,7 +150,7 @@ async fn an_entry_refused_for_good_fails_the_batch_from_its_record() {
         record(3, "c", 1, None),
     ];
     let bus = Bus::new(|e, _| e.aggregate.ends_with("/b"));
-    let report = route_batch(&records, &bus, &Parking::default(), &quick()).await;
+    let report = route_batch(&records, &raw, &bus, &Parking::default(), &quick()).await;
     assert_eq!(report.first_failed_sequence.as_deref(), Some("00001"));
     // "a" v2 was planned into a later call (one event per aggregate per call) and never sent.
     let accepted: Vec<String> = bus.accepted().iter().map(|e| e.detail_type.clone() + "@" + &e.aggregate).collect();
@@ -161,7 +165,7 @@ async fn a_poison_record_is_parked_whole_and_the_rest_go_through() {
     let records = vec![record(0, "a", 1, None), poison, record(2, "b", 1, None)];
     let bus = Bus::new(|_, _| false);
     let parking = Parking::default();
-    let report = route_batch(&records, &bus, &parking, &quick()).await;
+    let report = route_batch(&records, &raw, &bus, &parking, &quick()).await;
     assert_eq!((report.parked, report.events, report.first_failed_sequence), (1, 2, None));
     let parked = parking.parked.lock().unwrap();
     assert_eq!(parked[0], (json!({ "eventID": 1 }), "the new image is not a task".to_owned()));
@@ -173,7 +177,7 @@ async fn when_parking_fails_nothing_is_lost() {
     poison.change = Err("bad".into());
     let records = vec![record(0, "a", 1, None), poison];
     let bus = Bus::new(|_, _| false);
-    let report = route_batch(&records, &bus, &Parking { broken: true, ..Default::default() }, &quick()).await;
+    let report = route_batch(&records, &raw, &bus, &Parking { broken: true, ..Default::default() }, &quick()).await;
     assert_eq!(report.first_failed_sequence.as_deref(), Some("00000"));
     assert!(bus.calls.lock().unwrap().is_empty());
 }
@@ -216,7 +220,7 @@ proptest! {
             h % 7 == 0
         });
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let report = runtime.block_on(route_batch(&records, &bus, &Parking::default(), &quick()));
+        let report = runtime.block_on(route_batch(&records, &raw, &bus, &Parking::default(), &quick()));
         let accepted = bus.accepted();
         let mut last: HashMap<String, usize> = HashMap::new();
         for e in &accepted {
