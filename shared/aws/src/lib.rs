@@ -1,5 +1,6 @@
 //! taskstream's ports over AWS services. Lambda handlers wire these; nothing here links SQLite.
 
+pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod dynamo;

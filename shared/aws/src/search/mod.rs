@@ -27,7 +27,7 @@ use opensearch::auth::Credentials;
 use opensearch::http::Url;
 use opensearch::http::response::Response;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
-use opensearch::indices::IndicesPutIndexTemplateParts;
+use opensearch::indices::{IndicesCreateParts, IndicesPutIndexTemplateParts};
 use opensearch::{BulkParts, OpenSearch, SearchParts};
 use serde_json::Value;
 use shared_core::ports::{SearchIndex, SearchQuery, SearchResults, StoreError, search_cursor};
@@ -75,7 +75,28 @@ impl OpenSearchConfig {
     pub fn new(url: impl Into<String>, index: impl Into<String>) -> Self {
         Self { url: url.into(), index: index.into(), auth: OpenSearchAuth::None, timeout: Duration::from_secs(10) }
     }
+
+    /// As the Lambda handlers get it from the CDK app: the endpoint from `SEARCH_ENDPOINT`,
+    /// the index [`TASK_INDEX`], requests signed with the function's role (see [`Self::signed`]).
+    /// `SEARCH_COLLECTION` is not read: the endpoint alone addresses the collection.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, crate::env::MissingEnv> {
+        Ok(Self::signed(crate::env::required("SEARCH_ENDPOINT")?, sdk))
+    }
+
+    /// The task index at `url`, signed with SigV4 for the service the endpoint belongs to:
+    /// `aoss` for an OpenSearch Serverless collection (`….aoss.amazonaws.com`, what the CDK
+    /// deploys), `es` for a domain.
+    pub fn signed(url: impl Into<String>, sdk: &aws_config::SdkConfig) -> Self {
+        let url = url.into();
+        let serverless = Url::parse(&url).ok().and_then(|u| u.host_str().map(|h| h.contains(".aoss."))) == Some(true);
+        let service = if serverless { "aoss" } else { "es" };
+        let auth = OpenSearchAuth::SigV4 { config: Box::new(sdk.clone()), service: service.to_owned() };
+        Self { auth, ..Self::new(url, TASK_INDEX) }
+    }
 }
+
+/// The index every tenant's tasks live in (see the module documentation for why one).
+pub const TASK_INDEX: &str = "tasks";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenSearchError {
@@ -99,15 +120,25 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("OpenSearch {what}: {e}"))
 }
 
-/// The body of a successful response, or the error its status stands for: 429 and 5xx are
-/// worth retrying (`Unavailable`); another 4xx means the request itself is wrong, which a
-/// retry will not mend (`Corrupt`, so the event goes to the dead letters with the reason).
+/// The body of a successful response, or the error its status stands for.
 async fn body_of(what: &str, response: Response) -> Result<Value, StoreError> {
+    let (status, body) = read(what, response).await?;
+    checked(what, status, body)
+}
+
+/// The status and the body (JSON, or the text as a string) of a response.
+async fn read(what: &str, response: Response) -> Result<(u16, Value), StoreError> {
     let status = response.status_code().as_u16();
-    let body: Value = match response.text().await {
-        Ok(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        Err(e) => return Err(unavailable(what, e)),
-    };
+    match response.text().await {
+        Ok(text) => Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text)))),
+        Err(e) => Err(unavailable(what, e)),
+    }
+}
+
+/// 429 and 5xx are worth retrying (`Unavailable`); another 4xx means the request itself is
+/// wrong, which a retry will not mend (`Corrupt`, so the event goes to the dead letters with
+/// the reason).
+fn checked(what: &str, status: u16, body: Value) -> Result<Value, StoreError> {
     match status {
         200..=299 => Ok(body),
         429 | 500.. => Err(unavailable(what, format!("status {status}: {}", responses::error_text(body.get("error"))))),
@@ -149,6 +180,31 @@ impl OpenSearchIndex {
             .await
             .map_err(|e| unavailable("template", e))?;
         body_of("template", response).await.map(|_| ())
+    }
+
+    /// Creates the index with its settings and mappings ([`requests::index_definition`]) if
+    /// it does not exist yet: `Ok(true)` created, `Ok(false)` already there (left as it is).
+    ///
+    /// The search indexer runs this on a cold start, before its first write could create the
+    /// index with guessed mappings. It needs only index permissions (`aoss:CreateIndex`),
+    /// which the CDK grants the indexer; [`Self::put_template`] needs collection-level
+    /// permissions on OpenSearch Serverless, which no function is granted.
+    pub async fn create_index(&self) -> Result<bool, StoreError> {
+        let response = self
+            .client
+            .indices()
+            .create(IndicesCreateParts::Index(&self.index))
+            .request_timeout(self.timeout)
+            .body(requests::index_definition())
+            .send()
+            .await
+            .map_err(|e| unavailable("create index", e))?;
+        let (status, body) = read("create index", response).await?;
+        let exists = body.pointer("/error/type").and_then(Value::as_str) == Some("resource_already_exists_exception");
+        if status == 400 && exists {
+            return Ok(false);
+        }
+        checked("create index", status, body).map(|_| true)
     }
 
     /// Writes `actions` in one bulk request and returns each one's outcome, in order. A

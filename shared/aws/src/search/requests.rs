@@ -10,7 +10,8 @@ use shared_core::ports::{SearchQuery, search_words, suggestion_inputs};
 /// Most assignees a facet lists (the busiest first). Status and priority list all values.
 pub const ASSIGNEE_FACET_SIZE: usize = 100;
 
-/// The analyzers and mappings every index matching the template gets.
+/// The analyzers and mappings of the task index: the index template applies them, and
+/// [`super::OpenSearchIndex::create_index`] creates the index with them.
 ///
 /// - `task_text` (title, description, tags.text): standard tokenizer, lower-cased, folded
 ///   to ASCII and Porter-stemmed, like the embedded FTS5 index (`porter unicode61
@@ -24,53 +25,55 @@ pub const ASSIGNEE_FACET_SIZE: usize = 100;
 /// - `task`: the snapshot as the API returns it, stored but not indexed.
 ///
 /// `_routing` is required: a document indexed without its tenant as routing is refused.
-pub fn index_template(index_pattern: &str) -> Value {
+pub fn index_definition() -> Value {
     json!({
-        "index_patterns": [index_pattern],
-        "template": {
-            "settings": {
-                "analysis": {
-                    "analyzer": {
-                        "task_text": {
-                            "type": "custom",
-                            "tokenizer": "standard",
-                            "filter": ["lowercase", "asciifolding", "porter_stem"]
-                        },
-                        "task_suggest": {
-                            "type": "custom",
-                            "tokenizer": "keyword",
-                            "filter": ["lowercase"]
-                        }
+        "settings": {
+            "analysis": {
+                "analyzer": {
+                    "task_text": {
+                        "type": "custom",
+                        "tokenizer": "standard",
+                        "filter": ["lowercase", "asciifolding", "porter_stem"]
+                    },
+                    "task_suggest": {
+                        "type": "custom",
+                        "tokenizer": "keyword",
+                        "filter": ["lowercase"]
                     }
                 }
-            },
-            "mappings": {
-                "dynamic": "strict",
-                "_routing": { "required": true },
-                "properties": {
-                    "tenant": { "type": "keyword" },
-                    "id": { "type": "keyword" },
-                    "deleted": { "type": "boolean" },
-                    "title": { "type": "text", "analyzer": "task_text" },
-                    "description": { "type": "text", "analyzer": "task_text" },
-                    "tags": { "type": "keyword", "fields": { "text": { "type": "text", "analyzer": "task_text" } } },
-                    "status": { "type": "keyword" },
-                    "priority": { "type": "keyword" },
-                    "assignee": { "type": "keyword" },
-                    "project_id": { "type": "keyword" },
-                    "sprint_id": { "type": "keyword" },
-                    "title_suggest": {
-                        "type": "completion",
-                        "analyzer": "task_suggest",
-                        "search_analyzer": "task_suggest",
-                        "max_input_length": 200,
-                        "contexts": [{ "name": "tenant", "type": "category", "path": "tenant" }]
-                    },
-                    "task": { "type": "object", "enabled": false }
-                }
+            }
+        },
+        "mappings": {
+            "dynamic": "strict",
+            "_routing": { "required": true },
+            "properties": {
+                "tenant": { "type": "keyword" },
+                "id": { "type": "keyword" },
+                "deleted": { "type": "boolean" },
+                "title": { "type": "text", "analyzer": "task_text" },
+                "description": { "type": "text", "analyzer": "task_text" },
+                "tags": { "type": "keyword", "fields": { "text": { "type": "text", "analyzer": "task_text" } } },
+                "status": { "type": "keyword" },
+                "priority": { "type": "keyword" },
+                "assignee": { "type": "keyword" },
+                "project_id": { "type": "keyword" },
+                "sprint_id": { "type": "keyword" },
+                "title_suggest": {
+                    "type": "completion",
+                    "analyzer": "task_suggest",
+                    "search_analyzer": "task_suggest",
+                    "max_input_length": 200,
+                    "contexts": [{ "name": "tenant", "type": "category", "path": "tenant" }]
+                },
+                "task": { "type": "object", "enabled": false }
             }
         }
     })
+}
+
+/// The index template for every index matching `index_pattern`: [`index_definition`].
+pub fn index_template(index_pattern: &str) -> Value {
+    json!({ "index_patterns": [index_pattern], "template": index_definition() })
 }
 
 /// One document per (tenant, task). Task ids are UUIDs (no `:`), so the id is unambiguous.

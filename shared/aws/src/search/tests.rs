@@ -453,3 +453,32 @@ async fn sigv4_signs_each_request_for_the_es_service_in_the_sdk_region() {
     assert!(authorization.contains("/eu-west-1/es/aws4_request"), "{authorization}");
     assert!(sent.headers.contains_key("x-amz-date"));
 }
+
+#[tokio::test]
+async fn the_index_is_created_with_the_template_definition_unless_it_exists() {
+    let exists =
+        json!({"error": {"type": "resource_already_exists_exception", "reason": "index [tasks] already exists"}});
+    let bad = json!({"error": {"type": "mapper_parsing_exception", "reason": "unknown parameter"}});
+    let (fake, index) =
+        serve(vec![(200, json!({"acknowledged": true})), (400, exists), (400, bad), (503, json!({}))]).await;
+    assert_eq!(index.create_index().await, Ok(true));
+    assert_eq!(index.create_index().await, Ok(false), "already there: left as it is");
+    assert!(matches!(index.create_index().await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(index.create_index().await, Err(StoreError::Unavailable(_))));
+    let sent = &requests(&fake)[0];
+    assert_eq!((&sent.method, sent.path.as_str()), (&Method::PUT, "/tasks"));
+    assert_eq!(sent.json(), requests::index_template("tasks*")["template"]);
+}
+
+#[test]
+fn a_serverless_collection_is_signed_for_aoss_and_a_domain_for_es() {
+    let sdk = aws_config::SdkConfig::builder().region(aws_config::Region::new("eu-west-1")).build();
+    let service = |url: &str| match OpenSearchConfig::signed(url, &sdk) {
+        OpenSearchConfig { auth: OpenSearchAuth::SigV4 { service, .. }, index, .. } => (service, index),
+        other => panic!("not signed: {other:?}"),
+    };
+    let collection = "https://0abc1def2ghi.eu-west-1.aoss.amazonaws.com";
+    assert_eq!(service(collection), ("aoss".to_owned(), TASK_INDEX.to_owned()));
+    let domain = "https://search-taskstream-abc.eu-west-1.es.amazonaws.com";
+    assert_eq!(service(domain), ("es".to_owned(), TASK_INDEX.to_owned()));
+}

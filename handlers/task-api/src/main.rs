@@ -1,0 +1,33 @@
+//! The task API: API Gateway (REST, Cognito authorizer) → the core's axum router over
+//! DynamoDB, reading search results from OpenSearch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::Error;
+use shared_aws::api::lambda_service;
+use shared_aws::auth::CognitoAuthenticator;
+use shared_aws::dynamo::DynamoStore;
+use shared_aws::env::{init_tracing, sdk_config};
+use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
+use shared_core::http::{AppState, router};
+
+/// The function may run 10 s (`cdk/lib/handlers.ts`): a slow search answers with our 503
+/// well before that, rather than a gateway timeout without the error shape.
+const SEARCH_TIMEOUT: Duration = Duration::from_secs(4);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let config = sdk_config().await;
+    let store = Arc::new(DynamoStore::from_env().await?);
+    let search =
+        OpenSearchIndex::new(OpenSearchConfig { timeout: SEARCH_TIMEOUT, ..OpenSearchConfig::from_env(&config)? })?;
+    let state = AppState {
+        store: store.clone(),
+        history: store,
+        search: Arc::new(search),
+        auth: Arc::new(CognitoAuthenticator),
+    };
+    lambda_http::run(lambda_service(router(state))).await
+}
