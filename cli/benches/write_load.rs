@@ -148,7 +148,9 @@ fn main() {
     creates.sort_unstable();
     updates.sort_unstable();
     let secs = elapsed.as_secs_f64();
-    println!("{connections} connections, {secs:.1} s, with the router and the consumers (audit history, search) running");
+    println!(
+        "{connections} connections, {secs:.1} s, with the router and the consumers (audit history, search) running"
+    );
     println!("| operation | requests | per second | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     println!(
