@@ -163,7 +163,7 @@ fn commit_in(
         olds.push(stored.map(|(_, body)| body));
     }
     if !failures.is_empty() {
-        return Err(single_or_all(changes.len(), failures).into());
+        return Err(StoreError::refused(changes.len(), failures).into());
     }
     for (change, old) in changes.iter().zip(olds) {
         let old_image: Option<serde_json::Value> = old.as_deref().map(serde_json::from_str).transpose()?;
@@ -195,23 +195,6 @@ fn commit_in(
         )?;
     }
     Ok(())
-}
-
-/// One refused change is reported by its own kind; several as the whole list.
-fn single_or_all(total: usize, mut failures: Vec<ChangeFailure>) -> StoreError {
-    if total == 1
-        && failures.len() == 1
-        && let Some(only) = failures.pop()
-    {
-        return match only.reason {
-            FailureReason::NotFound => StoreError::NotFound,
-            FailureReason::AlreadyExists => StoreError::AlreadyExists(only.id),
-            FailureReason::VersionMismatch { expected, current } => {
-                StoreError::Conflict { expected, current: current.unwrap_or(0) }
-            }
-        };
-    }
-    StoreError::Rejected(failures)
 }
 
 #[async_trait]

@@ -325,7 +325,7 @@ impl DynamoStore {
                 None => {}
             }
         }
-        Err(single_or_all(change_count, failures))
+        Err(StoreError::refused(change_count, failures))
     }
 }
 
@@ -340,21 +340,4 @@ fn reason(expected: Option<u64>, current: Option<&Item>) -> FailureReason {
         }
         _ => FailureReason::NotFound,
     }
-}
-
-/// One refused change is reported by its own kind; several as the whole list.
-fn single_or_all(change_count: usize, mut failures: Vec<ChangeFailure>) -> StoreError {
-    if change_count == 1
-        && failures.len() == 1
-        && let Some(only) = failures.pop()
-    {
-        return match only.reason {
-            FailureReason::NotFound => StoreError::NotFound,
-            FailureReason::AlreadyExists => StoreError::AlreadyExists(only.id),
-            FailureReason::VersionMismatch { expected, current } => {
-                StoreError::Conflict { expected, current: current.unwrap_or(0) }
-            }
-        };
-    }
-    StoreError::Rejected(failures)
 }

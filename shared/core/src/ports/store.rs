@@ -42,6 +42,26 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// The error for a refused commit of `change_count` changes: a single change is reported
+    /// by its own kind (what an API answers for one write), several as the whole list.
+    pub fn refused(change_count: usize, mut failures: Vec<ChangeFailure>) -> StoreError {
+        if change_count == 1
+            && failures.len() == 1
+            && let Some(only) = failures.pop()
+        {
+            return match only.reason {
+                FailureReason::NotFound => StoreError::NotFound,
+                FailureReason::AlreadyExists => StoreError::AlreadyExists(only.id),
+                FailureReason::VersionMismatch { expected, current } => {
+                    StoreError::Conflict { expected, current: current.unwrap_or(0) }
+                }
+            };
+        }
+        StoreError::Rejected(failures)
+    }
+}
+
 fn describe(failures: &[ChangeFailure]) -> String {
     failures
         .iter()
