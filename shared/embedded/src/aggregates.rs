@@ -9,7 +9,6 @@ use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, 
 use events_schema::{AggregateType, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
-use shared_core::ChangeRecord;
 use shared_core::context::RequestContext;
 use shared_core::ports::{
     Aggregate, Change, ChangeFailure, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, Page, Store,
@@ -17,7 +16,7 @@ use shared_core::ports::{
 };
 
 use crate::EmbeddedError;
-use crate::change_log::append_change;
+use crate::change_log::{ChangeRow, append_change};
 use crate::db::{Db, now_ms};
 use crate::task_list::{self, Cursor};
 
@@ -166,12 +165,11 @@ fn commit_in(
         return Err(StoreError::refused(changes.len(), failures).into());
     }
     for (change, old) in changes.iter().zip(olds) {
-        let old_image: Option<serde_json::Value> = old.as_deref().map(serde_json::from_str).transpose()?;
         let (aggregate_type, id) = change.target();
         let (version, at, new_image) = match change {
             Change::Put { new, .. } => {
-                let image = new.to_json()?;
-                put(tx, tenant, new, &serde_json::to_string(&image)?)?;
+                let image = serde_json::to_string(new)?;
+                put(tx, tenant, new, &image)?;
                 (new.version(), new.changed_at(), Some(image))
             }
             Change::Delete { expected_version, .. } => {
@@ -181,16 +179,16 @@ fn commit_in(
         };
         append_change(
             tx,
-            &ChangeRecord {
-                tenant: tenant.to_owned(),
+            &ChangeRow {
+                tenant,
                 aggregate_type,
-                aggregate_id: id.to_owned(),
+                aggregate_id: id,
                 aggregate_version: version,
                 at,
-                correlation_id: ctx.correlation_id.clone(),
-                actor: ctx.identity.actor.clone(),
-                old: old_image,
-                new: new_image,
+                correlation_id: &ctx.correlation_id,
+                actor: &ctx.identity.actor,
+                old: old.as_deref(),
+                new: new_image.as_deref(),
             },
         )?;
     }

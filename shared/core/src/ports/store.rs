@@ -88,8 +88,10 @@ pub enum FailureReason {
     },
 }
 
-/// The state of one aggregate, as stored and as events carry it.
-#[derive(Debug, Clone, PartialEq)]
+/// The state of one aggregate, as stored and as events carry it. Serialises as the bare
+/// snapshot (untagged): the change record's image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 pub enum Aggregate {
     Task(TaskSnapshot),
     Category(CategorySnapshot),
@@ -138,17 +140,6 @@ impl Aggregate {
             Aggregate::Comment(c) => c.created_at,
             Aggregate::Sprint(s) => s.closed_at.or(s.started_at).unwrap_or_else(events_schema::Timestamp::now),
             Aggregate::Category(_) => events_schema::Timestamp::now(),
-        }
-    }
-
-    /// The snapshot as JSON: the change record's image.
-    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        match self {
-            Aggregate::Task(t) => serde_json::to_value(t),
-            Aggregate::Category(c) => serde_json::to_value(c),
-            Aggregate::Project(p) => serde_json::to_value(p),
-            Aggregate::Sprint(s) => serde_json::to_value(s),
-            Aggregate::Comment(c) => serde_json::to_value(c),
         }
     }
 }
