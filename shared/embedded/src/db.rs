@@ -34,7 +34,8 @@ const MAX_GROUP: usize = 256;
 
 pub struct Db {
     path: PathBuf,
-    writer: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// `Sender` is `Sync`: every write queues through it without a lock.
+    writer: std::sync::mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     /// Woken after a write appends to the change log.
     pub(crate) changes: Notify,
@@ -61,7 +62,7 @@ impl Db {
             .map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
         Ok(Arc::new(Self {
             path,
-            writer: Mutex::new(jobs),
+            writer: jobs,
             readers: Mutex::new(Vec::new()),
             changes: Notify::new(),
             queue_signals: Mutex::new(HashMap::new()),
@@ -94,8 +95,7 @@ impl Db {
             });
             (ok, completion)
         });
-        let sender = self.writer.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if let Err(std::sync::mpsc::SendError(job)) = sender.send(job) {
+        if let Err(std::sync::mpsc::SendError(job)) = self.writer.send(job) {
             // The writer thread is gone (it only stops when the process does).
             let (_, completion) = job(None);
             completion(Err("the writer has stopped".into()));
