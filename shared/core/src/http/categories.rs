@@ -62,9 +62,7 @@ pub async fn create(
         return Ok(earlier);
     }
     let category = new_category(uuid::Uuid::now_v7().to_string(), value.draft()?);
-    let body = serde_json::json!({ "data": category });
-    let change = Change::Put { new: Aggregate::Category(category), expected_version: None };
-    ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body).await
+    ticket.create(&state, ctx, Aggregate::Category(category)).await
 }
 
 /// Replaces the category's fields (absent optional fields are cleared).

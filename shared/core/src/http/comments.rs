@@ -1,7 +1,6 @@
 //! `/tasks/{id}/comments`: immutable comments with @mentions.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use events_schema::Timestamp;
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use super::idempotency::Idempotent;
 use super::tasks::{MAX_PAGE, task_or_404};
 use crate::Role;
 use crate::domain::{FieldError, new_comment};
-use crate::ports::{Aggregate, Change};
+use crate::ports::Aggregate;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +64,5 @@ pub async fn create(
         Timestamp::now(),
     )
     .map_err(|e| ApiError::invalid_fields(vec![e]))?;
-    let body = serde_json::json!({ "data": comment });
-    let change = Change::Put { new: Aggregate::Comment(comment), expected_version: None };
-    ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body).await
+    ticket.create(&state, ctx, Aggregate::Comment(comment)).await
 }

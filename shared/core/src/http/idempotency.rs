@@ -15,7 +15,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{json_body, parse_json};
 use crate::context::RequestContext;
-use crate::ports::{Change, IdempotencyRecord, StoreError};
+use crate::ports::{Aggregate, Change, IdempotencyRecord, StoreError};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -95,6 +95,12 @@ impl Ticket {
             (status, [(axum::http::header::CONTENT_TYPE, "application/json")], record.body).into_response();
         response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
         Ok(response)
+    }
+
+    /// Creates one aggregate (which must not exist yet) and answers 201 with its snapshot.
+    pub async fn create(&self, state: &AppState, ctx: &RequestContext, new: Aggregate) -> Result<Response, ApiError> {
+        let body = serde_json::json!({ "data": &new });
+        self.commit(state, ctx, vec![Change::Put { new, expected_version: None }], StatusCode::CREATED, body).await
     }
 
     /// Records the response of a request that changed nothing (so a replay answers alike).

@@ -67,9 +67,7 @@ pub async fn create(
         return Ok(earlier);
     }
     let project = new_project(uuid::Uuid::now_v7().to_string(), value.draft()?, Timestamp::now());
-    let body = serde_json::json!({ "data": project });
-    let change = Change::Put { new: Aggregate::Project(project), expected_version: None };
-    ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body).await
+    ticket.create(&state, ctx, Aggregate::Project(project)).await
 }
 
 pub async fn update(
@@ -122,9 +120,7 @@ pub async fn create_sprint(
     project_or_404(&state, ctx.tenant(), &project_id).await?;
     let sprint = new_sprint(uuid::Uuid::now_v7().to_string(), project_id, &value.name)
         .map_err(|e| ApiError::invalid_fields(vec![e]))?;
-    let body = serde_json::json!({ "data": sprint });
-    let change = Change::Put { new: Aggregate::Sprint(sprint), expected_version: None };
-    ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body).await
+    ticket.create(&state, ctx, Aggregate::Sprint(sprint)).await
 }
 
 pub async fn get_sprint(

@@ -133,15 +133,14 @@ pub async fn create(
     // Time-ordered ids: lists are newest-first by id, in both engines.
     let task = new_task(uuid::Uuid::now_v7().to_string(), cmd, Timestamp::now());
     let location = format!("/tasks/{}", task.id);
-    let body_json = serde_json::json!({ "data": task });
-    let change = Change::Put { new: Aggregate::Task(task.clone()), expected_version: None };
-    let mut response = ticket.commit(&state, ctx, vec![change], StatusCode::CREATED, body_json).await?;
+    let task_id = task.id.clone();
+    let mut response = ticket.create(&state, ctx, Aggregate::Task(task)).await?;
     if response.status() == StatusCode::CREATED
         && let Ok(value) = location.parse()
     {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    tracing::info!(task_id = %task.id, tenant = %ctx.tenant(), "task created");
+    tracing::info!(%task_id, tenant = %ctx.tenant(), "task created");
     Ok(response)
 }
 
