@@ -73,10 +73,13 @@ pub(crate) fn register(db: &Db, name: &str) -> Result<(), EmbeddedError> {
 }
 
 /// Makes every hidden message visible: used at start-up, when no receiver can be alive.
+/// That includes messages received again after a failure, and those waiting out a retry
+/// backoff: a restart retries them at once, and their receive counts still lead a message
+/// that keeps failing to the dead letters.
 pub(crate) fn release_in_flight(db: &Db) -> Result<(), EmbeddedError> {
     db.write_blocking(|tx| {
         let now = now_ms();
-        let n = tx.execute("UPDATE queue_messages SET visible_ms = ?1 WHERE visible_ms > ?1 AND receive_count > 0 AND last_error IS NULL", [now])?;
+        let n = tx.execute("UPDATE queue_messages SET visible_ms = ?1 WHERE visible_ms > ?1", [now])?;
         if n > 0 {
             tracing::info!(messages = n, "released messages left in flight by a previous process");
         }
@@ -200,6 +203,39 @@ pub(crate) fn dead_letters(conn: &Connection, queue: &str) -> Result<Vec<DeadLet
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restart_releases_every_hidden_message_failed_before_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let config = QueueConfig { visibility_timeout: Duration::from_secs(3600), ..Default::default() };
+        let failing = QueueConfig { base_backoff: Duration::ZERO, max_backoff: Duration::ZERO, ..config.clone() };
+        let first = config.clone();
+        let received = db
+            .write_blocking(move |tx| {
+                for key in ["a", "b"] {
+                    enqueue(tx, "q", key, key, now_ms())?;
+                }
+                receive(tx, "q", &first)
+            })
+            .unwrap();
+        assert_eq!(received.len(), 2);
+        // "a" fails and is received again (in flight with an error on record); "b" is in flight.
+        let again = db
+            .write_blocking(move |tx| {
+                fail(tx, "q", &received[0], "boom", &failing)?;
+                receive(tx, "q", &failing)
+            })
+            .unwrap();
+        assert_eq!(again.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), [("a", 2)]);
+        let hidden = |db: &Db| db.read_blocking(|c| stats(c, "q")).unwrap().in_flight;
+        assert_eq!(hidden(&db), 2);
+
+        release_in_flight(&db).unwrap();
+        assert_eq!(hidden(&db), 0);
+        let next = db.write_blocking(move |tx| receive(tx, "q", &config)).unwrap();
+        assert_eq!(next.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), [("a", 3), ("b", 2)]);
+    }
 
     #[test]
     fn backoff_grows_is_jittered_and_capped() {
