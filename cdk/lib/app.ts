@@ -1,6 +1,8 @@
 import { App, type AppProps, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { readConfig } from './config';
+import { listHandlerCrates } from './handler-crates';
+import { planHandlers } from './handlers';
 import { loadRoutingTable } from './routing-table';
 import { listStateMachineFiles } from './state-machine-files';
 import { TaskstreamStack } from './taskstream-stack';
@@ -15,6 +17,7 @@ export function createApp(props: AppProps = {}): TaskstreamApp {
   const app = new App(props);
   const config = readConfig(app.node);
   const routing = loadRoutingTable(config.routingFile);
+  const handlers = planHandlers(routing, listHandlerCrates(config.handlersDir));
   const stateMachineFiles = listStateMachineFiles(config.stateMachinesDir);
 
   const stack = new TaskstreamStack(app, `taskstream-${config.stage}`, {
@@ -22,6 +25,7 @@ export function createApp(props: AppProps = {}): TaskstreamApp {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
     config,
     routing,
+    handlers,
     stateMachineFiles,
   });
 

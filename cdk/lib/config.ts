@@ -15,6 +15,11 @@ export interface TaskstreamConfig {
   /** `<assetDir>/<handler>/bootstrap` is each function's code (what `cargo lambda build` writes). */
   readonly assetDir: string;
   readonly routingFile: string;
+  /**
+   * The workspace's handler crates, `<handlersDir>/<name>/Cargo.toml`: a routed consumer is
+   * deployed only when its crate is there.
+   */
+  readonly handlersDir: string;
   readonly stateMachinesDir: string;
   readonly deletionProtection: boolean;
   readonly archiveRetentionDays: number;
@@ -74,6 +79,7 @@ export function readConfig(node: Node): TaskstreamConfig {
     stage,
     assetDir: readPath(node, 'assetDir', '../target/lambda'),
     routingFile: readPath(node, 'routingFile', '../events-schema/routing.json'),
+    handlersDir: readPath(node, 'handlersDir', '../handlers'),
     stateMachinesDir: readPath(node, 'stateMachinesDir', '../state-machines'),
     deletionProtection: readBoolean(node, 'deletionProtection') ?? defaults.deletionProtection,
     archiveRetentionDays: readInteger(node, 'archiveRetentionDays', 1, 36500) ?? defaults.archiveRetentionDays,

@@ -1,8 +1,12 @@
+import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import type { RoutingTable } from './routing-table';
+import type { HandlerCrates } from './handler-crates';
+import type { Route, RoutingTable } from './routing-table';
 
 export const TASK_API = 'task-api';
 export const STREAM_ROUTER = 'stream-router';
+/** Deployed whatever the routing table says: without them nothing is written or routed. */
+export const REQUIRED_HANDLERS: readonly string[] = [TASK_API, STREAM_ROUTER];
 
 /** How big a handler is and how long it may run; the rest of its wiring follows from its role. */
 export interface HandlerSizing {
@@ -38,7 +42,39 @@ export function sizingFor(handler: string): HandlerSizing {
   return { ...DEFAULT_SIZING, ...SIZING[handler] };
 }
 
-/** Every Lambda binary the stack deploys: the API, the router, and one per routed consumer. */
-export function handlerNames(routing: RoutingTable): string[] {
-  return [TASK_API, STREAM_ROUTER, ...routing.consumers.map((c) => c.name)];
+/**
+ * Which handlers a stack deploys. Like the embedded bus, which only feeds the queues of the
+ * consumers that run, the stack deploys a routed consumer only when its handler crate exists;
+ * its events are archived all the same, so it can be backfilled by a replay once it does.
+ */
+export interface HandlerPlan {
+  /** Routed consumers with a crate, in routing-table order: each gets its rule, queue and function. */
+  readonly consumers: readonly Route[];
+  /** Routed consumers without a crate: not deployed. */
+  readonly withoutCrate: readonly string[];
+  /** Crates that are neither required nor routed to: nothing would ever invoke them. */
+  readonly unrouted: readonly string[];
+}
+
+export function planHandlers(routing: RoutingTable, crates: HandlerCrates): HandlerPlan {
+  const present = new Set(crates.names);
+  for (const handler of REQUIRED_HANDLERS) {
+    if (!present.has(handler)) {
+      throw new Error(
+        `no handler crate "${handler}" at ${path.join(crates.dir, handler, 'Cargo.toml')}: ` +
+          `${REQUIRED_HANDLERS.join(' and ')} are always deployed; point -c handlersDir=… at the workspace's handlers/ folder`,
+      );
+    }
+  }
+  const routed = new Set(routing.consumers.map((c) => c.name));
+  return {
+    consumers: routing.consumers.filter((c) => present.has(c.name)),
+    withoutCrate: routing.consumers.filter((c) => !present.has(c.name)).map((c) => c.name),
+    unrouted: crates.names.filter((name) => !routed.has(name) && !REQUIRED_HANDLERS.includes(name)),
+  };
+}
+
+/** Every Lambda binary the stack deploys: the API, the router, and each deployed consumer. */
+export function handlerNames(plan: HandlerPlan): string[] {
+  return [...REQUIRED_HANDLERS, ...plan.consumers.map((c) => c.name)];
 }

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { TaskstreamConfig } from './config';
 import { Api } from './constructs/api';
@@ -12,45 +12,46 @@ import { Router } from './constructs/router';
 import type { RustFunction } from './constructs/rust-function';
 import { Search } from './constructs/search';
 import { Workflows } from './constructs/workflows';
+import type { HandlerPlan } from './handlers';
 import type { RoutingTable } from './routing-table';
 import type { StateMachineFile } from './state-machine-files';
 
 export interface TaskstreamStackProps extends StackProps {
   readonly config: TaskstreamConfig;
   readonly routing: RoutingTable;
+  /** The consumers to deploy: those of the routing table whose handler crate exists. */
+  readonly handlers: HandlerPlan;
   readonly stateMachineFiles: readonly StateMachineFile[];
+}
+
+/** What a consumer reaches beyond its own queue: its environment and its grants. */
+interface Wiring {
+  readonly environment: Record<string, string>;
+  readonly grant: (fn: RustFunction) => void;
 }
 
 /** All of taskstream on AWS, for one stage. */
 export class TaskstreamStack extends Stack {
+  /** The deployed consumers; routed consumers without a handler crate are not among them. */
   readonly consumers = new Map<string, Consumer>();
+  readonly handlers: HandlerPlan;
   readonly data: Data;
   readonly events: Events;
   readonly router: Router;
   readonly api: Api;
   readonly search: Search;
-  readonly metricsStore: MetricsStore;
-  readonly notifications: Notifications;
-  readonly workflows: Workflows;
   readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: TaskstreamStackProps) {
     super(scope, id, props);
-    const { config, routing } = props;
+    const { config, routing, handlers } = props;
+    this.handlers = handlers;
 
     this.observability = new Observability(this, 'Observability', { config });
     this.data = new Data(this, 'Data', { config });
     const table = this.data.table;
     this.events = new Events(this, 'Events', { config, routing });
     this.search = new Search(this, 'Search', { config });
-    this.metricsStore = new MetricsStore(this, 'MetricsStore', { config, key: this.data.key });
-    this.notifications = new Notifications(this, 'Notifications', { config });
-    this.workflows = new Workflows(this, 'Workflows', {
-      config,
-      files: props.stateMachineFiles,
-      bus: this.events.bus,
-      data: this.data,
-    });
 
     this.router = new Router(this, 'Router', {
       config,
@@ -72,48 +73,63 @@ export class TaskstreamStack extends Stack {
     this.search.grantSearching(this.api.handler);
     this.observability.addApiRow(this.api.restApi);
 
-    // What each known consumer reaches beyond its own queue. A consumer added to the routing
-    // table without an entry here still gets its queue, DLQ, rule, function and alarms.
-    const wiring: Record<string, { environment: Record<string, string>; grant: (fn: RustFunction) => void }> = {
-      'audit-history': {
+    // What each known consumer reaches beyond its own queue. An entry runs only when its
+    // consumer is deployed, and it creates the resources no other handler uses (Timestream
+    // store, SES identity and webhook secret, state machines): a stack without the consumer
+    // has none of them, so it needs no Timestream-enabled account, sends no SES verification
+    // mail and pays for no secret. A consumer in the routing table without an entry here gets
+    // its queue, DLQ, rule, function and alarms once its crate exists, and no other permissions.
+    const wiring: Record<string, () => Wiring> = {
+      'audit-history': () => ({
         environment: tableEnv,
         grant: (fn) => this.data.grantReadWrite(fn.function),
+      }),
+      escalation: () => {
+        const workflows = new Workflows(this, 'Workflows', {
+          config,
+          files: props.stateMachineFiles,
+          bus: this.events.bus,
+          data: this.data,
+        });
+        return {
+          environment: { ...tableEnv, STATE_MACHINE_ARNS: workflows.arnsJson() },
+          grant: (fn) => {
+            this.data.grantRead(fn.function);
+            workflows.grantStart(fn);
+          },
+        };
       },
-      escalation: {
-        environment: { ...tableEnv, STATE_MACHINE_ARNS: this.workflows.arnsJson() },
-        grant: (fn) => {
-          this.data.grantRead(fn.function);
-          this.workflows.grantStart(fn);
-        },
+      metrics: () => {
+        const store = new MetricsStore(this, 'MetricsStore', { config, key: this.data.key });
+        return {
+          environment: { TIMESTREAM_DATABASE: store.databaseName, TIMESTREAM_TABLE: store.tableName },
+          grant: (fn) => store.grantWrite(fn),
+        };
       },
-      metrics: {
-        environment: {
-          TIMESTREAM_DATABASE: this.metricsStore.databaseName,
-          TIMESTREAM_TABLE: this.metricsStore.tableName,
-        },
-        grant: (fn) => this.metricsStore.grantWrite(fn),
+      notifier: () => {
+        const notifications = new Notifications(this, 'Notifications', { config });
+        return {
+          environment: {
+            ...tableEnv,
+            SENDER_EMAIL: config.senderEmail,
+            WEBHOOK_SECRETS_ARN: notifications.webhookSecrets.secretArn,
+          },
+          // The table holds the recipients' preferences and the sent-notification markers that
+          // make a notification go out once per (event, recipient).
+          grant: (fn) => {
+            this.data.grantReadWrite(fn.function);
+            notifications.grantNotify(fn);
+          },
+        };
       },
-      notifier: {
-        environment: {
-          ...tableEnv,
-          SENDER_EMAIL: config.senderEmail,
-          WEBHOOK_SECRETS_ARN: this.notifications.webhookSecrets.secretArn,
-        },
-        // The table holds the recipients' preferences and the sent-notification markers that
-        // make a notification go out once per (event, recipient).
-        grant: (fn) => {
-          this.data.grantReadWrite(fn.function);
-          this.notifications.grantNotify(fn);
-        },
-      },
-      'search-indexer': {
+      'search-indexer': () => ({
         environment: searchEnv,
         grant: (fn) => this.search.grantIndexing(fn),
-      },
+      }),
     };
 
-    for (const route of routing.consumers) {
-      const wired = wiring[route.name];
+    for (const route of handlers.consumers) {
+      const wired = wiring[route.name]?.();
       const consumer = new Consumer(this, `Consumer-${route.name}`, {
         config,
         route,
@@ -125,6 +141,7 @@ export class TaskstreamStack extends Stack {
       this.observability.addConsumerRow(route.name, consumer.queue, consumer.dlq);
       this.consumers.set(route.name, consumer);
     }
+    this.warnUndeployed(config);
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
     new CfnOutput(this, 'ApiKeyId', { value: this.api.apiKey.keyId });
@@ -134,5 +151,25 @@ export class TaskstreamStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
     new CfnOutput(this, 'SearchEndpoint', { value: this.search.endpoint });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn });
+  }
+
+  /** Warn about what the handler crates and the routing table disagree on; neither stops a deploy. */
+  private warnUndeployed(config: TaskstreamConfig): void {
+    const { withoutCrate, unrouted } = this.handlers;
+    if (withoutCrate.length > 0) {
+      Annotations.of(this).addWarningV2(
+        'taskstream:consumer-without-handler',
+        `routed consumers without a handler crate in ${config.handlersDir} are not deployed: ${withoutCrate.join(', ')}. ` +
+          `Their events are still archived in ${this.events.busName} (for ${config.archiveRetentionDays} days); ` +
+          "once a consumer's handler is deployed, replay the archive into its rule to backfill it (cdk/README.md).",
+      );
+    }
+    if (unrouted.length > 0) {
+      Annotations.of(this).addWarningV2(
+        'taskstream:handler-without-route',
+        `handler crates in ${config.handlersDir} that no consumer of the routing table names are not deployed: ` +
+          `${unrouted.join(', ')}. No event would reach them; add them to the routing table (events-schema) or remove them.`,
+      );
+    }
   }
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { CDK_ROOT, readConfig } from '../lib/config';
 import { parseRoutingTable } from '../lib/routing-table';
 import { taskIntegrations } from '../lib/constructs/workflows';
 import { FIXTURES, synth } from './support/synth';
@@ -23,6 +25,19 @@ describe('context', () => {
 
   it('says how to build the handlers when their binaries are missing', () => {
     assert.throws(() => synth({ assetDir: tempDir('empty-assets') }), /cargo lambda build --release --arm64/);
+  });
+
+  it('resolves handlersDir, like the other paths, against the cdk folder rather than the working directory', () => {
+    const cwd = process.cwd();
+    process.chdir(tempDir('cwd'));
+    try {
+      const read = (context: Record<string, string>) =>
+        readConfig(new App({ context: { senderEmail: 'tasks@example.com', ...context } }).node).handlersDir;
+      assert.equal(read({}), path.resolve(CDK_ROOT, '../handlers'));
+      assert.equal(read({ handlersDir: 'test/fixtures' }), path.join(CDK_ROOT, 'test/fixtures'));
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('fails on a routing table that does not exist', () => {

@@ -11,7 +11,7 @@ export interface EventsProps {
   readonly routing: RoutingTable;
 }
 
-/** The custom bus, its archive, and one rule per consumer of the routing table. */
+/** The custom bus, its archive, and one rule per deployed consumer of the routing table. */
 export class Events extends Construct {
   readonly bus: events.EventBus;
   readonly archive: events.Archive;

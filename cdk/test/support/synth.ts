@@ -3,15 +3,16 @@ import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createApp } from '../../lib/app';
 import { CDK_ROOT } from '../../lib/config';
+import { REQUIRED_HANDLERS } from '../../lib/handlers';
 import { loadRoutingTable, type RoutingTable } from '../../lib/routing-table';
 import type { TaskstreamStack } from '../../lib/taskstream-stack';
-import { tempDir, writePlaceholderAssets } from './placeholder-assets';
+import { DEFAULT_ROUTING_FILE, tempDir, writePlaceholderAssets } from './placeholder-assets';
 
 // The same account and region the CI synth uses, so ARNs and conditions are deterministic.
 process.env.CDK_DEFAULT_ACCOUNT = '123456789012';
 process.env.CDK_DEFAULT_REGION = 'us-east-1';
 
-export const ROUTING: RoutingTable = loadRoutingTable(path.join(CDK_ROOT, '../events-schema/routing.json'));
+export const ROUTING: RoutingTable = loadRoutingTable(DEFAULT_ROUTING_FILE);
 export const FIXTURES = path.join(CDK_ROOT, 'test/fixtures');
 /** Example definitions exercising every integration the workflows construct supports. */
 export const EXAMPLE_STATE_MACHINES = path.join(FIXTURES, 'state-machines');
@@ -20,11 +21,39 @@ export const EXAMPLE_STATE_MACHINES = path.join(FIXTURES, 'state-machines');
 const CDK_JSON_CONTEXT = (JSON.parse(fs.readFileSync(path.join(CDK_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
   .context;
 
-let assetDir: string | undefined;
-/** Placeholder binaries for every handler, written once per test process. */
-export function placeholderAssetDir(): string {
-  assetDir ??= writePlaceholderAssets(tempDir('assets'));
-  return assetDir;
+/** The API, the router and every consumer of the routing table. */
+export const ALL_HANDLERS: readonly string[] = [...REQUIRED_HANDLERS, ...ROUTING.consumers.map((c) => c.name)];
+
+/** A handlers folder holding a crate (a bare `Cargo.toml`) for each of `names`. */
+export function handlerCratesDir(names: readonly string[]): string {
+  const dir = tempDir('handlers');
+  for (const name of names) {
+    fs.mkdirSync(path.join(dir, name));
+    fs.writeFileSync(path.join(dir, name, 'Cargo.toml'), `[package]\nname = "${name}"\n`);
+  }
+  return dir;
+}
+
+let allHandlers: string | undefined;
+/**
+ * A crate for every handler, written once per test process. Tests synthesize against it by
+ * default, so every consumer's wiring stays covered whichever crates the workspace has so far.
+ */
+export function allHandlersDir(): string {
+  allHandlers ??= handlerCratesDir(ALL_HANDLERS);
+  return allHandlers;
+}
+
+const assetDirs = new Map<string, string>();
+/** Placeholder binaries for the handlers deployed with `handlersDir`, written once per folder. */
+export function placeholderAssetDir(handlersDir = allHandlersDir()): string {
+  let dir = assetDirs.get(handlersDir);
+  if (dir === undefined) {
+    dir = tempDir('assets');
+    writePlaceholderAssets(dir, handlersDir);
+    assetDirs.set(handlersDir, dir);
+  }
+  return dir;
 }
 
 export interface Synthesized {
@@ -54,15 +83,18 @@ export interface ValidationReport {
 /**
  * Build the app in memory with the given context on top of cdk.json's, and synthesize it.
  * Synthesis runs the validation plugins (cdk-nag); it throws if any reports an error.
+ * Unless the context says otherwise, every handler crate exists and has a placeholder binary.
  */
 export function synth(context: Record<string, unknown> = {}): Synthesized {
   const outdir = tempDir('cdk-out');
+  const handlersDir = path.resolve(CDK_ROOT, (context.handlersDir as string | undefined) ?? allHandlersDir());
   const { app, stack } = createApp({
     outdir,
     context: {
       ...CDK_JSON_CONTEXT,
       senderEmail: 'tasks@example.com',
-      assetDir: placeholderAssetDir(),
+      handlersDir,
+      ...('assetDir' in context ? {} : { assetDir: placeholderAssetDir(handlersDir) }),
       ...context,
     },
   });
