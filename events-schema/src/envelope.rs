@@ -61,6 +61,34 @@ pub struct Envelope {
     pub data: serde_json::Value,
 }
 
+/// [`Envelope`] by reference, field for field, with the payload still typed: serialises to
+/// the same wire form with no intermediate JSON value, with whichever serde serializer the
+/// caller picks.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireEnvelope<'a> {
+    event_id: &'a Uuid,
+    event_type: &'a str,
+    schema_version: u32,
+    occurred_at: &'a Timestamp,
+    tenant: &'a str,
+    aggregate_type: AggregateType,
+    aggregate_id: &'a str,
+    aggregate_version: u64,
+    correlation_id: &'a str,
+    actor: &'a str,
+    data: PayloadRef<'a>,
+}
+
+/// The payload alone, as the envelope's `data`.
+pub struct PayloadRef<'a>(&'a EventData);
+
+impl Serialize for PayloadRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_payload(serializer)
+    }
+}
+
 /// Everything about an event but its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventMeta {
@@ -135,6 +163,40 @@ impl DomainEvent {
             actor: m.actor.clone(),
             data: self.data.to_json()?,
         })
+    }
+
+    /// The wire form as JSON text, written straight from the typed payload: the same
+    /// envelope as [`to_envelope`](Self::to_envelope) gives, without building a JSON value
+    /// of the payload first.
+    pub fn to_envelope_json(&self) -> Result<String, SchemaError> {
+        // Most envelopes carry a snapshot and take a kilobyte or more: start there rather than
+        // growing from a few bytes.
+        let mut out = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut out, &self.wire())
+            .map_err(|source| SchemaError::Encode { event_type: self.data.event_type().to_owned(), source })?;
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out).map_err(|e| SchemaError::Encode {
+            event_type: self.data.event_type().to_owned(),
+            source: serde::ser::Error::custom(e),
+        })
+    }
+
+    /// The wire form by reference, to serialise.
+    pub fn wire(&self) -> WireEnvelope<'_> {
+        let m = &self.meta;
+        WireEnvelope {
+            event_id: &m.event_id,
+            event_type: self.data.event_type(),
+            schema_version: self.data.schema_version(),
+            occurred_at: &m.occurred_at,
+            tenant: &m.tenant,
+            aggregate_type: m.aggregate_type,
+            aggregate_id: &m.aggregate_id,
+            aggregate_version: m.aggregate_version,
+            correlation_id: &m.correlation_id,
+            actor: &m.actor,
+            data: PayloadRef(&self.data),
+        }
     }
 
     /// Accepts any supported version of the event and lifts it to the latest.

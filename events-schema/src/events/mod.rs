@@ -57,6 +57,11 @@ macro_rules! event_data {
                 match self { $(EventData::$variant(_) => <$variant as EventPayload>::AGGREGATE,)+ }
             }
 
+            /// Writes the payload itself (not a tagged enum): the envelope's `data`.
+            pub(crate) fn serialize_payload<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self { $(EventData::$variant(d) => serde::Serialize::serialize(d, serializer),)+ }
+            }
+
             pub fn to_json(&self) -> Result<serde_json::Value, SchemaError> {
                 let value = match self { $(EventData::$variant(d) => serde_json::to_value(d),)+ };
                 value.map_err(|source| SchemaError::Encode {
