@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws::{Moto, as_lambda_event, create_table, read_stream, unique_name};
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
@@ -21,7 +22,7 @@ use events_schema::{DomainEvent, EVENT_SOURCE, Timestamp, routing};
 use serde_json::json;
 use shared_aws::bus::EventBridgePublisher;
 use shared_aws::dynamo::DynamoStore;
-use shared_aws::lambda::{DeadLettering, SqsEvent, StreamEvent, consume_sqs, route_stream};
+use shared_aws::lambda::{DeadLettering, SqsEvent, consume_sqs, route_stream};
 use shared_aws::parking::{SqsDeadLetters, SqsParking};
 use shared_core::consumers::history::AuditHistory;
 use shared_core::pipeline::{ApplyError, Consumer, Delivery};
@@ -182,7 +183,9 @@ impl Backbone {
         let policy = RetryPolicy { min_delay: Duration::ZERO, max_delay: Duration::ZERO, max_resends: 2 };
         let mut event = StreamEvent::default();
         event.records = records;
-        let (response, report) = route_stream(&event, &publisher, &parking, &policy).await;
+        // The Lambda payload exactly as the event source would send it.
+        let payload = serde_json::to_string(&event).unwrap();
+        let (response, report) = route_stream(&payload, &publisher, &parking, &policy).await.unwrap();
         assert_eq!(response.batch_item_failures.is_empty(), report.first_failed_sequence.is_none());
         report
     }

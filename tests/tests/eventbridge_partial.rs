@@ -25,7 +25,8 @@ use events_schema::{AggregateType, Timestamp};
 use serde_json::{Value, json};
 use shared_aws::bus::EventBridgePublisher;
 use shared_core::ChangeRecord;
-use shared_core::stream_router::{PoisonParking, RetryPolicy, RouterReport, StreamRecord, route_batch};
+use shared_core::ports::Aggregate;
+use shared_core::stream_router::{PoisonParking, RetryPolicy, RouterReport, StreamRecord, prepare_batch, route_batch};
 
 const BUS: &str = "taskstream-test";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
@@ -175,10 +176,10 @@ fn snapshot(id: &str, version: u64, status: TaskStatus) -> TaskSnapshot {
 /// two events: status changed and completed).
 fn record(seq: usize, id: &str, version: u64) -> StreamRecord {
     let new = snapshot(id, version, if version == 1 { TaskStatus::Todo } else { TaskStatus::Done });
-    let old = (version > 1).then(|| serde_json::to_value(snapshot(id, version - 1, TaskStatus::Todo)).unwrap());
+    let old = (version > 1).then(|| Aggregate::Task(snapshot(id, version - 1, TaskStatus::Todo)));
     StreamRecord {
         sequence_number: sequence(seq),
-        change: Ok(Some(ChangeRecord {
+        change: Ok(Some(Box::new(ChangeRecord {
             tenant: "acme".into(),
             aggregate_type: AggregateType::Task,
             aggregate_id: id.into(),
@@ -187,8 +188,8 @@ fn record(seq: usize, id: &str, version: u64) -> StreamRecord {
             correlation_id: format!("corr-{seq}"),
             actor: "maria".into(),
             old,
-            new: Some(serde_json::to_value(new).unwrap()),
-        })),
+            new: Some(Aggregate::Task(new)),
+        }))),
     }
 }
 
@@ -201,7 +202,7 @@ fn sequence(seq: usize) -> String {
 fn expected(records: &[StreamRecord]) -> Vec<(String, String, u64)> {
     records
         .iter()
-        .flat_map(|r| shared_core::derive(r.change.as_ref().unwrap().as_ref().unwrap()).unwrap())
+        .flat_map(|r| shared_core::derive(*r.change.clone().unwrap().unwrap()).unwrap())
         .map(|e| (e.meta.event_id.to_string(), e.meta.aggregate_id.clone(), e.meta.aggregate_version))
         .collect()
 }
@@ -211,7 +212,7 @@ fn fast() -> RetryPolicy {
 }
 
 async fn route(records: &[StreamRecord], publisher: &EventBridgePublisher, policy: &RetryPolicy) -> RouterReport {
-    route_batch(records, &|_| Value::Null, publisher, &NoParking, policy).await
+    route_batch(prepare_batch(records.to_vec()), &|_| Value::Null, publisher, &NoParking, policy).await
 }
 
 fn assert_one_entry_per_aggregate_a_call(calls: &[Vec<Sent>]) {

@@ -187,7 +187,7 @@ async fn a_change_record_that_cannot_be_derived_is_parked_and_the_rest_flow() {
     h.settle().await;
     let parked = h.engine.router_dead_letters().await.unwrap();
     assert_eq!(parked.len(), 1);
-    assert!(parked[0].1.contains("new image of Task broken"), "{}", parked[0].1);
+    assert!(parked[0].1.contains("the new image is not a task snapshot"), "{}", parked[0].1);
     assert_eq!(history_types(&h, &first).await.len(), 1);
     assert_eq!(history_types(&h, &after).await.len(), 1);
 }

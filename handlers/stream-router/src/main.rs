@@ -1,11 +1,17 @@
 //! DynamoDB stream → derived events → the EventBridge bus; poison records to the parking queue.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
 use shared_aws::bus::EventBridgePublisher;
 use shared_aws::env::{init_tracing, required, sdk_config};
-use shared_aws::lambda::{StreamEvent, route_stream};
+use shared_aws::lambda::route_stream;
 use shared_aws::parking::SqsParking;
 use shared_core::stream_router::RetryPolicy;
+
+/// The router allocates per attribute and per event; mimalloc serves that far faster than
+/// the system allocator (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,8 +21,10 @@ async fn main() -> Result<(), Error> {
     let parking = SqsParking::from_config(&config, required("ROUTER_DLQ_URL")?);
     let policy = RetryPolicy::default();
     let (publisher, parking, policy) = (&publisher, &parking, &policy);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
-        Ok::<_, Error>(route_stream(&event.payload, publisher, parking, policy).await.0)
+    // The payload stays raw JSON: the router reads it in place, far faster than through
+    // the generic Lambda event types, and parks a poison record exactly as it arrived.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        Ok::<_, Error>(route_stream(event.payload.get(), publisher, parking, policy).await?.0)
     }))
     .await
 }

@@ -1,14 +1,13 @@
 //! What a Lambda invocation hands us, turned into the core's calls, and the answers the
 //! event sources expect back (partial batch responses).
 
-pub use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 pub use aws_lambda_events::event::sqs::SqsEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use shared_core::pipeline::{Consumer, InboundMessage, emf_line, process_batch_report};
-use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, RouterReport, StreamRecord, route_batch};
+use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, RouterReport, prepare, route_batch};
 
-use crate::dynamo::stream::change_record;
+use crate::dynamo::stream::{NotAStreamEvent, decode_batch_with, raw_record};
 use crate::parking::SqsDeadLetters;
 
 /// Where a consumer's messages go when they have failed `max_receives` times.
@@ -61,29 +60,20 @@ pub async fn consume_sqs(
     response
 }
 
-/// The stream records of a DynamoDB Streams invocation, decoded.
-pub fn stream_records(event: &StreamEvent) -> Vec<StreamRecord> {
-    event
-        .records
-        .iter()
-        .map(|record| StreamRecord {
-            sequence_number: record.change.sequence_number.clone().unwrap_or_default(),
-            change: change_record(record).transpose().map_err(|e| e.to_string()),
-        })
-        .collect()
-}
-
-/// A DynamoDB Streams batch through the router; a failure names the first record to retry
-/// from (the event source then retries it and everything after it, in order).
+/// A DynamoDB Streams batch through the router, from the invocation's payload as received
+/// (the decoding reads it in place; a poison record is parked exactly as it came). A failure
+/// names the first record to retry from (the event source then retries it and everything
+/// after it, in order). A payload that is not a stream event at all is an error.
 pub async fn route_stream(
-    event: &StreamEvent,
+    payload: &str,
     publisher: &dyn EventPublisher,
     parking: &dyn PoisonParking,
     policy: &RetryPolicy,
-) -> (DynamoDbEventResponse, RouterReport) {
-    let records = stream_records(event);
-    let raw = |i: usize| event.records.get(i).and_then(|r| serde_json::to_value(r).ok()).unwrap_or_default();
-    let report = route_batch(&records, &raw, publisher, parking, policy).await;
+) -> Result<(DynamoDbEventResponse, RouterReport), NotAStreamEvent> {
+    // Each record is derived and encoded as soon as it is decoded.
+    let records = decode_batch_with(payload, prepare)?;
+    let raw = |i: usize| raw_record(payload, i).unwrap_or_default();
+    let report = route_batch(records, &raw, publisher, parking, policy).await;
     tracing::info!(records = report.records, events = report.events, parked = report.parked, calls = report.calls,
         failed_from = ?report.first_failed_sequence, "stream batch routed");
     let mut response = DynamoDbEventResponse::default();
@@ -92,5 +82,5 @@ pub async fn route_stream(
         failure.item_identifier = Some(sequence.clone());
         response.batch_item_failures.push(failure);
     }
-    (response, report)
+    Ok((response, report))
 }

@@ -3,10 +3,12 @@
 //! log); the router derives events from it.
 
 use events_schema::{AggregateType, Timestamp};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+use crate::ports::Aggregate;
+
+/// The images are typed snapshots: each engine decodes its own stored form (DynamoDB
+/// attribute maps, SQLite JSON text) straight into them, so derivation never re-parses.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
     pub tenant: String,
     pub aggregate_type: AggregateType,
@@ -16,8 +18,8 @@ pub struct ChangeRecord {
     pub at: Timestamp,
     pub correlation_id: String,
     pub actor: String,
-    /// The image before the write (`None` for a create), as the aggregate's snapshot JSON.
-    pub old: Option<serde_json::Value>,
+    /// The image before the write (`None` for a create).
+    pub old: Option<Aggregate>,
     /// The image after the write (`None` for a delete).
-    pub new: Option<serde_json::Value>,
+    pub new: Option<Aggregate>,
 }

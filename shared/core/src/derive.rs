@@ -6,36 +6,50 @@
 use events_schema::envelope::ChangeContext;
 use events_schema::events::*;
 use events_schema::{AggregateType, DomainEvent, EventData};
-use serde::Deserialize;
 
 use crate::ChangeRecord;
+use crate::ports::Aggregate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeriveError {
-    #[error("the {which} image of {aggregate_type:?} {aggregate_id} is not a valid snapshot: {source}")]
-    Image { which: &'static str, aggregate_type: AggregateType, aggregate_id: String, source: serde_json::Error },
+    #[error("the {which} image of {aggregate_type:?} {aggregate_id} is a {found:?} snapshot")]
+    Image { which: &'static str, aggregate_type: AggregateType, aggregate_id: String, found: AggregateType },
     #[error("a change record of {aggregate_type:?} {aggregate_id} has neither an old nor a new image")]
     Empty { aggregate_type: AggregateType, aggregate_id: String },
 }
 
-/// The events one change record derives, in a stable order (possibly none: a comment edit,
-/// say, is recorded but announces nothing).
-pub fn derive(record: &ChangeRecord) -> Result<Vec<DomainEvent>, DeriveError> {
-    let ctx = ChangeContext {
-        tenant: record.tenant.clone(),
-        aggregate_type: record.aggregate_type,
-        aggregate_id: record.aggregate_id.clone(),
-        aggregate_version: record.aggregate_version,
-        occurred_at: record.at,
-        correlation_id: record.correlation_id.clone(),
-        actor: record.actor.clone(),
+/// The snapshot inside an image if it is of the named kind, or the kind it is.
+macro_rules! as_variant {
+    ($aggregate:expr, $variant:ident) => {
+        match $aggregate {
+            Aggregate::$variant(snapshot) => Ok(snapshot),
+            other => Err(other.aggregate_type()),
+        }
     };
-    let data = match record.aggregate_type {
-        AggregateType::Task => task_events(images(record)?),
-        AggregateType::Comment => comment_events(images(record)?),
-        AggregateType::Category => category_events(images(record)?),
-        AggregateType::Project => project_events(images(record)?),
-        AggregateType::Sprint => sprint_events(images(record)?),
+}
+
+/// The events one change record derives, in a stable order (possibly none: a comment edit,
+/// say, is recorded but announces nothing). The record is consumed: its new image moves into
+/// the last event that carries it, so a snapshot is copied only when two events need it.
+pub fn derive(record: ChangeRecord) -> Result<Vec<DomainEvent>, DeriveError> {
+    let ChangeRecord { tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old, new } =
+        record;
+    let images = Pair { aggregate_type, aggregate_id: &aggregate_id, old, new };
+    let data = match aggregate_type {
+        AggregateType::Task => task_events(images.typed(|a| as_variant!(a, Task))?),
+        AggregateType::Comment => comment_events(images.typed(|a| as_variant!(a, Comment))?),
+        AggregateType::Category => category_events(images.typed(|a| as_variant!(a, Category))?),
+        AggregateType::Project => project_events(images.typed(|a| as_variant!(a, Project))?),
+        AggregateType::Sprint => sprint_events(images.typed(|a| as_variant!(a, Sprint))?),
+    };
+    let ctx = ChangeContext {
+        tenant,
+        aggregate_type,
+        aggregate_id,
+        aggregate_version,
+        occurred_at: at,
+        correlation_id,
+        actor,
     };
     Ok(data.into_iter().map(|d| DomainEvent::new(&ctx, d)).collect())
 }
@@ -46,22 +60,30 @@ enum Images<T> {
     Removed(T),
 }
 
-fn images<'a, T: Deserialize<'a>>(record: &'a ChangeRecord) -> Result<Images<T>, DeriveError> {
-    let parse = |which: &'static str, value: &'a serde_json::Value| {
-        // Deserialise from the borrowed value: no copy of the image.
-        T::deserialize(value).map_err(|source| DeriveError::Image {
-            which,
-            aggregate_type: record.aggregate_type,
-            aggregate_id: record.aggregate_id.clone(),
-            source,
-        })
-    };
-    match (&record.old, &record.new) {
-        (None, Some(new)) => Ok(Images::Created(parse("new", new)?)),
-        (Some(old), Some(new)) => Ok(Images::Modified(parse("old", old)?, parse("new", new)?)),
-        (Some(old), None) => Ok(Images::Removed(parse("old", old)?)),
-        (None, None) => {
-            Err(DeriveError::Empty { aggregate_type: record.aggregate_type, aggregate_id: record.aggregate_id.clone() })
+/// A record's two images before they are known to be of its own aggregate type.
+struct Pair<'a> {
+    aggregate_type: AggregateType,
+    aggregate_id: &'a str,
+    old: Option<Aggregate>,
+    new: Option<Aggregate>,
+}
+
+impl Pair<'_> {
+    fn typed<T>(self, typed: impl Fn(Aggregate) -> Result<T, AggregateType>) -> Result<Images<T>, DeriveError> {
+        let (aggregate_type, aggregate_id) = (self.aggregate_type, self.aggregate_id);
+        let check = |which: &'static str, image: Aggregate| {
+            typed(image).map_err(|other| DeriveError::Image {
+                which,
+                aggregate_type,
+                aggregate_id: aggregate_id.to_owned(),
+                found: other,
+            })
+        };
+        match (self.old, self.new) {
+            (None, Some(new)) => Ok(Images::Created(check("new", new)?)),
+            (Some(old), Some(new)) => Ok(Images::Modified(check("old", old)?, check("new", new)?)),
+            (Some(old), None) => Ok(Images::Removed(check("old", old)?)),
+            (None, None) => Err(DeriveError::Empty { aggregate_type, aggregate_id: aggregate_id.to_owned() }),
         }
     }
 }
@@ -74,35 +96,49 @@ fn task_events(images: Images<TaskSnapshot>) -> Vec<EventData> {
         }
         Images::Modified(old, new) => (old, new),
     };
-    let mut events = Vec::new();
-    if old.status != new.status {
-        events.push(EventData::TaskStatusChanged(TaskStatusChanged {
-            task_id: new.id.clone(),
-            status: new.status,
-            previous_status: Some(old.status),
-            seconds_in_previous_status: Some(new.status_changed_at.seconds_since(old.status_changed_at)),
-            task: new.clone(),
-        }));
-        if new.status == TaskStatus::Done {
-            events.push(EventData::TaskCompleted(TaskCompleted {
-                task_id: new.id.clone(),
-                completed_at: new.status_changed_at,
-                lead_time_seconds: new.status_changed_at.seconds_since(new.created_at),
-                task: new.clone(),
-            }));
-        }
-    }
-    if old.assignee != new.assignee {
-        events.push(EventData::TaskAssigned(TaskAssigned {
-            task_id: new.id.clone(),
-            assignee: new.assignee.clone(),
-            previous_assignee: old.assignee.clone(),
-            task: new.clone(),
-        }));
-    }
+    let status_changed = old.status != new.status;
+    let completed = status_changed && new.status == TaskStatus::Done;
+    let assigned = old.assignee != new.assignee;
     let changed_fields = task_field_changes(&old, &new);
-    if !changed_fields.is_empty() {
-        events.push(EventData::TaskUpdated(TaskUpdated { changed_fields, task: new }));
+    // Every event carries the new snapshot: copies for all but the last, which takes it.
+    let wanted = [status_changed, completed, assigned, !changed_fields.is_empty()].iter().filter(|w| **w).count();
+    let (id, status, status_changed_at, created_at) =
+        (new.id.clone(), new.status, new.status_changed_at, new.created_at);
+    let assignee = new.assignee.clone();
+    let mut snapshots: Vec<TaskSnapshot> = (1..wanted).map(|_| new.clone()).collect();
+    snapshots.push(new);
+    let mut snapshots = snapshots.into_iter();
+
+    let mut events = Vec::with_capacity(wanted);
+    if status_changed && let Some(task) = snapshots.next() {
+        events.push(EventData::TaskStatusChanged(TaskStatusChanged {
+            task_id: id.clone(),
+            status,
+            previous_status: Some(old.status),
+            seconds_in_previous_status: Some(status_changed_at.seconds_since(old.status_changed_at)),
+            task,
+        }));
+    }
+    if completed && let Some(task) = snapshots.next() {
+        events.push(EventData::TaskCompleted(TaskCompleted {
+            task_id: id.clone(),
+            completed_at: status_changed_at,
+            lead_time_seconds: status_changed_at.seconds_since(created_at),
+            task,
+        }));
+    }
+    if assigned && let Some(task) = snapshots.next() {
+        events.push(EventData::TaskAssigned(TaskAssigned {
+            task_id: id,
+            assignee,
+            previous_assignee: old.assignee,
+            task,
+        }));
+    }
+    if !changed_fields.is_empty()
+        && let Some(task) = snapshots.next()
+    {
+        events.push(EventData::TaskUpdated(TaskUpdated { changed_fields, task }));
     }
     events
 }
@@ -171,7 +207,9 @@ fn sprint_events(images: Images<SprintSnapshot>) -> Vec<EventData> {
             (SprintStatus::Planned, SprintStatus::Active) => {
                 vec![EventData::SprintStarted(SprintStarted { sprint: new })]
             }
-            (SprintStatus::Active, SprintStatus::Closed) => vec![EventData::SprintClosed(SprintClosed { sprint: new })],
+            (SprintStatus::Active, SprintStatus::Closed) => {
+                vec![EventData::SprintClosed(SprintClosed { sprint: new })]
+            }
             _ => vec![],
         },
         Images::Removed(_) => vec![],

@@ -12,7 +12,6 @@
 //! - A record that cannot be decoded or derived (poison) is parked whole with the reason and
 //!   counted as handled: it never blocks the records behind it.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,8 +28,10 @@ pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct StreamRecord {
     pub sequence_number: String,
-    /// `Ok(None)`: not an aggregate change (e.g. a history item): nothing to route.
-    pub change: Result<Option<ChangeRecord>, String>,
+    /// `Ok(None)`: not an aggregate change (e.g. a history item): nothing to route. Boxed:
+    /// a change record with its two snapshots is large, and records move several times
+    /// between the decode and the derive.
+    pub change: Result<Option<Box<ChangeRecord>>, String>,
 }
 
 /// One bus entry, ready to send.
@@ -48,15 +49,17 @@ pub struct BusEntry {
 
 impl BusEntry {
     pub fn from_event(event: &DomainEvent, record: usize) -> Result<Self, String> {
-        let envelope = event.to_envelope().map_err(|e| e.to_string())?;
         // The detail is the envelope; EventBridge adds the rest of the bus event on delivery.
-        let detail = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
+        // Written with sonic-rs: the router writes one per event, and this is most of its
+        // work after the decode.
+        let detail = sonic_rs::to_string(&event.wire()).map_err(|e| e.to_string())?;
+        let m = &event.meta;
         Ok(Self {
-            event_id: envelope.event_id.to_string(),
+            event_id: m.event_id.to_string(),
             source: EVENT_SOURCE.to_owned(),
-            detail_type: envelope.event_type.clone(),
+            detail_type: event.event_type().to_owned(),
             detail,
-            aggregate: format!("{}/{}/{}", envelope.tenant, envelope.aggregate_type.as_str(), envelope.aggregate_id),
+            aggregate: format!("{}/{}/{}", m.tenant, m.aggregate_type.as_str(), m.aggregate_id),
             record,
         })
     }
@@ -104,16 +107,29 @@ pub struct RouterReport {
     pub first_failed_sequence: Option<String>,
 }
 
-/// Derives every record's events, or the reason it is poison.
-pub fn derive_batch(records: &[StreamRecord]) -> Vec<Result<Vec<DomainEvent>, String>> {
-    records
-        .iter()
-        .map(|r| match &r.change {
-            Ok(None) => Ok(Vec::new()),
-            Ok(Some(change)) => derive(change).map_err(|e| e.to_string()),
-            Err(reason) => Err(reason.clone()),
-        })
-        .collect()
+/// One stream record made ready to send: its bus entries, or the reason it is poison.
+#[derive(Debug)]
+pub struct Prepared {
+    pub sequence_number: String,
+    pub entries: Result<Vec<BusEntry>, String>,
+}
+
+/// Derives record `index`'s events and builds their bus entries. A record that cannot be
+/// derived or encoded is poison, with the reason.
+pub fn prepare(index: usize, record: StreamRecord) -> Prepared {
+    let entries = match record.change {
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(change)) => derive(*change)
+            .map_err(|e| e.to_string())
+            .and_then(|events| events.iter().map(|e| BusEntry::from_event(e, index)).collect()),
+        Err(reason) => Err(reason),
+    };
+    Prepared { sequence_number: record.sequence_number, entries }
+}
+
+/// [`prepare`] for every record of a batch, in order.
+pub fn prepare_batch(records: Vec<StreamRecord>) -> Vec<Prepared> {
+    records.into_iter().enumerate().map(|(index, record)| prepare(index, record)).collect()
 }
 
 /// Splits entries into calls: in order, at most 10 entries and 256 KB each, never two
@@ -122,18 +138,16 @@ pub fn plan_calls(entries: Vec<BusEntry>) -> Vec<Vec<BusEntry>> {
     let mut calls: Vec<Vec<BusEntry>> = Vec::new();
     let mut current: Vec<BusEntry> = Vec::new();
     let mut bytes = 0;
-    let mut aggregates: HashSet<String> = HashSet::new();
     for entry in entries {
+        // At most ten entries to compare: a scan beats a set.
         let full = current.len() == MAX_ENTRIES_PER_CALL
             || bytes + entry.size() > MAX_BYTES_PER_CALL
-            || aggregates.contains(&entry.aggregate);
+            || current.iter().any(|e| e.aggregate == entry.aggregate);
         if full && !current.is_empty() {
             calls.push(std::mem::take(&mut current));
             bytes = 0;
-            aggregates.clear();
         }
         bytes += entry.size();
-        aggregates.insert(entry.aggregate.clone());
         current.push(entry);
     }
     if !current.is_empty() {
@@ -142,10 +156,12 @@ pub fn plan_calls(entries: Vec<BusEntry>) -> Vec<Vec<BusEntry>> {
     calls
 }
 
-/// Routes one stream batch. `raw(i)` gives record `i` exactly as received, for parking:
-/// asked for only when a record is poison, so a healthy batch never re-encodes its records.
+/// Routes one stream batch, prepared record by record (see [`prepare`]; the engine may
+/// prepare each record as soon as it is decoded). `raw(i)` gives record `i` exactly as
+/// received, for parking: asked for only when a record is poison, so a healthy batch never
+/// re-encodes its records.
 pub async fn route_batch(
-    records: &[StreamRecord],
+    records: Vec<Prepared>,
     raw: &(dyn Fn(usize) -> serde_json::Value + Sync),
     publisher: &dyn EventPublisher,
     parking: &dyn PoisonParking,
@@ -153,38 +169,41 @@ pub async fn route_batch(
 ) -> RouterReport {
     let mut report = RouterReport { records: records.len(), ..Default::default() };
     let mut entries: Vec<BusEntry> = Vec::new();
-    for (index, (record, derived)) in records.iter().zip(derive_batch(records)).enumerate() {
-        let events = derived
-            .and_then(|events| events.iter().map(|e| BusEntry::from_event(e, index)).collect::<Result<Vec<_>, _>>());
-        match events {
+    let mut sequences: Vec<String> = Vec::with_capacity(records.len());
+    for (index, record) in records.into_iter().enumerate() {
+        let Prepared { sequence_number, entries: outcome } = record;
+        if let Err(reason) = &outcome {
+            tracing::error!(sequence = %sequence_number, %reason, "poison record parked");
+        }
+        sequences.push(sequence_number);
+        match outcome {
             Ok(mut list) => entries.append(&mut list),
             Err(reason) => {
-                tracing::error!(sequence = %record.sequence_number, %reason, "poison record parked");
                 if let Err(e) = parking.park(&raw(index), &reason).await {
                     tracing::error!(error = %e, "parking failed; the batch will be retried from here");
                     // Nothing is sent yet: retry from the earliest record that has events, or this one.
                     let first = entries.first().map_or(index, |e| e.record.min(index));
-                    return failed_at(report, records, first);
+                    return failed_at(report, &sequences, first);
                 }
                 report.parked += 1;
             }
         }
     }
     report.events = entries.len();
-    let calls = plan_calls(entries);
-    for (k, call) in calls.iter().enumerate() {
+    let mut calls = plan_calls(entries).into_iter();
+    while let Some(call) = calls.next() {
         report.calls += 1;
-        if let Some(refused) = send_with_resends(publisher, call.clone(), policy, &mut report).await {
+        if let Some(refused) = send_with_resends(publisher, call, policy, &mut report).await {
             // Records with entries in later calls are not done either.
-            let unsent = calls[k + 1..].iter().flatten().map(|e| e.record).min();
-            return failed_at(report, records, unsent.map_or(refused, |u| u.min(refused)));
+            let unsent = calls.flatten().map(|e| e.record).min();
+            return failed_at(report, &sequences, unsent.map_or(refused, |u| u.min(refused)));
         }
     }
     report
 }
 
-fn failed_at(mut report: RouterReport, records: &[StreamRecord], record: usize) -> RouterReport {
-    report.first_failed_sequence = records.get(record).map(|r| r.sequence_number.clone());
+fn failed_at(mut report: RouterReport, sequences: &[String], record: usize) -> RouterReport {
+    report.first_failed_sequence = sequences.get(record).cloned();
     report
 }
 

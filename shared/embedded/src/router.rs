@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use shared_core::ports::Aggregate;
 use shared_core::{ChangeRecord, derive};
 use tokio::sync::watch;
 
@@ -74,9 +75,10 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<String>), Embed
     };
     let Some(&(last, _)) = rows.last() else { return Ok((0, Vec::new())) };
 
+    let taken = rows.len();
     let mut queues: Vec<String> = Vec::new();
-    for (seq, record) in &rows {
-        let derived = record.as_ref().map_err(Clone::clone).and_then(|r| derive(r).map_err(|e| e.to_string()));
+    for (seq, record) in rows {
+        let derived = record.and_then(|r| derive(r).map_err(|e| e.to_string()));
         match derived {
             Ok(events) => {
                 for q in crate::bus::publish(tx, &events)? {
@@ -85,14 +87,14 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<String>), Embed
                     }
                 }
             }
-            Err(reason) => park(tx, *seq, &reason)?,
+            Err(reason) => park(tx, seq, &reason)?,
         }
     }
     tx.prepare_cached(
         "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
     )?
     .execute(params![CURSOR, last])?;
-    Ok((rows.len(), queues))
+    Ok((taken, queues))
 }
 
 /// The change log row as stored, before its text columns are trusted.
@@ -110,15 +112,22 @@ struct RawRecord {
 
 impl RawRecord {
     fn decode(self) -> Result<ChangeRecord, String> {
-        let image = |text: Option<String>| -> Result<Option<serde_json::Value>, String> {
-            text.map(|t| serde_json::from_str(&t).map_err(|e| format!("an image is not JSON: {e}"))).transpose()
+        let aggregate_type = events_schema::AggregateType::parse(&self.aggregate_type)
+            .ok_or_else(|| format!("unknown aggregate type {:?}", self.aggregate_type))?;
+        let image = |which: &str, text: Option<String>| -> Result<Option<Aggregate>, String> {
+            text.map(|t| {
+                let mut json = serde_json::Deserializer::from_str(&t);
+                Aggregate::deserialize_as(aggregate_type, &mut json)
+                    .and_then(|image| json.end().map(|()| image))
+                    .map_err(|e| format!("the {which} image is not a {} snapshot: {e}", aggregate_type.as_str()))
+            })
+            .transpose()
         };
         Ok(ChangeRecord {
-            aggregate_type: events_schema::AggregateType::parse(&self.aggregate_type)
-                .ok_or_else(|| format!("unknown aggregate type {:?}", self.aggregate_type))?,
+            aggregate_type,
             at: events_schema::Timestamp::parse(&self.at).map_err(|e| format!("bad timestamp {:?}: {e}", self.at))?,
-            old: image(self.old)?,
-            new: image(self.new)?,
+            old: image("old", self.old)?,
+            new: image("new", self.new)?,
             tenant: self.tenant,
             aggregate_id: self.aggregate_id,
             aggregate_version: self.aggregate_version,

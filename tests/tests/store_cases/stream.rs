@@ -64,7 +64,7 @@ pub async fn stream_records_derive_the_expected_events(moto: &Moto, table: &str,
             None => skipped += 1,
             Some(change) => {
                 let change = change.unwrap();
-                let events = derive(&change).unwrap();
+                let events = derive(change.clone()).unwrap();
                 derived.push((
                     events.iter().map(|e| e.event_type()).collect::<Vec<_>>(),
                     change.aggregate_version,

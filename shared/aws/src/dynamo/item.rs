@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use events_schema::AggregateType;
-use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use serde::de::DeserializeOwned;
 use shared_core::context::RequestContext;
 use shared_core::ports::{Aggregate, StoreError};
@@ -114,19 +112,4 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError
 /// A live aggregate's snapshot, `None` when soft-deleted.
 pub(crate) fn live<T: DeserializeOwned>(item: Item) -> Result<Option<T>, StoreError> {
     if is_deleted(&item) { Ok(None) } else { from_item(item).map(Some) }
-}
-
-/// The snapshot of an aggregate item of the given type, as the change record's image.
-pub(crate) fn image(aggregate_type: AggregateType, item: serde_dynamo::Item) -> Result<serde_json::Value, String> {
-    fn typed<T: DeserializeOwned + serde::Serialize>(item: serde_dynamo::Item) -> Result<serde_json::Value, String> {
-        let snapshot: T = serde_dynamo::from_item(item).map_err(|e| e.to_string())?;
-        serde_json::to_value(snapshot).map_err(|e| e.to_string())
-    }
-    match aggregate_type {
-        AggregateType::Task => typed::<TaskSnapshot>(item),
-        AggregateType::Comment => typed::<CommentSnapshot>(item),
-        AggregateType::Category => typed::<CategorySnapshot>(item),
-        AggregateType::Project => typed::<ProjectSnapshot>(item),
-        AggregateType::Sprint => typed::<SprintSnapshot>(item),
-    }
 }

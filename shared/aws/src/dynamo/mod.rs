@@ -8,6 +8,7 @@
 //! item later and the router ignores that removal). The item layout and the access-pattern
 //! table are in `README.md` beside this file.
 
+pub mod attr;
 mod commit;
 mod cursor;
 pub mod fixture;

@@ -72,7 +72,7 @@ fn record(name: &str, old: Option<serde_dynamo::Item>, new: Option<serde_dynamo:
 
 fn event_types(r: &EventRecord) -> Vec<&'static str> {
     let change = change_record(r).expect("an aggregate change").unwrap();
-    derive(&change).unwrap().iter().map(|e| e.event_type()).collect()
+    derive(change).unwrap().iter().map(|e| e.event_type()).collect()
 }
 
 #[test]
@@ -81,8 +81,7 @@ fn an_insert_is_a_create_whose_image_is_the_snapshot() {
     let r = record("INSERT", None, Some(stored("c1", &Aggregate::Task(t.clone()))));
     let change = change_record(&r).unwrap().unwrap();
     assert_eq!(change.old, None);
-    assert_eq!(change.new, Some(serde_json::to_value(&t).unwrap()));
-    assert_eq!(serde_json::from_value::<TaskSnapshot>(change.new.clone().unwrap()).unwrap(), t);
+    assert_eq!(change.new, Some(Aggregate::Task(t.clone())));
     assert_eq!(
         (change.tenant.as_str(), change.aggregate_type, change.aggregate_id.as_str()),
         ("acme", AggregateType::Task, t.id.as_str())
@@ -104,7 +103,7 @@ fn a_modify_carries_both_images() {
         Some(stored("c2", &Aggregate::Task(new.clone()))),
     );
     let change = change_record(&r).unwrap().unwrap();
-    assert_eq!(change.old, Some(serde_json::to_value(&old).unwrap()));
+    assert_eq!(change.old, Some(Aggregate::Task(old)));
     assert_eq!((change.aggregate_version, change.correlation_id.as_str()), (2, "c2"));
     assert_eq!(event_types(&r), ["TaskStatusChanged", "TaskUpdated"]);
 }
@@ -164,7 +163,7 @@ fn other_aggregates_round_trip_through_derive() {
     };
     let r = record("INSERT", None, Some(stored("c1", &Aggregate::Comment(comment.clone()))));
     let change = change_record(&r).unwrap().unwrap();
-    assert_eq!(change.new, Some(serde_json::to_value(&comment).unwrap()));
+    assert_eq!(change.new, Some(Aggregate::Comment(comment)));
     assert_eq!(event_types(&r), ["CommentAdded"]);
 }
 
@@ -180,4 +179,33 @@ fn items_that_are_not_aggregates_are_skipped_and_broken_ones_reported() {
     assert!(err.reason.contains("title"), "{err}");
     let err = change_record(&record("INSERT", None, None)).unwrap().unwrap_err();
     assert!(err.reason.contains("NEW_AND_OLD_IMAGES"), "{err}");
+}
+
+#[test]
+fn a_lambda_payload_decodes_record_by_record_and_poison_stays_whole() {
+    let good = record("INSERT", None, Some(stored("c1", &Aggregate::Task(task(1)))));
+    let mut broken: Item = stored("c2", &Aggregate::Task(task(1))).into();
+    broken.insert(item::VERSION.into(), item::s("not a number"));
+    let mut poison = record("INSERT", None, Some(broken.into()));
+    poison.change.sequence_number = Some("200".into());
+    let records = serde_json::json!({ "Records": [good, poison] });
+    let payload = serde_json::to_string(&records).unwrap();
+
+    let decoded = super::decode_batch(&payload).unwrap();
+    assert_eq!(decoded.len(), 2);
+    assert!(matches!(&decoded[0].change, Ok(Some(change)) if change.correlation_id == "c1"));
+    let reason = decoded[1].change.as_ref().unwrap_err();
+    assert!(reason.contains("the item has no version"), "{reason}");
+    assert_eq!(decoded[1].sequence_number, "200");
+    // Parked as it came: the record's own JSON, not a re-encoding of what was understood.
+    assert_eq!(super::raw_record(&payload, 1).unwrap(), records["Records"][1]);
+    assert_eq!(super::raw_record(&payload, 2), None);
+}
+
+#[test]
+fn a_payload_that_is_not_a_stream_event_is_an_error() {
+    for payload in ["", "{}", r#"{"Records": 3}"#, r#"{"Records": [{"dynamodb": {"NewImage": {"a": {"Z": "1"}}}}]}"#] {
+        let err = super::decode_batch(payload).unwrap_err();
+        assert!(err.to_string().contains("not a DynamoDB Streams event"), "{payload}: {err}");
+    }
 }

@@ -101,6 +101,22 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
+    /// Reads a snapshot of the given type from any serde format: how both engines turn a
+    /// stored image into a change record's image without an intermediate value.
+    pub fn deserialize_as<'de, D: serde::Deserializer<'de>>(
+        aggregate_type: AggregateType,
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        use serde::Deserialize;
+        Ok(match aggregate_type {
+            AggregateType::Task => Aggregate::Task(TaskSnapshot::deserialize(deserializer)?),
+            AggregateType::Category => Aggregate::Category(CategorySnapshot::deserialize(deserializer)?),
+            AggregateType::Project => Aggregate::Project(ProjectSnapshot::deserialize(deserializer)?),
+            AggregateType::Sprint => Aggregate::Sprint(SprintSnapshot::deserialize(deserializer)?),
+            AggregateType::Comment => Aggregate::Comment(CommentSnapshot::deserialize(deserializer)?),
+        })
+    }
+
     pub fn aggregate_type(&self) -> AggregateType {
         match self {
             Aggregate::Task(_) => AggregateType::Task,

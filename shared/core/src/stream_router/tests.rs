@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
+use crate::ports::Aggregate;
 
 fn snapshot(id: &str, version: u64, status: TaskStatus) -> TaskSnapshot {
     let at = Timestamp::from_unix_millis(1_767_225_600_000 + version as i64 * 1000).unwrap();
@@ -40,7 +41,7 @@ fn record(seq: usize, task: &str, version: u64, change: Option<(TaskStatus, Task
     };
     StreamRecord {
         sequence_number: format!("{seq:05}"),
-        change: Ok(Some(ChangeRecord {
+        change: Ok(Some(Box::new(ChangeRecord {
             tenant: "acme".into(),
             aggregate_type: AggregateType::Task,
             aggregate_id: task.into(),
@@ -48,9 +49,9 @@ fn record(seq: usize, task: &str, version: u64, change: Option<(TaskStatus, Task
             at: new.updated_at,
             correlation_id: "c".into(),
             actor: "a".into(),
-            old: old.map(|o| serde_json::to_value(o).unwrap()),
-            new: Some(serde_json::to_value(new).unwrap()),
-        })),
+            old: old.map(Aggregate::Task),
+            new: Some(Aggregate::Task(new)),
+        }))),
     }
 }
 
@@ -121,7 +122,7 @@ fn quick() -> RetryPolicy {
 async fn a_batch_goes_out_in_calls_of_at_most_ten() {
     let records: Vec<_> = (0..25).map(|i| record(i, &format!("t{i}"), 1, None)).collect();
     let bus = Bus::new(|_, _| false);
-    let report = route_batch(&records, &raw, &bus, &Parking::default(), &quick()).await;
+    let report = route_batch(prepare_batch(records.clone()), &raw, &bus, &Parking::default(), &quick()).await;
     let sizes: Vec<usize> = bus.calls.lock().unwrap().iter().map(Vec::len).collect();
     assert_eq!(sizes, [10, 10, 5]);
     assert_eq!((report.events, report.calls, report.first_failed_sequence), (25, 3, None));
@@ -132,7 +133,7 @@ async fn only_refused_entries_are_resent() {
     let records: Vec<_> = (0..6).map(|i| record(i, &format!("t{i}"), 1, None)).collect();
     // The first call refuses t2 and t4; the resend accepts them.
     let bus = Bus::new(|e, call| call == 0 && (e.aggregate.ends_with("/t2") || e.aggregate.ends_with("/t4")));
-    let report = route_batch(&records, &raw, &bus, &Parking::default(), &quick()).await;
+    let report = route_batch(prepare_batch(records.clone()), &raw, &bus, &Parking::default(), &quick()).await;
     let calls = bus.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 2);
     let resent: Vec<&str> = calls[1].iter().map(|e| e.aggregate.rsplit('/').next().unwrap()).collect();
@@ -150,7 +151,7 @@ async fn an_entry_refused_for_good_fails_the_batch_from_its_record() {
         record(3, "c", 1, None),
     ];
     let bus = Bus::new(|e, _| e.aggregate.ends_with("/b"));
-    let report = route_batch(&records, &raw, &bus, &Parking::default(), &quick()).await;
+    let report = route_batch(prepare_batch(records.clone()), &raw, &bus, &Parking::default(), &quick()).await;
     assert_eq!(report.first_failed_sequence.as_deref(), Some("00001"));
     // "a" v2 was planned into a later call (one event per aggregate per call) and never sent.
     let accepted: Vec<String> = bus.accepted().iter().map(|e| e.detail_type.clone() + "@" + &e.aggregate).collect();
@@ -165,7 +166,7 @@ async fn a_poison_record_is_parked_whole_and_the_rest_go_through() {
     let records = vec![record(0, "a", 1, None), poison, record(2, "b", 1, None)];
     let bus = Bus::new(|_, _| false);
     let parking = Parking::default();
-    let report = route_batch(&records, &raw, &bus, &parking, &quick()).await;
+    let report = route_batch(prepare_batch(records.clone()), &raw, &bus, &parking, &quick()).await;
     assert_eq!((report.parked, report.events, report.first_failed_sequence), (1, 2, None));
     let parked = parking.parked.lock().unwrap();
     assert_eq!(parked[0], (json!({ "eventID": 1 }), "the new image is not a task".to_owned()));
@@ -177,7 +178,14 @@ async fn when_parking_fails_nothing_is_lost() {
     poison.change = Err("bad".into());
     let records = vec![record(0, "a", 1, None), poison];
     let bus = Bus::new(|_, _| false);
-    let report = route_batch(&records, &raw, &bus, &Parking { broken: true, ..Default::default() }, &quick()).await;
+    let report = route_batch(
+        prepare_batch(records.clone()),
+        &raw,
+        &bus,
+        &Parking { broken: true, ..Default::default() },
+        &quick(),
+    )
+    .await;
     assert_eq!(report.first_failed_sequence.as_deref(), Some("00000"));
     assert!(bus.calls.lock().unwrap().is_empty());
 }
@@ -194,6 +202,27 @@ fn calls_respect_the_byte_limit() {
     };
     let calls = plan_calls((0..5).map(entry).collect());
     assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+}
+
+#[test]
+fn an_entry_carries_the_events_envelope_as_its_detail() {
+    let mut task = snapshot("t1", 2, TaskStatus::Done);
+    // Text that JSON must escape, and text beyond ASCII.
+    task.title = "Fix \"quotes\", back\\slashes,\ttabs and\nnewlines \u{1} — ünïcödé 🚀".into();
+    task.description = Some("</script> & 'single' ".repeat(50));
+    let change = record(0, "t1", 2, Some((TaskStatus::InProgress, TaskStatus::Done)));
+    let mut change = *change.change.unwrap().unwrap();
+    change.new = Some(Aggregate::Task(task));
+    let events = crate::derive(change).unwrap();
+    assert_eq!(events.len(), 3, "status changed, completed, updated");
+    for event in &events {
+        let entry = BusEntry::from_event(event, 7).unwrap();
+        let envelope: events_schema::Envelope = serde_json::from_str(&entry.detail).unwrap();
+        assert_eq!(envelope, event.to_envelope().unwrap());
+        assert_eq!(entry.detail_type, event.event_type());
+        assert_eq!(entry.event_id, event.meta.event_id.to_string());
+        assert_eq!((entry.aggregate.as_str(), entry.record), ("acme/task/t1", 7));
+    }
 }
 
 proptest! {
@@ -220,7 +249,7 @@ proptest! {
             h % 7 == 0
         });
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let report = runtime.block_on(route_batch(&records, &raw, &bus, &Parking::default(), &quick()));
+        let report = runtime.block_on(route_batch(prepare_batch(records.clone()), &raw, &bus, &Parking::default(), &quick()));
         let accepted = bus.accepted();
         let mut last: HashMap<String, usize> = HashMap::new();
         for e in &accepted {
@@ -229,11 +258,11 @@ proptest! {
             }
         }
         let done = report.first_failed_sequence.as_ref().map_or(records.len(), |s| s.parse::<usize>().unwrap());
-        let derived = derive_batch(&records);
-        for (i, events) in derived.iter().enumerate().take(done) {
-            for event in events.as_ref().unwrap() {
-                let id = event.meta.event_id.to_string();
-                prop_assert!(accepted.iter().any(|e| e.event_id == id), "record {} before the failure point lost {}", i, id);
+        let prepared = prepare_batch(records);
+        for (i, record) in prepared.iter().enumerate().take(done) {
+            for entry in record.entries.as_ref().unwrap() {
+                let id = &entry.event_id;
+                prop_assert!(accepted.iter().any(|e| &e.event_id == id), "record {} before the failure point lost {}", i, id);
             }
         }
     }
