@@ -171,6 +171,24 @@ describe('observability', () => {
     }
   });
 
+  it('tells on every DLQ alarm how to move the messages back to their own queue', () => {
+    for (const c of ROUTING.consumers) {
+      const name = `dev-taskstream-${c.name}`;
+      const alarm = Object.values(s.resources).find(
+        (r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties?.AlarmName === `${name}-dlq-not-empty`,
+      );
+      const text = JSON.stringify(alarm?.Properties?.AlarmDescription);
+      assert.ok(text.includes('aws sqs start-message-move-task --source-arn '), `${c.name}: ${text}`);
+      // Both ARNs are the stack's own queues: the consumer's DLQ, then its queue.
+      const queueIds = logicalIds(s, 'AWS::SQS::Queue').filter((id) =>
+        JSON.stringify(s.resources[id]?.Properties?.QueueName).includes(name),
+      );
+      const arns = [...text.matchAll(/"Fn::GetAtt\\?":\[\\?"([A-Za-z0-9]+)\\?",\\?"Arn\\?"\]/g)].map((m) => m[1]);
+      assert.equal(arns.length, 2, `${c.name}: ${text}`);
+      for (const id of arns) assert.ok(queueIds.includes(id as string), `${c.name}: ${id} is not its queue`);
+    }
+  });
+
   it('charts processed, failed and lag per consumer, router iterator age and API latency and errors', () => {
     const body = JSON.stringify(s.resources[only('AWS::CloudWatch::Dashboard')]?.Properties?.DashboardBody);
     for (const c of ROUTING.consumers) {

@@ -79,7 +79,12 @@ export class Consumer extends Construct {
 
     this.dlqAlarm = observability.alarm(this, 'DlqNotEmpty', {
       alarmName: `${queueName}-dlq-not-empty`,
-      alarmDescription: `Events for ${route.name} were parked in ${queueName}-dlq; inspect and redrive them with "taskstream dlq".`,
+      // The runtime dead-letters a message itself (to keep its reason), so SQS does not know
+      // its source queue: a redrive names the destination.
+      alarmDescription:
+        `Events for ${route.name} were parked in ${queueName}-dlq, each with its reason in the ` +
+        "message attributes (reason, consumer, receives). After fixing the cause, move them back with " +
+        `"aws sqs start-message-move-task --source-arn ${this.dlq.queueArn} --destination-arn ${this.queue.queueArn}".`,
       metric: this.dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

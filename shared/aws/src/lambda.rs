@@ -7,7 +7,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use shared_core::pipeline::{Consumer, InboundMessage, emf_line, process_batch_report};
 use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, RouterReport, prepare, route_batch};
 
-use crate::dynamo::stream::{NotAStreamEvent, decode_batch_with, raw_record};
+use crate::dynamo::stream::{NotAStreamEvent, RawRecords, decode_batch_with};
 use crate::parking::SqsDeadLetters;
 
 /// Where a consumer's messages go when they have failed `max_receives` times.
@@ -72,7 +72,8 @@ pub async fn route_stream(
 ) -> Result<(DynamoDbEventResponse, RouterReport), NotAStreamEvent> {
     // Each record is derived and encoded as soon as it is decoded.
     let records = decode_batch_with(payload, prepare)?;
-    let raw = |i: usize| raw_record(payload, i).unwrap_or_default();
+    let raws = RawRecords::new(payload);
+    let raw = |i: usize| raws.get(i).unwrap_or_default();
     let report = route_batch(records, &raw, publisher, parking, policy).await;
     tracing::info!(records = report.records, events = report.events, parked = report.parked, calls = report.calls,
         failed_from = ?report.first_failed_sequence, "stream batch routed");

@@ -178,8 +178,28 @@ impl<'de, T, F: FnMut(usize, StreamRecord) -> T> serde::de::Visitor<'de> for Rec
 /// Record `index` of a Lambda event, exactly as received (`None` past the end, or for a
 /// payload that is not a stream event).
 pub fn raw_record(payload: &str, index: usize) -> Option<serde_json::Value> {
-    let batch: RawBatch = serde_json::from_str(payload).ok()?;
-    serde_json::from_str(batch.records.get(index)?.get()).ok()
+    RawRecords::new(payload).get(index)
+}
+
+/// The records of a Lambda event exactly as received, split out of the payload the first
+/// time one is asked for (only a batch with poison asks), then kept for the next ones.
+pub struct RawRecords<'a> {
+    payload: &'a str,
+    records: std::sync::OnceLock<Vec<&'a RawValue>>,
+}
+
+impl<'a> RawRecords<'a> {
+    pub fn new(payload: &'a str) -> Self {
+        Self { payload, records: std::sync::OnceLock::new() }
+    }
+
+    /// Record `index` as JSON (`None` past the end, or for a payload that is not a stream event).
+    pub fn get(&self, index: usize) -> Option<serde_json::Value> {
+        let records = self.records.get_or_init(|| {
+            serde_json::from_str::<RawBatch>(self.payload).map(|batch| batch.records).unwrap_or_default()
+        });
+        serde_json::from_str(records.get(index)?.get()).ok()
+    }
 }
 
 /// The change record one stream record stands for, from the SDK's Lambda event types: the
