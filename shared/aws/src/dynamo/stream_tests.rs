@@ -209,3 +209,43 @@ fn a_payload_that_is_not_a_stream_event_is_an_error() {
         assert!(err.to_string().contains("not a DynamoDB Streams event"), "{payload}: {err}");
     }
 }
+
+/// Any text, escapes, control characters and non-ASCII included.
+fn text() -> impl proptest::strategy::Strategy<Value = String> {
+    proptest::string::string_regex("(?s).{0,40}").unwrap()
+}
+
+proptest::proptest! {
+    /// Whatever a task holds, the item the store writes for it, carried by a stream record as
+    /// Lambda delivers it, decodes back to the same snapshot.
+    #[test]
+    fn any_stored_task_decodes_back_to_itself(
+        title in text(),
+        description in proptest::option::of(text()),
+        assignee in proptest::option::of(text()),
+        tags in proptest::collection::vec(text(), 0..4),
+        points in proptest::option::of(proptest::prelude::any::<u32>()),
+        version in 1u64..u64::MAX / 2,
+        millis in 0i64..253_402_300_799_999,
+    ) {
+        let at = Timestamp::from_unix_millis(millis).unwrap();
+        let snapshot = TaskSnapshot {
+            title,
+            description,
+            assignee,
+            tags,
+            estimate_points: points,
+            created_at: at,
+            updated_at: at,
+            status_changed_at: at,
+            version,
+            ..task(version)
+        };
+        let r = record("INSERT", None, Some(stored("c1", &Aggregate::Task(snapshot.clone()))));
+        let payload = serde_json::to_string(&serde_json::json!({ "Records": [r] })).unwrap();
+        let decoded = super::decode_batch(&payload).unwrap();
+        let change = decoded[0].change.as_ref().unwrap().as_ref().unwrap();
+        proptest::prop_assert_eq!(change.new.as_ref(), Some(&Aggregate::Task(snapshot)));
+        proptest::prop_assert_eq!(change.aggregate_version, version);
+    }
+}
