@@ -165,23 +165,8 @@ impl DomainEvent {
         })
     }
 
-    /// The wire form as JSON text, written straight from the typed payload: the same
-    /// envelope as [`to_envelope`](Self::to_envelope) gives, without building a JSON value
-    /// of the payload first.
-    pub fn to_envelope_json(&self) -> Result<String, SchemaError> {
-        // Most envelopes carry a snapshot and take a kilobyte or more: start there rather than
-        // growing from a few bytes.
-        let mut out = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut out, &self.wire())
-            .map_err(|source| SchemaError::Encode { event_type: self.data.event_type().to_owned(), source })?;
-        // serde_json writes UTF-8 only.
-        String::from_utf8(out).map_err(|e| SchemaError::Encode {
-            event_type: self.data.event_type().to_owned(),
-            source: serde::ser::Error::custom(e),
-        })
-    }
-
-    /// The wire form by reference, to serialise.
+    /// The wire form by reference, to serialise with any serde serializer: the same envelope
+    /// as [`to_envelope`](Self::to_envelope) gives, without a JSON value of the payload.
     pub fn wire(&self) -> WireEnvelope<'_> {
         let m = &self.meta;
         WireEnvelope {

@@ -44,18 +44,6 @@ impl<'a> Image<'a> {
         self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The text of a string attribute.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        match self.get(name) {
-            Some(Attr::S(text)) => Some(text),
-            _ => None,
-        }
-    }
-
     /// Reads the item as a `T` (its fields by attribute name; other attributes ignored).
     pub fn read<T: de::DeserializeOwned>(&self) -> Result<T, Error> {
         T::deserialize(ImageDeserializer(self))

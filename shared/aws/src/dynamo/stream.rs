@@ -175,12 +175,6 @@ impl<'de, T, F: FnMut(usize, StreamRecord) -> T> serde::de::Visitor<'de> for Rec
     }
 }
 
-/// Record `index` of a Lambda event, exactly as received (`None` past the end, or for a
-/// payload that is not a stream event).
-pub fn raw_record(payload: &str, index: usize) -> Option<serde_json::Value> {
-    RawRecords::new(payload).get(index)
-}
-
 /// The records of a Lambda event exactly as received, split out of the payload the first
 /// time one is asked for (only a batch with poison asks), then kept for the next ones.
 pub struct RawRecords<'a> {
@@ -242,7 +236,7 @@ pub fn decode(record: &RecordJson) -> Option<Result<ChangeRecord, StreamError>> 
         "REMOVE" => &old_meta,
         other => return Some(Err(fail(format!("unknown event name {other:?}")))),
     };
-    if subject.attributes == 0 {
+    if !subject.present {
         return Some(Err(fail("the record has no image: the stream must carry NEW_AND_OLD_IMAGES".to_owned())));
     }
     let aggregate_type = AggregateType::parse(subject.entity.unwrap_or_default())?;
@@ -264,7 +258,8 @@ pub fn decode(record: &RecordJson) -> Option<Result<ChangeRecord, StreamError>> 
 /// item's attributes.
 #[derive(Default)]
 struct Meta<'r> {
-    attributes: usize,
+    /// The record carries this image at all.
+    present: bool,
     entity: Option<&'r str>,
     deleted: bool,
     tenant: Option<&'r str>,
@@ -277,7 +272,7 @@ struct Meta<'r> {
 
 impl<'r> Meta<'r> {
     fn of(image: &'r Image) -> Self {
-        let mut meta = Meta { attributes: image.0.len(), ..Meta::default() };
+        let mut meta = Meta { present: !image.0.is_empty(), ..Meta::default() };
         for (name, value) in &image.0 {
             match (name.as_ref(), value) {
                 (item::ENTITY, Attr::S(s)) => meta.entity = Some(s),
@@ -296,7 +291,7 @@ impl<'r> Meta<'r> {
 
     /// An aggregate that exists: an image, not soft-deleted.
     fn live(&self) -> bool {
-        self.attributes > 0 && !self.deleted
+        self.present && !self.deleted
     }
 }
 

@@ -198,8 +198,9 @@ fn a_lambda_payload_decodes_record_by_record_and_poison_stays_whole() {
     assert!(reason.contains("the item has no version"), "{reason}");
     assert_eq!(decoded[1].sequence_number, "200");
     // Parked as it came: the record's own JSON, not a re-encoding of what was understood.
-    assert_eq!(super::raw_record(&payload, 1).unwrap(), records["Records"][1]);
-    assert_eq!(super::raw_record(&payload, 2), None);
+    let raws = super::RawRecords::new(&payload);
+    assert_eq!(raws.get(1).unwrap(), records["Records"][1]);
+    assert_eq!(raws.get(2), None);
 }
 
 #[test]
