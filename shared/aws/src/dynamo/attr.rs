@@ -75,31 +75,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Image<'a> {
     }
 }
 
-/// A map key that borrows when the JSON text allows (no escapes), as `#[serde(borrow)]`
-/// does for fields.
-struct BorrowedCow<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for BorrowedCow<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Text<'a> {
-            type Value = BorrowedCow<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an attribute name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(BorrowedCow(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(BorrowedCow(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(BorrowedCow(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(Text(std::marker::PhantomData))
-    }
-}
+/// A map key that borrows when the JSON text allows (no escapes): serde's own borrowing of
+/// `Cow` fields, which a bare `Cow` (always owned) does not do.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+struct BorrowedCow<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Reads an item as a struct or map.
 #[derive(Clone, Copy)]
