@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
+use shared_api::{AppState, router};
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::search::SearchIndexer;
-use shared_core::http::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_core::http::{AppState, router};
 use shared_embedded::{Engine, EngineConfig};
 use tokio::sync::watch;
 

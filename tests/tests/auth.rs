@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
+use shared_api::rate_limit::{ManualClock, RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_core::Role;
-use shared_core::http::rate_limit::{ManualClock, RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_embedded::{ApiKeys, DEFAULT_CACHE_TTL, Engine, KeyAdmin};
 use support::{Harness, Reply, fast_config};
 

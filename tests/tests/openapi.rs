@@ -9,7 +9,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use shared_core::http::openapi::{document, operations};
+use shared_api::openapi::{document, operations};
 use support::Harness;
 
 fn committed_path() -> std::path::PathBuf {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::Error;
+use shared_api::{AppState, router};
 use shared_aws::api::lambda_service;
 use shared_aws::auth::CognitoAuthenticator;
 use shared_aws::dynamo::DynamoStore;
 use shared_aws::env::{init_tracing, sdk_config};
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
-use shared_core::http::{AppState, router};
 
 /// The function may run 10 s (`cdk/lib/handlers.ts`): a slow search answers with our 503
 /// well before that, rather than a gateway timeout without the error shape.

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::{Value, json};
+use shared_api::{AppState, router};
 use shared_aws::api::lambda_service;
 use shared_aws::auth::CognitoAuthenticator;
-use shared_core::http::{AppState, router};
 use shared_embedded::{Engine, EngineConfig};
 
 struct Api {

@@ -1,13 +1,12 @@
-//! taskstream's core: the domain, event derivation, the ports the engines implement, the
-//! consumer pipeline and the HTTP API. No AWS SDK and no SQLite in here: the same code runs
-//! inside a Lambda and inside `taskstream serve`.
+//! taskstream's core: the domain, event derivation, the ports the engines implement and the
+//! consumer pipeline. No AWS SDK, no SQLite and no HTTP server in here: the same code runs
+//! inside a Lambda and inside `taskstream serve`; the HTTP API over it is `shared/api`.
 
 pub mod change;
 pub mod consumers;
 pub mod context;
 pub mod derive;
 pub mod domain;
-pub mod http;
 pub mod pipeline;
 pub mod ports;
 pub mod stream_router;

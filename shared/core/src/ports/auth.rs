@@ -1,7 +1,7 @@
 //! Authentication: who the caller is, and so which tenant every read and write is scoped to.
 
 use async_trait::async_trait;
-use axum::http::{Extensions, HeaderMap, header};
+use http::{Extensions, HeaderMap, header};
 
 use crate::context::Identity;
 
@@ -60,7 +60,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap_or_else(|_| axum::http::HeaderValue::from_static("")));
+            map.insert(*name, value.parse().unwrap_or_else(|_| http::HeaderValue::from_static("")));
         }
         map
     }

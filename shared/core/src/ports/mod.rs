@@ -7,9 +7,9 @@ mod search;
 mod store;
 
 pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented_credential};
-/// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
-pub use axum::http;
 pub use history::{HistoryRecord, HistoryStore};
+/// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
+pub use http;
 pub use search::{
     DEFAULT_SEARCH_LIMIT, FACET_FIELDS, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchIndex, SearchQuery,
     SearchResults, cursor as search_cursor, suggestion_inputs, words as search_words,

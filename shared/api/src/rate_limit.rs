@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::correlation::{CORRELATION_HEADER, CORRELATION_ID, acceptable};
 use super::error::{ApiError, ErrorCode};
-use crate::ports::presented_credential;
+use shared_core::ports::presented_credential;
 
 /// Where the limiter reads the time; tests move a [`ManualClock`] instead of sleeping.
 pub trait Clock: Send + Sync {

@@ -27,7 +27,7 @@ pub use error::{ApiError, ErrorCode};
 pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 
-use crate::ports::{Authenticator, HistoryStore, SearchIndex, Store};
+use shared_core::ports::{Authenticator, HistoryStore, SearchIndex, Store};
 
 /// Request bodies above this are refused with 413 before they are read whole.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -12,9 +12,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Ctx, Query, normalise_id};
 use super::tasks::Errors;
-use crate::Role;
-use crate::domain::FieldError;
-use crate::ports::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchQuery};
+use shared_core::Role;
+use shared_core::domain::FieldError;
+use shared_core::ports::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchQuery};
 
 /// Longer free text is refused: no title or description needs a longer query, and the
 /// engines' cost grows with the number of words.

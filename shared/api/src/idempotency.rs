@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{json_body, parse_json};
-use crate::context::RequestContext;
-use crate::ports::{Aggregate, Change, IdempotencyRecord, StoreError};
+use shared_core::context::RequestContext;
+use shared_core::ports::{Aggregate, Change, IdempotencyRecord, StoreError};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";

@@ -10,9 +10,9 @@ use super::error::ApiError;
 use super::extract::{Ctx, PathId, Query};
 use super::idempotency::Idempotent;
 use super::tasks::{MAX_PAGE, task_or_404};
-use crate::Role;
-use crate::domain::{FieldError, new_comment};
-use crate::ports::Aggregate;
+use shared_core::Role;
+use shared_core::domain::{FieldError, new_comment};
+use shared_core::ports::Aggregate;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,8 +14,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Ctx, Query};
 use super::tasks::{ListQuery, MAX_PAGE};
-use crate::domain::Task;
-use crate::ports::TaskQuery;
+use shared_core::domain::Task;
+use shared_core::ports::TaskQuery;
 
 const COLUMNS: [&str; 17] = [
     "id",

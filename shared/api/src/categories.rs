@@ -12,9 +12,9 @@ use super::error::ApiError;
 use super::extract::{Ctx, Json, PathId, Query};
 use super::idempotency::Idempotent;
 use super::tasks::{Errors, VersionQuery, commit_one, data, expected_version, version_required};
-use crate::Role;
-use crate::domain::{CategoryDraft, CategoryName, Color, Icon, new_category, update_category};
-use crate::ports::{Aggregate, Change};
+use shared_core::Role;
+use shared_core::domain::{CategoryDraft, CategoryName, Color, Icon, new_category, update_category};
+use shared_core::ports::{Aggregate, Change};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Ctx, PathId};
-use crate::consumers::history::entries;
+use shared_core::consumers::history::entries;
 
 pub async fn list(State(state): State<AppState>, Ctx(ctx): Ctx, PathId(id): PathId) -> Result<Response, ApiError> {
     let records = state.history.list(ctx.tenant(), &id).await?;

@@ -13,8 +13,8 @@ use super::comments::{CommentBody, PageQuery};
 use super::projects::{ProjectBody, SprintBody};
 use super::search::{SearchParams, SuggestParams};
 use super::tasks::{CreateBody, ListQuery, UpdateBody, VersionQuery};
-use crate::Role;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
+use shared_core::Role;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 

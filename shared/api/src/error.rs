@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::correlation::current_correlation_id;
-use crate::domain::{DomainError, FieldError};
-use crate::ports::{AuthError, FailureReason, StoreError};
+use shared_core::domain::{DomainError, FieldError};
+use shared_core::ports::{AuthError, FailureReason, StoreError};
 
 /// Machine-readable error codes; clients branch on these, never on messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -52,7 +52,7 @@ impl ApiError {
         self
     }
 
-    pub fn forbidden(needed: crate::Role) -> Self {
+    pub fn forbidden(needed: shared_core::Role) -> Self {
         Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, format!("this needs the {} role", needed.as_str()))
     }
 

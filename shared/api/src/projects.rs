@@ -13,9 +13,9 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, PathId, Query};
 use super::idempotency::Idempotent;
 use super::tasks::{VersionQuery, commit_one, data, expected_version, version_required};
-use crate::Role;
-use crate::domain::{ProjectDraft, close_sprint, new_project, new_sprint, start_sprint, update_project};
-use crate::ports::{Aggregate, Change};
+use shared_core::Role;
+use shared_core::domain::{ProjectDraft, close_sprint, new_project, new_sprint, start_sprint, update_project};
+use shared_core::ports::{Aggregate, Change};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

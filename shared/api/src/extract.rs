@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::correlation::CorrelationId;
 use super::error::{ApiError, ErrorCode};
-use crate::context::{Identity, RequestContext};
+use shared_core::context::{Identity, RequestContext};
 
 /// Resolves the caller before any route runs; the identity rides in the request extensions.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -42,7 +42,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 impl Ctx {
     /// Refuses with 403 unless the caller's role includes `needed`. Only for callers of the
     /// resource's own tenant: another tenant's resource is a 404 before this is asked.
-    pub fn require(&self, needed: crate::Role) -> Result<&RequestContext, ApiError> {
+    pub fn require(&self, needed: shared_core::Role) -> Result<&RequestContext, ApiError> {
         if self.0.identity.role.allows(needed) { Ok(&self.0) } else { Err(ApiError::forbidden(needed)) }
     }
 }

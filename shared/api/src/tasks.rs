@@ -12,13 +12,13 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, PathId, Query, if_match_version, normalise_id};
 use super::idempotency::Idempotent;
-use crate::Role;
-use crate::context::RequestContext;
-use crate::domain::{
+use shared_core::Role;
+use shared_core::context::RequestContext;
+use shared_core::domain::{
     CreateTask, Description, DueDate, EstimatePoints, FieldError, Links, Patch, Tag, Task, Title, UpdateTask, UserName,
     apply_update, new_task,
 };
-use crate::ports::{Aggregate, Change, TaskFilter, TaskQuery, TaskSort};
+use shared_core::ports::{Aggregate, Change, TaskFilter, TaskQuery, TaskSort};
 
 pub(super) fn data(value: impl serde::Serialize) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "data": value }))

@@ -12,9 +12,9 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, normalise_id};
 use super::idempotency::Idempotent;
-use crate::Role;
-use crate::domain::{Patch, UpdateTask, apply_update};
-use crate::ports::{Aggregate, Change, MAX_CHANGES_PER_COMMIT};
+use shared_core::Role;
+use shared_core::domain::{Patch, UpdateTask, apply_update};
+use shared_core::ports::{Aggregate, Change, MAX_CHANGES_PER_COMMIT};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -95,7 +95,7 @@ pub async fn run(
                 None => None,
             };
             let category = found.ok_or_else(|| {
-                ApiError::invalid_fields(vec![crate::domain::FieldError::new(
+                ApiError::invalid_fields(vec![shared_core::domain::FieldError::new(
                     "categoryId",
                     format!("no such category {raw}"),
                 )])
