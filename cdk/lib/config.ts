@@ -29,10 +29,35 @@ export interface TaskstreamConfig {
   readonly senderEmail: string;
   /** Optional address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
+  /**
+   * Index partitions per tenant for each task list (see shared/aws/src/dynamo/README.md):
+   * what a tenant's task writes may reach per second grows with it. Raise it, never lower it.
+   */
+  readonly taskShards: number;
+  /** The tenants that may call the API, each with its own API key and throttle. */
+  readonly tenants: readonly TenantLimits[];
+  /** Requests from one IP address per five minutes before the firewall blocks it. */
+  readonly ipRequestsPer5Minutes: number;
   /** Stateful resources of prod outlive the stack; dev ones are torn down with it. */
   readonly removalPolicy: RemovalPolicy;
   readonly logRetention: RetentionDays;
 }
+
+/** One tenant's API throttle: sustained requests per second and the burst above it. */
+export interface TenantLimits {
+  readonly tenant: string;
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
+/** What a tenant's key allows unless `tenants` says otherwise for it. */
+export const DEFAULT_TENANT_RATE_LIMIT = 100;
+export const DEFAULT_TENANT_BURST_LIMIT = 200;
+/** The firewall's backstop per client address, far above what one tenant's keys allow. */
+export const DEFAULT_IP_REQUESTS_PER_5_MINUTES = 60_000;
+export const DEFAULT_TASK_SHARDS = 8;
+/** Tenants end up inside table keys and API key names: the plain names the API accepts. */
+const TENANT_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Per-stage defaults; any of them can be overridden by a context key of the same name. */
 const STAGE_DEFAULTS: Record<Stage, {
@@ -75,6 +100,8 @@ export function readConfig(node: Node): TaskstreamConfig {
     throw new Error(`context "senderEmail" must be an email address, got "${senderEmail}"`);
   }
   const alarmEmail = readString(node, 'alarmEmail');
+  const rateLimit = readInteger(node, 'tenantRateLimit', 1, 10_000) ?? DEFAULT_TENANT_RATE_LIMIT;
+  const burstLimit = readInteger(node, 'tenantBurstLimit', 1, 5_000) ?? DEFAULT_TENANT_BURST_LIMIT;
   return {
     stage,
     assetDir: readPath(node, 'assetDir', '../target/lambda'),
@@ -90,9 +117,44 @@ export function readConfig(node: Node): TaskstreamConfig {
       readInteger(node, 'timestreamMagneticRetentionDays', 1, 73000) ?? defaults.timestreamMagneticRetentionDays,
     senderEmail,
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
+    // Up to 64: a list page queries every shard, so more shards cost every read.
+    taskShards: readInteger(node, 'taskShards', 1, 64) ?? DEFAULT_TASK_SHARDS,
+    tenants: readTenants(readString(node, 'tenants'), rateLimit, burstLimit),
+    // WAF's own bounds for a rate-based rule over five minutes.
+    ipRequestsPer5Minutes:
+      readInteger(node, 'ipRequestsPer5Minutes', 10, 2_000_000_000) ?? DEFAULT_IP_REQUESTS_PER_5_MINUTES,
     removalPolicy: defaults.removalPolicy,
     logRetention: defaults.logRetention,
   };
+}
+
+/**
+ * `acme,globex=500/1000`: each tenant, optionally with its own rate and burst; the others
+ * get the defaults.
+ */
+export function readTenants(raw: string | undefined, rateLimit: number, burstLimit: number): TenantLimits[] {
+  if (raw === undefined) return [];
+  const tenants: TenantLimits[] = [];
+  for (const item of raw.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+    const m = /^([^=]+?)(?:=(\d+)\/(\d+))?$/.exec(item);
+    const tenant = m?.[1] ?? '';
+    if (m === null || !TENANT_NAME.test(tenant)) {
+      throw new Error(
+        `context "tenants" must list tenant names (letters, digits, ".", "_", "-"; at most 64), each optionally ` +
+          `with "=<rate>/<burst>", e.g. "acme,globex=500/1000"; got ${JSON.stringify(item)}`,
+      );
+    }
+    if (tenants.some((t) => t.tenant === tenant)) {
+      throw new Error(`context "tenants" names ${tenant} twice`);
+    }
+    const rate = m[2] === undefined ? rateLimit : Number(m[2]);
+    const burst = m[3] === undefined ? burstLimit : Number(m[3]);
+    if (rate < 1 || rate > 10_000 || burst < 1 || burst > 5_000) {
+      throw new Error(`context "tenants": ${tenant}'s rate must be 1 to 10000 and its burst 1 to 5000, got ${rate}/${burst}`);
+    }
+    tenants.push({ tenant, rateLimit: rate, burstLimit: burst });
+  }
+  return tenants;
 }
 
 function readStage(raw: unknown): Stage {

@@ -14,12 +14,18 @@ export interface HandlerSizing {
   readonly timeout: Duration;
   /** Queue consumers: alarm when the oldest message waits longer than this. */
   readonly maxMessageAge: Duration;
+  /**
+   * Queue consumers: the most concurrent invocations their queue's mapping starts (2 to
+   * 1000), so a backlog cannot turn into a flood against the sink or the account.
+   */
+  readonly maxConcurrency: number;
 }
 
 const DEFAULT_SIZING: HandlerSizing = {
   memoryMiB: 256,
   timeout: Duration.seconds(30),
   maxMessageAge: Duration.minutes(5),
+  maxConcurrency: 10,
 };
 
 // Rust binaries start in milliseconds and need little memory; memory above 256 MiB buys CPU
@@ -33,9 +39,12 @@ const SIZING: Record<string, Partial<HandlerSizing>> = {
   escalation: {},
   // Metrics are not urgent: a backlog of 15 minutes is tolerated before paging.
   metrics: { timeout: Duration.seconds(60), maxMessageAge: Duration.minutes(15) },
-  // Webhooks and Slack are remote HTTP calls with their own timeouts.
-  notifier: { timeout: Duration.seconds(60) },
-  'search-indexer': { memoryMiB: 512, timeout: Duration.seconds(60) },
+  // Webhooks and Slack are remote HTTP calls with their own timeouts; SES sends a few
+  // messages a second in a new account.
+  notifier: { timeout: Duration.seconds(60), maxConcurrency: 4 },
+  // An OpenSearch Serverless collection at its minimum capacity takes a few concurrent bulk
+  // writers; more would only meet 429s.
+  'search-indexer': { memoryMiB: 512, timeout: Duration.seconds(60), maxConcurrency: 4 },
 };
 
 export function sizingFor(handler: string): HandlerSizing {

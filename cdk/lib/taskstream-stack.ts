@@ -2,8 +2,9 @@ import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { TaskstreamConfig } from './config';
 import { Api } from './constructs/api';
+import { Buckets } from './constructs/buckets';
 import { Consumer } from './constructs/consumer';
-import { Data, GSI1, GSI2 } from './constructs/data';
+import { Data, GSI1, GSI2, GSI3 } from './constructs/data';
 import { Events } from './constructs/events';
 import { MetricsStore } from './constructs/metrics-store';
 import { Notifications } from './constructs/notifications';
@@ -11,6 +12,7 @@ import { Observability } from './constructs/observability';
 import { Router } from './constructs/router';
 import type { RustFunction } from './constructs/rust-function';
 import { Search } from './constructs/search';
+import { StageKey } from './constructs/stage-key';
 import { Workflows } from './constructs/workflows';
 import type { HandlerPlan } from './handlers';
 import type { RoutingTable } from './routing-table';
@@ -35,6 +37,8 @@ export class TaskstreamStack extends Stack {
   /** The deployed consumers; routed consumers without a handler crate are not among them. */
   readonly consumers = new Map<string, Consumer>();
   readonly handlers: HandlerPlan;
+  readonly key: StageKey;
+  readonly buckets: Buckets;
   readonly data: Data;
   readonly events: Events;
   readonly router: Router;
@@ -48,25 +52,39 @@ export class TaskstreamStack extends Stack {
     this.handlers = handlers;
 
     this.observability = new Observability(this, 'Observability', { config });
-    this.data = new Data(this, 'Data', { config });
+    this.key = new StageKey(this, 'StageKey', { config });
+    const key = this.key;
+    this.buckets = new Buckets(this, 'Buckets', { config, key });
+    this.data = new Data(this, 'Data', { config, key });
     const table = this.data.table;
-    this.events = new Events(this, 'Events', { config, routing });
-    this.search = new Search(this, 'Search', { config });
+    this.events = new Events(this, 'Events', { config, routing, key });
+    this.search = new Search(this, 'Search', { config, key });
 
     this.router = new Router(this, 'Router', {
       config,
       table,
-      bus: this.events.bus,
+      events: this.events,
+      key,
+      buckets: this.buckets,
       observability: this.observability,
     });
-    this.observability.addRouterRow(this.router.handler.function);
+    this.observability.addRouterRow(this.router.handler.function, this.router.handler.handler);
 
-    const tableEnv = { TABLE_NAME: table.tableName, TABLE_GSI1_NAME: GSI1, TABLE_GSI2_NAME: GSI2 };
+    // Every handler that builds the store reads the same layout: index names and the shard
+    // count of the task lists (shared/aws/src/dynamo/README.md).
+    const tableEnv = {
+      TABLE_NAME: table.tableName,
+      TABLE_GSI1_NAME: GSI1,
+      TABLE_GSI2_NAME: GSI2,
+      TABLE_GSI3_NAME: GSI3,
+      TABLE_TASK_SHARDS: String(config.taskShards),
+    };
     const searchEnv = { SEARCH_ENDPOINT: this.search.endpoint, SEARCH_COLLECTION: this.search.collectionName };
 
     this.api = new Api(this, 'Api', {
       config,
       observability: this.observability,
+      buckets: this.buckets,
       environment: { ...tableEnv, ...searchEnv },
     });
     this.data.grantReadWrite(this.api.handler.function);
@@ -82,13 +100,14 @@ export class TaskstreamStack extends Stack {
     const wiring: Record<string, () => Wiring> = {
       'audit-history': () => ({
         environment: tableEnv,
-        grant: (fn) => this.data.grantReadWrite(fn.function),
+        // History items only: it neither reads nor changes tasks.
+        grant: (fn) => this.data.grantHistoryAppend(fn.function),
       }),
       escalation: () => {
         const workflows = new Workflows(this, 'Workflows', {
           config,
           files: props.stateMachineFiles,
-          bus: this.events.bus,
+          events: this.events,
           data: this.data,
         });
         return {
@@ -133,6 +152,7 @@ export class TaskstreamStack extends Stack {
       const consumer = new Consumer(this, `Consumer-${route.name}`, {
         config,
         route,
+        key,
         observability: this.observability,
         environment: wired?.environment ?? {},
       });
@@ -144,7 +164,10 @@ export class TaskstreamStack extends Stack {
     this.warnUndeployed(config);
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
-    new CfnOutput(this, 'ApiKeyId', { value: this.api.apiKey.keyId });
+    new CfnOutput(this, 'TenantApiKeys', {
+      description: 'Each tenant and the id of its API key (read the value with aws apigateway get-api-key --include-value)',
+      value: this.toJsonString(Object.fromEntries([...this.api.apiKeys].map(([tenant, k]) => [tenant, k.keyId]))),
+    });
     new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: table.tableName });

@@ -36,6 +36,17 @@ interface Statement {
   NotAction?: unknown;
   Resource?: unknown;
   NotResource?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Object actions may name every object of one of the stack's own buckets (`<bucket ARN>/*`). */
+const OBJECT_ACTIONS = new Set(['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload']);
+
+function isOwnBucketObjects(value: unknown, actions: string[], resources: Synthesized['resources']): boolean {
+  const join = (value as Record<string, unknown> | null)?.['Fn::Join'] as [string, unknown[]] | undefined;
+  if (!Array.isArray(join) || join[0] !== '' || join[1].length !== 2 || join[1][1] !== '/*') return false;
+  const bucket = referencedId(join[1][0]);
+  return bucket !== undefined && resources[bucket]?.Type === 'AWS::S3::Bucket' && actions.every((a) => OBJECT_ACTIONS.has(a));
 }
 
 /** Every statement of every identity policy (inline on roles, or attached policy resources). */
@@ -102,7 +113,10 @@ for (const variant of ['default', 'with-workflows'] as const) {
             const unscopable = actions.filter((a) => !(a in UNSCOPABLE));
             assert.deepEqual(unscopable, [], `${where} allows ${unscopable.join(', ')} on *`);
           } else {
-            assert.ok(isOwnResource(resource, s.resources), `${where}: ${JSON.stringify(resource)} is not a resource of this stack`);
+            assert.ok(
+              isOwnResource(resource, s.resources) || isOwnBucketObjects(resource, actions, s.resources),
+              `${where}: ${JSON.stringify(resource)} is not a resource of this stack`,
+            );
           }
         }
       }
@@ -116,6 +130,37 @@ for (const variant of ['default', 'with-workflows'] as const) {
           assert.ok(MANAGED_POLICIES.includes(name ?? ''), `${id} attaches ${JSON.stringify(arn)}`);
         }
       }
+    });
+
+    it('grants no table action the code does not call (no Scan, DeleteItem, BatchWriteItem …)', () => {
+      const called = new Set(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      // Reading the stream, for the router's event source mapping.
+      const stream = new Set(['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams']);
+      for (const { where, statement } of statements) {
+        for (const action of [statement.Action].flat() as string[]) {
+          if (action.startsWith('dynamodb:')) {
+            assert.ok(called.has(action) || stream.has(action), `${where} allows ${action}`);
+          }
+        }
+      }
+    });
+
+    it('lets audit history only put history items (dynamodb:LeadingKeys)', () => {
+      const fn = Object.values(s.resources).find(
+        (r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.FunctionName === 'dev-taskstream-audit-history',
+      );
+      const role = referencedId(fn?.Properties?.Role);
+      const mine = identityStatements(s).filter(({ where }) => {
+        const policy = s.resources[where];
+        return policy?.Type === 'AWS::IAM::Policy' && referencedId(policy.Properties?.Roles?.[0]) === role;
+      });
+      const table = mine.filter(({ statement }) => [statement.Action].flat().some((a) => (a as string).startsWith('dynamodb:')));
+      assert.equal(table.length, 1, JSON.stringify(table));
+      const statement = table[0]!.statement;
+      assert.deepEqual([statement.Action].flat(), ['dynamodb:PutItem']);
+      assert.deepEqual(statement.Condition, {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['T#*#TASK#*#HIST'] },
+      });
     });
 
     it('gives each function its own role', () => {
@@ -133,6 +178,13 @@ describe('the least-privilege checks themselves', () => {
     assert.ok(isOwnResource({ Ref: 'Table' }, resources));
     assert.ok(isOwnResource({ 'Fn::GetAtt': ['Table', 'Arn'] }, resources));
     assert.ok(isOwnResource({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Table', 'Arn'] }, '/index/gsi1']] }, resources));
+  });
+  it("accept every object of an own bucket, for object actions only", () => {
+    const own = { Bucket: { Type: 'AWS::S3::Bucket' }, ...resources };
+    const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] };
+    assert.ok(isOwnBucketObjects(objects, ['s3:PutObject'], own));
+    assert.ok(!isOwnBucketObjects(objects, ['s3:PutObject', 's3:DeleteObject'], own));
+    assert.ok(!isOwnBucketObjects({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Table', 'Arn'] }, '/*']] }, ['s3:GetObject'], own));
   });
   it('reject other resources, literals and wildcards', () => {
     assert.ok(!isOwnResource({ Ref: 'Elsewhere' }, resources));

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { API_BURST_LIMIT, API_RATE_LIMIT } from '../lib/constructs/api';
 import { ALL_HANDLERS, logicalIds, ROUTING, synth, synthOnce } from './support/synth';
 
 const s = synthOnce('default');
@@ -15,9 +14,9 @@ const fnNamed = (handler: string) =>
   Object.values(s.resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.FunctionName === `dev-taskstream-${handler}`);
 
 describe('data', () => {
-  it('is one on-demand table keyed pk/sk, with PITR, a both-images stream and its own KMS key', () => {
+  it('is one on-demand table keyed pk/sk, with PITR, a both-images stream and the stage key', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
-    const keyId = logicalIds(s, 'AWS::KMS::Key').find((id) => id.startsWith('Data'));
+    const keyId = logicalIds(s, 'AWS::KMS::Key').find((id) => id.startsWith('StageKey'));
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       TableName: 'dev-taskstream',
       KeySchema: [
@@ -36,7 +35,7 @@ describe('data', () => {
     });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
   });
-  it('has the two indexes the store queries and TTL on expiresAt', () => {
+  it('has the three indexes the store queries and TTL on expiresAt', () => {
     const index = (n: number) => ({
       IndexName: `gsi${n}`,
       KeySchema: [
@@ -46,7 +45,7 @@ describe('data', () => {
       Projection: { ProjectionType: 'ALL' },
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {
-      GlobalSecondaryIndexes: [index(1), index(2)],
+      GlobalSecondaryIndexes: [index(1), index(2), index(3)],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
   });
@@ -71,8 +70,6 @@ describe('functions', () => {
 });
 
 describe('api', () => {
-  const apiId = only('AWS::ApiGateway::RestApi');
-
   it('authorizes every method with the Cognito user pool and an API key', () => {
     const poolId = only('AWS::Cognito::UserPool');
     template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
@@ -102,15 +99,6 @@ describe('api', () => {
     template.hasResourceProperties('AWS::Cognito::UserPool', {
       Schema: Match.arrayWith([Match.objectLike({ Name: 'tenant', Mutable: false })]),
     });
-  });
-
-  it(`meters API keys at ${API_RATE_LIMIT} rps with bursts of ${API_BURST_LIMIT}`, () => {
-    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
-      Throttle: { RateLimit: 1000, BurstLimit: 2000 },
-      ApiStages: [Match.objectLike({ ApiId: { Ref: apiId } })],
-    });
-    template.resourceCountIs('AWS::ApiGateway::ApiKey', 1);
-    template.resourceCountIs('AWS::ApiGateway::UsagePlanKey', 1);
   });
 
   it('traces with X-Ray and writes access logs to its log group', () => {

@@ -21,6 +21,15 @@ describe('event source mappings', () => {
     assert.ok(mappings.length > 1);
   });
 
+  it('bound the concurrency of every queue consumer (maxConcurrency)', () => {
+    const queueMappings = mappings.filter((m) => !JSON.stringify(m.EventSourceArn).includes('StreamArn'));
+    assert.ok(queueMappings.length > 0);
+    for (const m of queueMappings) {
+      const max = m.ScalingConfig?.MaximumConcurrency as number;
+      assert.ok(Number.isInteger(max) && max >= 2 && max <= 1000, `${JSON.stringify(m.EventSourceArn)}: ${max}`);
+    }
+  });
+
   it('all report batch item failures', () => {
     for (const m of mappings) {
       assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures'], JSON.stringify(m.EventSourceArn));
@@ -44,23 +53,37 @@ describe('stream router', () => {
     assert.equal(age, ROUTER_MAX_RECORD_AGE.toSeconds());
   });
 
-  it('parks exhausted batches in its own DLQ, which it may also write to itself', () => {
-    const parkingId = referencedId(routerMapping?.DestinationConfig?.OnFailure?.Destination);
-    assert.ok(parkingId, 'no on-failure destination');
-    assert.equal(s.resources[parkingId]?.Type, 'AWS::SQS::Queue');
-    assert.equal(s.resources[parkingId]?.Properties?.QueueName, 'dev-taskstream-stream-router-dlq');
+  it('writes exhausted batches, records included, to its failure bucket, which it may write to and list', () => {
+    const bucketId = referencedId(routerMapping?.DestinationConfig?.OnFailure?.Destination);
+    assert.ok(bucketId, 'no on-failure destination');
+    assert.equal(s.resources[bucketId]?.Type, 'AWS::S3::Bucket');
+    const statements = routerPolicy?.Properties?.PolicyDocument.Statement as Array<Record<string, any>>;
+    const put = statements.find((st) => [st.Action].flat().includes('s3:PutObject'));
+    assert.deepEqual([put?.Action].flat().sort(), ['s3:AbortMultipartUpload', 's3:PutObject']);
+    assert.deepEqual(put?.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/*']] });
+    const list = statements.find((st) => [st.Action].flat().includes('s3:ListBucket'));
+    assert.deepEqual(list?.Resource, { 'Fn::GetAtt': [bucketId, 'Arn'] });
+    assert.ok(!statements.some((st) => [st.Action].flat().some((a: string) => a === 's3:DeleteObject' || a === 's3:GetObject')));
+  });
+
+  it('parks poison records itself, whole, in its own DLQ', () => {
+    const parkingId = logicalIds(s, 'AWS::SQS::Queue').find(
+      (id) => s.resources[id]?.Properties?.QueueName === 'dev-taskstream-stream-router-dlq',
+    );
+    assert.ok(parkingId);
     assert.deepEqual(routerFn?.Properties?.Environment?.Variables?.ROUTER_DLQ_URL, { Ref: parkingId });
     const send = routerPolicy?.Properties?.PolicyDocument.Statement.find((st: any) => [st.Action].flat().includes('sqs:SendMessage'));
     assert.deepEqual(send?.Resource, { 'Fn::GetAtt': [parkingId, 'Arn'] });
   });
 
-  it('puts events on the bus, and only on the bus', () => {
+  it('puts events on the bus, and only on the bus, under its own source', () => {
     const busId = logicalIds(s, 'AWS::Events::EventBus')[0];
     const puts = routerPolicy?.Properties?.PolicyDocument.Statement.filter((st: any) =>
       [st.Action].flat().includes('events:PutEvents'),
     );
     assert.equal(puts?.length, 1);
     assert.deepEqual(puts?.[0].Resource, { 'Fn::GetAtt': [busId, 'Arn'] });
+    assert.deepEqual(puts?.[0].Condition, { StringEquals: { 'events:source': ['taskstream'] } });
     assert.deepEqual(routerFn?.Properties?.Environment?.Variables?.EVENT_BUS_NAME, { Ref: busId });
   });
 

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { MAX_RECEIVE_COUNT, VISIBILITY_FACTOR } from '../lib/constructs/consumer';
+import {
+  MAX_RECEIVE_COUNT,
+  MAX_THROTTLED_RECEIVES,
+  REDRIVE_RECEIVE_COUNT,
+  VISIBILITY_FACTOR,
+} from '../lib/constructs/consumer';
 import { sizingFor } from '../lib/handlers';
 import { ROUTING, synthOnce } from './support/synth';
 
@@ -50,12 +55,13 @@ describe('routing: one rule, queue, DLQ and alarms per consumer of events-schema
         assert.deepEqual(rule.Properties.Targets[0].DeadLetterConfig, { Arn: { 'Fn::GetAtt': [dlqId, 'Arn'] } });
       });
 
-      it(`has a queue whose DLQ takes a message after ${MAX_RECEIVE_COUNT} receives`, () => {
+      it(`has a queue whose DLQ takes what the runtime could not park itself, one receive after it would have`, () => {
         template.hasResourceProperties('AWS::SQS::Queue', {
           QueueName: queueName,
-          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 },
+          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 21 },
         });
-        assert.equal(MAX_RECEIVE_COUNT, 5);
+        assert.equal(REDRIVE_RECEIVE_COUNT, MAX_THROTTLED_RECEIVES + 1);
+        assert.ok(MAX_THROTTLED_RECEIVES > MAX_RECEIVE_COUNT);
       });
 
       it('lets its function dead-letter a message itself, with the reason, on the last receive', () => {
@@ -66,10 +72,23 @@ describe('routing: one rule, queue, DLQ and alarms per consumer of events-schema
         assert.ok(fn, `no function for ${route.name}`);
         assert.deepEqual(fn.Properties.Environment.Variables.DLQ_URL, { Ref: dlqId });
         assert.equal(fn.Properties.Environment.Variables.MAX_RECEIVES, String(MAX_RECEIVE_COUNT));
+        assert.equal(fn.Properties.Environment.Variables.MAX_THROTTLED_RECEIVES, String(MAX_THROTTLED_RECEIVES));
+        // Throttled messages are backed off with ChangeMessageVisibility on their own queue.
+        assert.deepEqual(fn.Properties.Environment.Variables.QUEUE_URL, { Ref: queueId });
         template.hasResourceProperties('AWS::IAM::Policy', {
           PolicyDocument: {
             Statement: Match.arrayWith([
-              Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']), Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } }),
+              Match.objectLike({
+                Action: Match.arrayWith(['sqs:ChangeMessageVisibility']),
+                Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+              }),
+            ]),
+          },
+        });
+        template.hasResourceProperties('AWS::IAM::Policy', {
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } }),
             ]),
           },
         });
@@ -77,7 +96,7 @@ describe('routing: one rule, queue, DLQ and alarms per consumer of events-schema
 
       it('encrypts both queues and refuses plain-HTTP access', () => {
         for (const id of [queueId, dlqId]) {
-          assert.equal(s.resources[id]?.Properties?.SqsManagedSseEnabled, true, `${id} is not encrypted`);
+          assert.ok(s.resources[id]?.Properties?.KmsMasterKeyId, `${id} is not encrypted with the stage key`);
           template.hasResourceProperties('AWS::SQS::QueuePolicy', {
             Queues: Match.arrayWith([{ Ref: id }]),
             PolicyDocument: {
@@ -100,10 +119,11 @@ describe('routing: one rule, queue, DLQ and alarms per consumer of events-schema
         assert.ok(visibility >= VISIBILITY_FACTOR * timeout, `${visibility} < 6 × ${timeout}`);
       });
 
-      it('runs its handler from its queue, reporting batch item failures', () => {
+      it('runs its handler from its queue, reporting batch item failures, at a bounded concurrency', () => {
         template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
           EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
           FunctionResponseTypes: ['ReportBatchItemFailures'],
+          ScalingConfig: { MaximumConcurrency: sizingFor(route.name).maxConcurrency },
         });
       });
 

@@ -6,9 +6,16 @@ export interface ApiFirewallProps {
   readonly name: string;
   /** The API Gateway stage to protect. */
   readonly stage: apigw.Stage;
+  /** Requests one client address may make in five minutes before it is blocked. */
+  readonly ipRequestsPer5Minutes: number;
 }
 
-/** A regional web ACL in front of the API stage: AWS managed rule groups, allow by default. */
+/**
+ * A regional web ACL in front of the API stage: AWS managed rule groups and a rate limit per
+ * client address, allow by default. The per-tenant throttle is the API keys' (see `api.ts`):
+ * WAF cannot read the tenant inside a verified token, and a header naming it would be the
+ * client's own word, so a tenant's budget could be spent by anyone writing that header.
+ */
 export class ApiFirewall extends Construct {
   readonly webAcl: wafv2.CfnWebACL;
 
@@ -44,6 +51,21 @@ export class ApiFirewall extends Construct {
         // of the common rule set; the API enforces its own size limits.
         managed('AWSManagedRulesCommonRuleSet', 0, ['SizeRestrictions_BODY']),
         managed('AWSManagedRulesKnownBadInputsRuleSet', 1),
+        {
+          // Before any request reaches a usage plan: a flood from one address (a stolen key,
+          // a client in a retry loop) is cut off here, whichever tenant it claims.
+          name: 'RequestsPerClientAddress',
+          priority: 2,
+          action: { block: {} },
+          statement: {
+            rateBasedStatement: {
+              limit: props.ipRequestsPer5Minutes,
+              evaluationWindowSec: 300,
+              aggregateKeyType: 'IP',
+            },
+          },
+          visibilityConfig: visibility('RequestsPerClientAddress'),
+        },
       ],
     });
 

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -8,9 +9,18 @@ import { sizingFor } from '../handlers';
 import type { Route } from '../routing-table';
 import type { Observability } from './observability';
 import { RustFunction } from './rust-function';
+import { KEY_READ_ACTIONS, KEY_WRITE_ACTIONS, type StageKey } from './stage-key';
 
 /** A message that failed this many receives is parked in the DLQ with its reason. */
 export const MAX_RECEIVE_COUNT = 5;
+/**
+ * A message that failed only because its sink throttled (OpenSearch 429, SES, DynamoDB) is
+ * not poison: the runtime backs it off with ChangeMessageVisibility (growing to 15 minutes
+ * between receives, about 3.5 hours in all) and parks it only after this many receives.
+ */
+export const MAX_THROTTLED_RECEIVES = 20;
+/** SQS's own redrive, one receive after the runtime would have parked a message itself. */
+export const REDRIVE_RECEIVE_COUNT = MAX_THROTTLED_RECEIVES + 1;
 
 /** Lambda's guidance: a queue's visibility timeout is at least six times the function timeout. */
 export const VISIBILITY_FACTOR = 6;
@@ -19,6 +29,7 @@ export interface ConsumerProps {
   readonly config: TaskstreamConfig;
   readonly route: Route;
   readonly observability: Observability;
+  readonly key: StageKey;
   readonly environment?: Record<string, string>;
 }
 
@@ -33,14 +44,20 @@ export class Consumer extends Construct {
 
   constructor(scope: Construct, id: string, props: ConsumerProps) {
     super(scope, id);
-    const { config, route, observability } = props;
+    const { config, route, observability, key } = props;
     this.name = route.name;
     const sizing = sizingFor(route.name);
     const queueName = `${config.stage}-taskstream-${route.name}`;
 
+    // Both under the stage key: they hold whole events, task content included.
+    const encryption = {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key.key,
+      dataKeyReuse: Duration.minutes(5),
+    };
     this.dlq = new sqs.Queue(this, 'Dlq', {
       queueName: `${queueName}-dlq`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      ...encryption,
       enforceSSL: true,
       // The longest SQS allows, so a parked event outlives a long weekend.
       retentionPeriod: Duration.days(14),
@@ -48,32 +65,43 @@ export class Consumer extends Construct {
 
     this.queue = new sqs.Queue(this, 'Queue', {
       queueName,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      ...encryption,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(sizing.timeout.toSeconds() * VISIBILITY_FACTOR),
       retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: this.dlq, maxReceiveCount: MAX_RECEIVE_COUNT },
+      deadLetterQueue: { queue: this.dlq, maxReceiveCount: REDRIVE_RECEIVE_COUNT },
     });
 
     this.handler = new RustFunction(this, 'Handler', {
       config,
       handler: route.name,
+      observability,
       environment: {
         TASKSTREAM_CONSUMER: route.name,
         // The runtime dead-letters a message on its last receive itself, so it arrives with
         // its reason; the redrive policy (one receive later) catches anything it could not.
         DLQ_URL: this.dlq.queueUrl,
         MAX_RECEIVES: String(MAX_RECEIVE_COUNT),
+        MAX_THROTTLED_RECEIVES: String(MAX_THROTTLED_RECEIVES),
+        // Where a throttled message's visibility is changed (the event carries only its ARN).
+        QUEUE_URL: this.queue.queueUrl,
         ...props.environment,
       },
     });
-    this.dlq.grantSendMessages(this.handler.function);
-    // A failed message goes back to the queue alone; the rest of the batch is deleted.
+    this.handler.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.dlq.queueArn] }),
+    );
+    key.grantVia(this.handler.function, 'sqs', [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]);
+    // A failed message goes back to the queue alone; the rest of the batch is deleted. The
+    // mapping's own consume grant includes sqs:ChangeMessageVisibility, which the backoff of
+    // throttled messages uses.
     this.handler.function.addEventSource(
       new sources.SqsEventSource(this.queue, {
         batchSize: 10,
         maxBatchingWindow: Duration.seconds(1),
         reportBatchItemFailures: true,
+        // Bounds what one consumer can ask of its sink (and of the account's concurrency).
+        maxConcurrency: sizing.maxConcurrency,
       }),
     );
 

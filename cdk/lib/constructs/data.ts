@@ -1,18 +1,25 @@
-import { Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import type { TaskstreamConfig } from '../config';
+import { KEY_READ_ACTIONS, KEY_WRITE_ACTIONS, type StageKey } from './stage-key';
+
+export { KEY_READ_ACTIONS, KEY_WRITE_ACTIONS } from './stage-key';
 
 export interface DataProps {
   readonly config: TaskstreamConfig;
+  readonly key: StageKey;
 }
 
-/** The table's secondary indexes; handlers receive their names as environment variables. */
+/**
+ * The table's secondary indexes; handlers receive their names as environment variables.
+ * Each holds one order of a tenant's tasks, spread over `taskShards` partitions per tenant.
+ */
 export const GSI1 = 'gsi1';
 export const GSI2 = 'gsi2';
-const INDEXES = [GSI1, GSI2];
+export const GSI3 = 'gsi3';
+const INDEXES = [GSI1, GSI2, GSI3];
 /**
  * Epoch seconds after which DynamoDB removes an item: soft-deleted aggregates (their delete
  * was one conditional write, so one stream record carrying the deleter's correlation id;
@@ -21,37 +28,21 @@ const INDEXES = [GSI1, GSI2];
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 /**
- * Item reads. Scan is deliberately absent: every read is scoped to the caller's tenant by
- * key, and a scan would cross tenants.
+ * Item reads: what the store calls. Scan is absent: every read is scoped to the caller's
+ * tenant by key, and a scan would cross tenants.
  */
-export const TABLE_READ_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
-  'dynamodb:Query',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DescribeTable',
-];
-/** Item writes (transactions are authorised per contained Put/Update/Delete/ConditionCheck). */
-export const TABLE_WRITE_ACTIONS = [
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:BatchWriteItem',
-];
-
+export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
 /**
- * What DynamoDB asks of the caller's key permissions. These are the named actions behind
- * the `kms:ReEncrypt*` / `kms:GenerateDataKey*` patterns of the CDK's own table grants,
- * without the key-pair variants a symmetric table key never uses.
+ * Item writes: what the store calls (a transaction is authorised per contained Put and
+ * Update). No DeleteItem or BatchWriteItem: deletes are soft (an UpdateItem) and nothing
+ * writes in batches.
  */
-export const KEY_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
-export const KEY_WRITE_ACTIONS = [
-  'kms:Encrypt',
-  'kms:ReEncryptFrom',
-  'kms:ReEncryptTo',
-  'kms:GenerateDataKey',
-  'kms:GenerateDataKeyWithoutPlaintext',
-];
+export const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
+/**
+ * The partition keys of audit-history items (`T#{tenant}#TASK#{task}#HIST`). Tenants and ids
+ * cannot hold `#` (the store escapes it), so no other item's key matches.
+ */
+export const HISTORY_PARTITIONS = 'T#*#TASK#*#HIST';
 
 /**
  * The single table every write lands in. Its stream (old and new image) is the change log
@@ -59,17 +50,15 @@ export const KEY_WRITE_ACTIONS = [
  */
 export class Data extends Construct {
   readonly table: dynamodb.Table;
-  readonly key: kms.Key;
+  /** The stage key the table is encrypted with (also the key of everything derived from it). */
+  readonly key: kms.IKey;
+  private readonly stageKey: StageKey;
 
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id);
     const { config } = props;
-
-    this.key = new kms.Key(this, 'TableKey', {
-      description: `taskstream ${config.stage} table and stream`,
-      enableKeyRotation: true,
-      removalPolicy: config.removalPolicy,
-    });
+    this.stageKey = props.key;
+    this.key = props.key.key;
 
     this.table = new dynamodb.Table(this, 'Table', {
       tableName: `${config.stage}-taskstream`,
@@ -87,7 +76,8 @@ export class Data extends Construct {
     });
 
     // Tasks by due date (undated last); the item writer decides what goes into
-    // gsi1pk/gsi1sk (see shared/aws/src/dynamo/README.md).
+    // gsi1pk/gsi1sk (see shared/aws/src/dynamo/README.md). Every index partition is one
+    // shard of one tenant's tasks, so no tenant writes to a single partition.
     this.table.addGlobalSecondaryIndex({
       indexName: GSI1,
       partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
@@ -100,6 +90,14 @@ export class Data extends Construct {
       indexName: GSI2,
       partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    // Tasks newest first: tasks are items of their own (keyed by id), so this order needs an
+    // index too.
+    this.table.addGlobalSecondaryIndex({
+      indexName: GSI3,
+      partitionKey: { name: 'gsi3pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi3sk', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
   }
@@ -115,6 +113,22 @@ export class Data extends Construct {
   }
 
   /**
+   * Append audit-history items and nothing else: PutItem only where the partition key is a
+   * history partition (`dynamodb:LeadingKeys`), so the history consumer can neither change a
+   * task nor read one.
+   */
+  grantHistoryAppend(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [HISTORY_PARTITIONS] } },
+      }),
+    );
+    this.stageKey.grantVia(grantee, 'dynamodb', [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]);
+  }
+
+  /**
    * Table actions on the table, Query on each named index (no `index/*`), and the key
    * actions only when DynamoDB makes the call on the grantee's behalf.
    */
@@ -127,12 +141,6 @@ export class Data extends Construct {
         resourceArns: INDEXES.map((index) => `${this.table.tableArn}/index/${index}`),
       });
     }
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: keyActions,
-        resources: [this.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
-      }),
-    );
+    this.stageKey.grantVia(grantee, 'dynamodb', keyActions);
   }
 }

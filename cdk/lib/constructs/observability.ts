@@ -14,6 +14,9 @@ import type { TaskstreamConfig } from '../config';
 /** The namespace and metric names the Rust runtime emits as CloudWatch embedded metrics. */
 export const EMF_NAMESPACE = 'Taskstream';
 export const EMF_DIMENSION = 'Consumer';
+/** The stream router's embedded metrics, per batch, under dimension `Router`. */
+export const ROUTER_DIMENSION = 'Router';
+export const ROUTER_METRICS = ['Records', 'Events', 'Parked', 'Resends', 'BatchMs'] as const;
 
 export interface ObservabilityProps {
   readonly config: TaskstreamConfig;
@@ -99,8 +102,29 @@ export class Observability extends Construct {
     );
   }
 
-  /** How far the stream router is behind the writes. */
-  addRouterRow(router: lambda.IFunction): void {
+  /** How far the stream router is behind the writes, and what its batches did. */
+  addRouterRow(router: lambda.IFunction, name: string): void {
+    const m = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: EMF_NAMESPACE,
+        metricName,
+        dimensionsMap: { [ROUTER_DIMENSION]: name },
+        statistic,
+        period: Duration.minutes(1),
+        label: `${metricName} (${statistic})`,
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'stream-router: records / events / parked / resends',
+        left: [m('Records', 'Sum'), m('Events', 'Sum'), m('Parked', 'Sum'), m('Resends', 'Sum')],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'stream-router: batch duration (ms)',
+        left: [m('BatchMs', 'p50'), m('BatchMs', 'p99'), m('BatchMs', 'Maximum')],
+        width: 12,
+      }),
+    );
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'stream-router: iterator age (ms)',

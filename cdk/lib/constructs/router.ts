@@ -1,16 +1,20 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TaskstreamConfig } from '../config';
 import { STREAM_ROUTER } from '../handlers';
 import { acknowledge } from '../nag';
+import type { Buckets } from './buckets';
+import type { Events } from './events';
 import type { Observability } from './observability';
 import { RustFunction } from './rust-function';
+import { KEY_READ_ACTIONS, KEY_WRITE_ACTIONS, type StageKey } from './stage-key';
 
 /** Retries of a failing stream batch before its records are parked (bisecting on the way). */
 export const ROUTER_RETRY_ATTEMPTS = 10;
@@ -18,11 +22,17 @@ export const ROUTER_RETRY_ATTEMPTS = 10;
 export const ROUTER_MAX_RECORD_AGE = Duration.hours(6);
 /** IteratorAge above this means the router is falling behind the writes. */
 const ITERATOR_AGE_ALARM = Duration.minutes(1);
+/** Writes to the table without a single router invocation for this long: the router has stalled. */
+export const ROUTER_STALL_WINDOW = Duration.minutes(15);
+/** How long a failed batch stays in the failure bucket: the stream itself keeps records for 24 hours. */
+export const ROUTER_FAILURE_RETENTION = Duration.days(90);
 
 export interface RouterProps {
   readonly config: TaskstreamConfig;
   readonly table: dynamodb.ITable;
-  readonly bus: events.IEventBus;
+  readonly events: Events;
+  readonly key: StageKey;
+  readonly buckets: Buckets;
   readonly observability: Observability;
 }
 
@@ -30,39 +40,58 @@ export interface RouterProps {
 export class Router extends Construct {
   readonly handler: RustFunction;
   readonly parkingQueue: sqs.Queue;
+  /** Where Lambda writes a batch that exhausted its retries, records included. */
+  readonly failureBucket: s3.Bucket;
   readonly iteratorAgeAlarm: cloudwatch.Alarm;
+  readonly stallAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: RouterProps) {
     super(scope, id);
-    const { config, table, bus, observability } = props;
+    const { config, table, events, key, buckets, observability } = props;
     const name = `${config.stage}-taskstream-${STREAM_ROUTER}`;
 
-    // Two writers park here: the router itself, for a record it cannot derive events from
-    // (it sends the record with the reason), and Lambda, for a batch that exhausted its
-    // retries (it sends the shard and sequence numbers to re-read from the stream).
+    // The router parks here, itself, every record it cannot derive events from or whose
+    // events EventBridge refuses for good, whole and with the reason.
     this.parkingQueue = new sqs.Queue(this, 'Parking', {
       queueName: `${name}-dlq`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key.key,
+      dataKeyReuse: Duration.minutes(5),
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
     acknowledge(
       this.parkingQueue,
       'SQS3',
-      'This queue is itself the dead-letter queue of the stream router (its Lambda on-failure destination and where it parks poison records); a DLQ of a DLQ would only move the problem.',
+      'This queue is itself the dead-letter queue of the stream router (where it parks poison records and events refused for good); a DLQ of a DLQ would only move the problem.',
     );
+
+    // Lambda writes a batch it gave up on (retries or record age exhausted) here: for a stream
+    // source an S3 destination receives the records themselves, an SQS one only their
+    // positions, which the stream forgets after 24 hours.
+    this.failureBucket = buckets.dataBucket('RouterFailures', {
+      purpose: `${STREAM_ROUTER}-failures`,
+      expireAfter: ROUTER_FAILURE_RETENTION,
+    });
 
     this.handler = new RustFunction(this, 'Handler', {
       config,
       handler: STREAM_ROUTER,
+      observability,
       environment: {
-        EVENT_BUS_NAME: bus.eventBusName,
+        EVENT_BUS_NAME: events.bus.eventBusName,
         ROUTER_DLQ_URL: this.parkingQueue.queueUrl,
       },
     });
-    bus.grantPutEventsTo(this.handler.function);
-    this.parkingQueue.grantSendMessages(this.handler.function);
+    events.grantPublish(this.handler.function, events.source);
+    events.lockSource(this.handler.role);
+    this.handler.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.parkingQueue.queueArn] }),
+    );
+    key.grantVia(this.handler.function, 'sqs', [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]);
+    buckets.grantWrite(this.handler, this.failureBucket, { list: true });
 
+    const failureBucketArn = this.failureBucket.bucketArn;
     this.handler.function.addEventSource(
       new sources.DynamoEventSource(table, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
@@ -75,7 +104,9 @@ export class Router extends Construct {
         maxRecordAge: ROUTER_MAX_RECORD_AGE,
         // One batch per shard at a time keeps each item's changes in order.
         parallelizationFactor: 1,
-        onFailure: new sources.SqsDlq(this.parkingQueue),
+        // The CDK's own S3 destination grants read and delete on the whole bucket; Lambda
+        // needs only to put objects and list the bucket (granted above).
+        onFailure: { bind: () => ({ destination: failureBucketArn }) },
       }),
     );
     this.handler.acknowledgeUnscoped(
@@ -92,13 +123,60 @@ export class Router extends Construct {
       datapointsToAlarm: 3,
     });
 
+    // IteratorAge says nothing when nothing reads the stream at all (a disabled mapping, a
+    // role that lost its stream permissions): the table is written to while the router is
+    // never invoked.
+    const period = ROUTER_STALL_WINDOW;
+    this.stallAlarm = observability.alarm(this, 'Stalled', {
+      alarmName: `${name}-stalled`,
+      alarmDescription:
+        `The table was written to for ${period.toHumanString()} without a single stream-router invocation: ` +
+        'its event source mapping may be disabled or failing before it invokes. No event reaches the bus meanwhile; ' +
+        'the stream keeps records for 24 hours.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(FILL(writes, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)',
+        usingMetrics: {
+          writes: table.metricConsumedWriteCapacityUnits({ period, statistic: 'Sum' }),
+          invocations: this.handler.function.metricInvocations({ period, statistic: 'Sum' }),
+        },
+        period,
+        label: 'writes without router invocations',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+
     observability.alarm(this, 'ParkedRecords', {
       alarmName: `${name}-dlq-not-empty`,
-      alarmDescription: `Change records were parked in ${name}-dlq; their events were not published.`,
+      alarmDescription:
+        `Change records were parked in ${name}-dlq, each with its reason; their events were not published. ` +
+        'After fixing the cause, feed each parked record to "taskstream route" or back through the router.',
       metric: this.parkingQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
     });
+
+    observability.alarm(this, 'FailedBatches', {
+      alarmName: `${name}-failed-batches`,
+      alarmDescription:
+        `Lambda gave up on a stream batch and wrote it, records included, to the bucket ${this.failureBucket.bucketName}; ` +
+        'those records were not routed.',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/S3',
+        metricName: 'PutRequests',
+        dimensionsMap: { BucketName: this.failureBucket.bucketName, FilterId: FAILURE_METRICS_ID },
+        period: Duration.minutes(5),
+        statistic: 'Sum',
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    this.failureBucket.addMetric({ id: FAILURE_METRICS_ID });
   }
 }
+
+/** The request-metrics configuration of the failure bucket (S3 publishes PutRequests only for one). */
+const FAILURE_METRICS_ID = 'EntireBucket';

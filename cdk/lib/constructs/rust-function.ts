@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,9 +9,12 @@ import { Construct } from 'constructs';
 import type { TaskstreamConfig } from '../config';
 import { sizingFor } from '../handlers';
 import { acknowledge } from '../nag';
+import type { Observability } from './observability';
 
 export interface RustFunctionProps {
   readonly config: TaskstreamConfig;
+  /** Every function alarms on its errors and its throttles. */
+  readonly observability: Observability;
   /** The handler binary, `handlers/<name>` in the workspace. */
   readonly handler: string;
   readonly environment?: Record<string, string>;
@@ -17,13 +22,16 @@ export interface RustFunctionProps {
 
 /**
  * One Rust handler binary on Lambda: arm64, `provided.al2023`, active tracing, its own log
- * group, and a role that starts with nothing but writing to that log group.
+ * group, a role that starts with nothing but writing to that log group, and alarms on its
+ * errors and throttles.
  */
 export class RustFunction extends Construct {
   readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   readonly handler: string;
+  readonly errorsAlarm: cloudwatch.Alarm;
+  readonly throttlesAlarm: cloudwatch.Alarm;
   private readonly unscopedReasons: string[] = [];
 
   constructor(scope: Construct, id: string, props: RustFunctionProps) {
@@ -78,6 +86,27 @@ export class RustFunction extends Construct {
     this.acknowledgeUnscoped(
       'Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions.',
     );
+
+    const period = Duration.minutes(5);
+    // An invocation that fails as a whole: a panic, a timeout, an out-of-memory, a refused
+    // start. Handled failures (a message dead-lettered, a 4xx answer) are not errors.
+    this.errorsAlarm = props.observability.alarm(this, 'Errors', {
+      alarmName: `${functionName}-errors`,
+      alarmDescription: `${functionName} failed invocations as a whole (crash, timeout or failed start); see its log group ${this.logGroup.logGroupName}.`,
+      metric: this.function.metricErrors({ period, statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
+    // Lambda refused to run it: the account's or the function's concurrency is exhausted.
+    this.throttlesAlarm = props.observability.alarm(this, 'Throttles', {
+      alarmName: `${functionName}-throttles`,
+      alarmDescription: `Lambda throttled ${functionName}: the account's concurrency (or the mapping's maximum) is used up.`,
+      metric: this.function.metricThrottles({ period, statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+    });
   }
 
   /** Allow actions that AWS does not let a policy scope to a resource. */

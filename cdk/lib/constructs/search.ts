@@ -4,9 +4,11 @@ import * as aoss from 'aws-cdk-lib/aws-opensearchserverless';
 import { Construct } from 'constructs';
 import type { TaskstreamConfig } from '../config';
 import type { RustFunction } from './rust-function';
+import type { StageKey } from './stage-key';
 
 export interface SearchProps {
   readonly config: TaskstreamConfig;
+  readonly key: StageKey;
 }
 
 /** Data-plane permissions of the indexer: manage the task indexes and write documents. */
@@ -41,13 +43,15 @@ export class Search extends Construct {
     this.collectionName = `${config.stage}-taskstream`;
     const collectionResource = [`collection/${this.collectionName}`];
 
-    // Encryption at rest is mandatory; the AWS-owned key keeps key grants out of the data path.
+    // Under the stage key, like every other copy of task data. OpenSearch Serverless uses it
+    // through grants it makes itself; the functions need no key permissions for it.
     const encryption = new aoss.CfnSecurityPolicy(this, 'Encryption', {
       name: `${this.collectionName}-enc`,
       type: 'encryption',
-      policy: JSON.stringify({
+      policy: Stack.of(this).toJsonString({
         Rules: [{ ResourceType: 'collection', Resource: collectionResource }],
-        AWSOwnedKey: true,
+        AWSOwnedKey: false,
+        KmsARN: props.key.key.keyArn,
       }),
     });
 

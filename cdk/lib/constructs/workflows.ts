@@ -1,10 +1,10 @@
 import { Stack } from 'aws-cdk-lib';
-import type * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { TaskstreamConfig } from '../config';
 import { type Data, KEY_READ_ACTIONS, KEY_WRITE_ACTIONS } from './data';
+import { type Events, WORKFLOW_SOURCE } from './events';
 import { acknowledge } from '../nag';
 import type { StateMachineFile } from '../state-machine-files';
 import type { RustFunction } from './rust-function';
@@ -12,7 +12,7 @@ import type { RustFunction } from './rust-function';
 export interface WorkflowsProps {
   readonly config: TaskstreamConfig;
   readonly files: readonly StateMachineFile[];
-  readonly bus: events.IEventBus;
+  readonly events: Events;
   readonly data: Data;
 }
 
@@ -23,7 +23,8 @@ export interface WorkflowsProps {
  */
 type Grant = (machine: sfn.StateMachine, props: WorkflowsProps) => void;
 const INTEGRATIONS: Record<string, Grant> = {
-  'events:putEvents': (m, p) => p.bus.grantPutEventsTo(m),
+  // Under the workflows' own source only: taskstream's events come from the stream router alone.
+  'events:putEvents': (m, p) => p.events.grantPublish(m, WORKFLOW_SOURCE),
   'dynamodb:getItem': (m, p) => p.data.grantItems(m, ['dynamodb:GetItem'], KEY_READ_ACTIONS),
   'dynamodb:putItem': (m, p) => p.data.grantItems(m, ['dynamodb:PutItem'], [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]),
   'dynamodb:updateItem': (m, p) =>
@@ -58,8 +59,8 @@ export class Workflows extends Construct {
         stateMachineType: sfn.StateMachineType.STANDARD,
         definitionBody: sfn.DefinitionBody.fromString(file.text),
         definitionSubstitutions: {
-          EventBusName: props.bus.eventBusName,
-          EventBusArn: props.bus.eventBusArn,
+          EventBusName: props.events.bus.eventBusName,
+          EventBusArn: props.events.bus.eventBusArn,
           TableName: props.data.table.tableName,
           Stage: config.stage,
         },
@@ -67,6 +68,7 @@ export class Workflows extends Construct {
         logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
         tracingEnabled: true,
       });
+      checkSources(file);
       for (const integration of taskIntegrations(file)) {
         const grant = INTEGRATIONS[integration];
         if (grant === undefined) {
@@ -97,6 +99,35 @@ export class Workflows extends Construct {
     for (const [name, machine] of this.stateMachines) arns[name] = machine.stateMachineArn;
     return Stack.of(this).toJsonString(arns);
   }
+}
+
+/**
+ * Every literal `Source` a definition puts on the bus must be the workflows' own: the bus
+ * would refuse any other at run time (the grant's `events:source` condition), so the synth
+ * says so first. A source chosen at run time (`Source.$`) meets that condition alone.
+ */
+export function checkSources(file: StateMachineFile): void {
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+    } else if (typeof node === 'object' && node !== null) {
+      const obj = node as Record<string, unknown>;
+      const entries = (obj.Parameters as Record<string, unknown> | undefined)?.Entries;
+      if (obj.Type === 'Task' && typeof obj.Resource === 'string' && obj.Resource.endsWith(':events:putEvents')) {
+        for (const entry of Array.isArray(entries) ? entries : []) {
+          const source = (entry as Record<string, unknown>).Source;
+          if (source !== undefined && source !== WORKFLOW_SOURCE) {
+            throw new Error(
+              `state machine ${file.file} puts events with Source ${JSON.stringify(source)}; workflows publish as ` +
+                `"${WORKFLOW_SOURCE}" (only the stream router publishes taskstream's own events)`,
+            );
+          }
+        }
+      }
+      Object.values(obj).forEach(visit);
+    }
+  };
+  visit(JSON.parse(file.text));
 }
 
 /** `service:action` of every Task state's optimised integration, e.g. `events:putEvents`. */

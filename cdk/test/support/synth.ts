@@ -21,6 +21,9 @@ export const EXAMPLE_STATE_MACHINES = path.join(FIXTURES, 'state-machines');
 const CDK_JSON_CONTEXT = (JSON.parse(fs.readFileSync(path.join(CDK_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
   .context;
 
+/** The tenants every test synth has unless its context says otherwise: one on the defaults, one on its own limits. */
+export const TEST_TENANTS = 'acme,globex=500/1000';
+
 /** The API, the router and every consumer of the routing table. */
 export const ALL_HANDLERS: readonly string[] = [...REQUIRED_HANDLERS, ...ROUTING.consumers.map((c) => c.name)];
 
@@ -93,6 +96,7 @@ export function synth(context: Record<string, unknown> = {}): Synthesized {
     context: {
       ...CDK_JSON_CONTEXT,
       senderEmail: 'tasks@example.com',
+      tenants: TEST_TENANTS,
       handlersDir,
       ...('assetDir' in context ? {} : { assetDir: placeholderAssetDir(handlersDir) }),
       ...context,

@@ -1,0 +1,108 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { TaskstreamConfig } from '../config';
+import { acknowledge } from '../nag';
+import type { RustFunction } from './rust-function';
+import { KEY_READ_ACTIONS, KEY_WRITE_ACTIONS, type StageKey } from './stage-key';
+
+export interface BucketsProps {
+  readonly config: TaskstreamConfig;
+  readonly key: StageKey;
+}
+
+export interface DataBucketProps {
+  /** The bucket name after `<stage>-taskstream-` (an account id keeps it globally unique). */
+  readonly purpose: string;
+  /** Objects are deleted this long after they were written. */
+  readonly expireAfter: Duration;
+}
+
+/**
+ * The stage's S3 buckets for task data (the router's failed batches, CSV exports): encrypted
+ * with the stage key, private, TLS only, each logging its requests to one access-log bucket.
+ */
+export class Buckets extends Construct {
+  readonly accessLogs: s3.Bucket;
+  private readonly config: TaskstreamConfig;
+  private readonly key: StageKey;
+
+  constructor(scope: Construct, id: string, props: BucketsProps) {
+    super(scope, id);
+    this.config = props.config;
+    this.key = props.key;
+    // S3 writes server access logs only to a bucket under S3-managed keys.
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+      ...this.removal(),
+    });
+  }
+
+  /** A bucket of task data under the stage key. */
+  dataBucket(id: string, props: DataBucketProps): s3.Bucket {
+    return new s3.Bucket(this, id, {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key.key,
+      // One data key per bucket instead of a KMS call per object.
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: `${props.purpose}/`,
+      lifecycleRules: [{ expiration: props.expireAfter, abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      ...this.removal(),
+    });
+  }
+
+  /** Let `fn` write objects into `bucket` (and list it, as Lambda's failure destination needs). */
+  grantWrite(fn: RustFunction, bucket: s3.Bucket, options: { list?: boolean } = {}): void {
+    const grantee = fn.function;
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [bucket.arnForObjects('*')],
+      }),
+    );
+    if (options.list === true) {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+      );
+    }
+    this.key.grantVia(grantee, 's3', [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]);
+    this.acknowledgeObjects(fn, bucket);
+  }
+
+  /** Let `fn` read objects of `bucket` (a presigned URL carries its signer's rights). */
+  grantRead(fn: RustFunction, bucket: s3.Bucket): void {
+    fn.function.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
+    );
+    this.key.grantVia(fn.function, 's3', KEY_READ_ACTIONS);
+    this.acknowledgeObjects(fn, bucket);
+  }
+
+  /** Object actions name objects by key, and every key of a taskstream bucket is its own data. */
+  private acknowledgeObjects(fn: RustFunction, bucket: s3.Bucket): void {
+    const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
+    acknowledge(
+      fn.role,
+      `IAM5[Resource::<${logicalId}.Arn>/*]`,
+      `${fn.handler} writes and reads objects under keys it chooses at run time (export names, Lambda's failure records) in a bucket that holds nothing else; the bucket ARN itself is fixed.`,
+    );
+  }
+
+  /**
+   * Prod keeps its buckets when the stack goes. Deleting a dev stack fails while a bucket
+   * still holds objects; its lifecycle rules empty it within days (no emptying custom
+   * resource, which would be one more function to run and secure).
+   */
+  private removal(): { removalPolicy: RemovalPolicy } {
+    return { removalPolicy: this.config.removalPolicy };
+  }
+}
