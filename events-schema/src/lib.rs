@@ -5,10 +5,12 @@
 //! old payload to the current shape, the EventBridge mapping and the routing table.
 //!
 //! Producers always emit [`EventData`] (the latest version of each event). Consumers call
-//! [`DomainEvent::from_envelope`], which accepts every supported older version.
+//! [`DomainEvent::from_envelope`], which accepts every supported older version. The commands
+//! internal services send in ([`commands`]) are versioned the same way, apart from the events.
 
 pub mod bridge;
 pub mod catalog;
+pub mod commands;
 pub mod envelope;
 pub mod events;
 pub mod ids;

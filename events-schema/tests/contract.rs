@@ -1,5 +1,6 @@
 //! The contract's guard rails: committed schemas and the routing file match the code, and
-//! every golden fixture of every version still parses, validates and upcasts.
+//! every golden fixture of every version, events and commands alike, still parses,
+//! validates and upcasts.
 //!
 //! After an intended change (a new version, a new event), regenerate the committed files with
 //! `TASKSTREAM_BLESS=1 cargo test -p events-schema --test contract` and review the diff.
@@ -9,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use events_schema::catalog::{self, CatalogEntry};
+use events_schema::commands::{Command, CommandData, CommandEnvelope};
 use events_schema::{DomainEvent, Envelope, EventData, routing};
 
 fn root() -> PathBuf {
@@ -38,23 +40,35 @@ fn check_committed(path: &Path, expected: &str) -> Result<(), String> {
     }
 }
 
-fn golden(entry: &CatalogEntry) -> Envelope {
-    let path = root().join("fixtures").join(format!("{}.json", entry.file_stem()));
+fn golden_of<T: serde::de::DeserializeOwned>(entry: &CatalogEntry) -> T {
+    let path = root().join("fixtures").join(entry.golden_path());
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("every shipped version needs a golden; {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not an envelope: {e}", path.display()))
+}
+
+fn golden(entry: &CatalogEntry) -> Envelope {
+    golden_of(entry)
+}
+
+fn command_golden(entry: &CatalogEntry) -> CommandEnvelope {
+    golden_of(entry)
+}
+
+/// Every error `schema` finds in `value`.
+fn schema_errors(schema: &schemars::Schema, value: &serde_json::Value) -> Vec<String> {
+    let schema = serde_json::to_value(schema).unwrap();
+    let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+    validator.iter_errors(value).map(|e| e.to_string()).collect()
 }
 
 #[test]
 fn committed_schemas_match_the_code() {
     let dir = root().join("schemas");
     let mut drift = Vec::new();
-    for entry in catalog::entries() {
-        let path = dir.join(format!("{}.schema.json", entry.file_stem()));
-        drift.extend(check_committed(&path, &pretty(&(entry.schema)())).err());
+    for (path, schema) in catalog::schema_files() {
+        drift.extend(check_committed(&dir.join(path), &pretty(&schema)).err());
     }
-    let envelope = pretty(&catalog::envelope_schema());
-    drift.extend(check_committed(&dir.join("envelope.schema.json"), &envelope).err());
     assert!(
         drift.is_empty(),
         "schema drift: {drift:#?}\nA shipped version must not change: add a new version with an \
@@ -62,15 +76,25 @@ fn committed_schemas_match_the_code() {
     );
 }
 
+/// Every file under `dir`, as paths relative to it with `/` separators.
+fn files_under(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    for file in std::fs::read_dir(dir).unwrap() {
+        let file = file.unwrap();
+        let name = format!("{prefix}{}", file.file_name().into_string().unwrap());
+        if file.file_type().unwrap().is_dir() {
+            files_under(&file.path(), &format!("{name}/"), out);
+        } else {
+            out.push(name);
+        }
+    }
+}
+
 #[test]
 fn no_stray_schema_files() {
-    let expected: Vec<String> = catalog::entries()
-        .iter()
-        .map(|e| format!("{}.schema.json", e.file_stem()))
-        .chain(["envelope.schema.json".to_owned()])
-        .collect();
-    for file in std::fs::read_dir(root().join("schemas")).unwrap() {
-        let name = file.unwrap().file_name().into_string().unwrap();
+    let expected: Vec<String> = catalog::schema_files().into_iter().map(|(path, _)| path).collect();
+    let mut found = Vec::new();
+    files_under(&root().join("schemas"), "", &mut found);
+    for name in found {
         assert!(expected.contains(&name), "schemas/{name} belongs to no catalog entry");
     }
 }
@@ -92,9 +116,7 @@ fn every_golden_parses_as_its_own_version_and_validates_against_its_schema() {
         (entry.parse_exact)(envelope.data.clone())
             .unwrap_or_else(|e| panic!("{} golden no longer parses: {e}", entry.file_stem()));
 
-        let schema = serde_json::to_value((entry.schema)()).unwrap();
-        let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&envelope.data).map(|e| e.to_string()).collect();
+        let errors = schema_errors(&(entry.schema)(), &envelope.data);
         assert!(errors.is_empty(), "{} golden fails its schema: {errors:?}", entry.file_stem());
 
         let envelope_schema = serde_json::to_value(catalog::envelope_schema()).unwrap();
@@ -151,5 +173,57 @@ fn every_event_type_has_all_its_versions_in_the_catalog() {
                 "{t} v{v} is missing from the catalog"
             );
         }
+    }
+}
+
+#[test]
+fn every_command_golden_parses_as_its_own_version_and_validates_against_its_schemas() {
+    for entry in catalog::command_entries() {
+        let envelope = command_golden(&entry);
+        assert_eq!(envelope.command_type, entry.event_type);
+        assert_eq!(envelope.schema_version, entry.version);
+        (entry.parse_exact)(envelope.data.clone())
+            .unwrap_or_else(|e| panic!("{} golden no longer parses: {e}", entry.file_stem()));
+        let errors = schema_errors(&(entry.schema)(), &envelope.data);
+        assert!(errors.is_empty(), "{} golden fails its schema: {errors:?}", entry.file_stem());
+        let whole = serde_json::to_value(&envelope).unwrap();
+        let errors = schema_errors(&catalog::command_envelope_schema(), &whole);
+        assert!(errors.is_empty(), "{} golden fails the command envelope schema: {errors:?}", entry.file_stem());
+    }
+}
+
+#[test]
+fn latest_command_goldens_decode_and_round_trip_byte_for_byte() {
+    for entry in catalog::command_entries() {
+        if CommandData::latest_version(entry.event_type) != Some(entry.version) {
+            continue;
+        }
+        let envelope = command_golden(&entry);
+        let command = Command::from_envelope(envelope.clone())
+            .unwrap_or_else(|e| panic!("{} does not decode: {e}", entry.file_stem()));
+        assert_eq!(command.command_type(), entry.event_type);
+        assert_eq!(command.to_envelope().unwrap(), envelope, "{}", entry.file_stem());
+    }
+}
+
+#[test]
+fn every_command_type_has_all_its_versions_in_the_catalog() {
+    let entries = catalog::command_entries();
+    for t in CommandData::TYPES {
+        let latest = CommandData::latest_version(t).unwrap();
+        for v in 1..=latest {
+            assert!(
+                entries.iter().any(|e| e.event_type == *t && e.version == v),
+                "{t} v{v} is missing from the command catalog"
+            );
+        }
+    }
+}
+
+#[test]
+fn commands_and_events_never_share_a_name() {
+    // On the bus both are detail-types: a command named like an event would reach its rules.
+    for t in CommandData::TYPES {
+        assert!(EventData::latest_version(t).is_none(), "{t} is both a command and an event");
     }
 }
