@@ -3,6 +3,7 @@
 mod fixture;
 mod keys;
 mod route;
+mod schema;
 mod serve;
 mod telemetry;
 
@@ -28,6 +29,8 @@ enum Command {
     Route(route::RouteArgs),
     /// Write a synthetic DynamoDB Streams event (JSON) for benchmarks and tools.
     Fixture(fixture::FixtureArgs),
+    /// Export the event and command schemas, or check them against shipped ones.
+    Schema(schema::SchemaArgs),
 }
 
 /// The allocator the Lambda handlers use, so `route --stats` measures what the stream-router
@@ -44,5 +47,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(args) => keys::run(args),
         Command::Route(args) => route::run(args),
         Command::Fixture(args) => fixture::run(args),
+        Command::Schema(args) => schema::run(args),
     }
 }

@@ -11,8 +11,10 @@
 pub mod bridge;
 pub mod catalog;
 pub mod commands;
+pub mod compat;
 pub mod envelope;
 pub mod events;
+pub mod export;
 pub mod ids;
 pub mod routing;
 pub mod timestamp;

@@ -100,6 +100,29 @@ fn no_stray_schema_files() {
 }
 
 #[test]
+fn committed_registry_documents_match_the_code() {
+    let dir = root().join("registry");
+    if blessing() {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    let documents = events_schema::export::eventbridge_documents();
+    let mut drift = Vec::new();
+    for (name, document) in &documents {
+        drift.extend(check_committed(&dir.join(format!("{name}.json")), &pretty(document)).err());
+    }
+    assert!(
+        drift.is_empty(),
+        "registry drift: {drift:#?}\nRegenerate with TASKSTREAM_BLESS=1: the CDK registers these."
+    );
+    let mut found = Vec::new();
+    files_under(&dir, "", &mut found);
+    for name in found {
+        let known = documents.iter().any(|(n, _)| format!("{n}.json") == name);
+        assert!(known, "registry/{name} belongs to no detail-type");
+    }
+}
+
+#[test]
 fn committed_routing_file_matches_the_table() {
     let path = root().join("routing.json");
     if let Err(e) = check_committed(&path, &routing::routing_json()) {
