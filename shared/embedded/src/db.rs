@@ -7,6 +7,9 @@
 //! alone. Under load this turns thousands of commits a second into a few hundred, for the
 //! API and the consumers alike; alone, a write commits at once. Reads run on tokio's
 //! blocking pool over a small pool of read connections (WAL lets them run beside writes).
+//!
+//! A storage fault (disk full, I/O error) fails the writes it touches and nothing else: the
+//! writer thread lives on, and the next group commits once the disk works again.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -27,7 +30,57 @@ const MAX_IDLE_READERS: usize = 8;
 /// and returns whether it succeeded plus how to answer its caller once the outcome of the
 /// commit is known.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) + Send>;
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), StorageFault>) + Send>;
+
+/// Why a group's transaction did not commit, kept apart so a caller can tell "retry later"
+/// (a full disk, an I/O error, the writer gone) from "the file is damaged".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StorageFault {
+    Unavailable(String),
+    Corrupt(String),
+}
+
+impl StorageFault {
+    pub(crate) fn of(err: &rusqlite::Error) -> Self {
+        if is_corruption(err) { Self::Corrupt(err.to_string()) } else { Self::Unavailable(err.to_string()) }
+    }
+}
+
+impl From<StorageFault> for EmbeddedError {
+    fn from(fault: StorageFault) -> Self {
+        match fault {
+            StorageFault::Unavailable(m) => EmbeddedError::Unavailable(m),
+            StorageFault::Corrupt(m) => EmbeddedError::Corrupt(m),
+        }
+    }
+}
+
+/// SQLite's own word that the file is damaged; every other failure of a healthy file (full,
+/// I/O, read-only, busy) passes once the disk or the other process lets go.
+pub(crate) fn is_corruption(err: &rusqlite::Error) -> bool {
+    matches!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
+}
+
+/// How a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL` with the write-ahead log: the log is synced on every commit, so an
+    /// acknowledged write survives power loss as well as a crash of the process.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the log is synced only at checkpoints. A crash of the process
+    /// loses nothing; power loss may lose the last commits (never corrupts the file).
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
 
 /// Writes grouped into one transaction at most.
 const MAX_GROUP: usize = 256;
@@ -47,13 +100,18 @@ pub struct Db {
 }
 
 impl Db {
+    /// Opens with durable commits ([`Durability::Full`]).
     pub fn open(dir: &Path) -> Result<Arc<Self>, EmbeddedError> {
+        Self::open_with(dir, Durability::Full)
+    }
+
+    pub fn open_with(dir: &Path, durability: Durability) -> Result<Arc<Self>, EmbeddedError> {
         std::fs::create_dir_all(dir).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
         let lock = File::create(dir.join(LOCK_FILE)).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
         lock.try_lock().map_err(|_| EmbeddedError::Locked(dir.to_owned()))?;
 
         let path = dir.join(DB_FILE);
-        let writer = open_connection(&path, true)?;
+        let writer = open_connection(&path, Some(durability))?;
         writer.execute_batch(SCHEMA)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -83,14 +141,14 @@ impl Db {
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => f(conn),
-                None => Err(EmbeddedError::Corrupt("the write transaction could not begin".into())),
+                None => Err(EmbeddedError::Unavailable("the write transaction could not begin".into())),
             };
             let ok = result.is_ok();
             let completion: Completion = Box::new(move |commit| {
                 reply(match (result, commit) {
                     (Ok(value), Ok(())) => Ok(value),
                     (Err(e), _) => Err(e),
-                    (Ok(_), Err(e)) => Err(EmbeddedError::Corrupt(format!("commit failed: {e}"))),
+                    (Ok(_), Err(fault)) => Err(fault.into()),
                 })
             });
             (ok, completion)
@@ -98,7 +156,7 @@ impl Db {
         if let Err(std::sync::mpsc::SendError(job)) = self.writer.send(job) {
             // The writer thread is gone (it only stops when the process does).
             let (_, completion) = job(None);
-            completion(Err("the writer has stopped".into()));
+            completion(Err(StorageFault::Unavailable("the writer has stopped".into())));
         }
     }
 
@@ -112,7 +170,7 @@ impl Db {
         self.submit(f, move |result| {
             let _ = tx.send(result);
         });
-        rx.recv().map_err(|_| EmbeddedError::Corrupt("the writer dropped a write".into()))?
+        rx.recv().map_err(|_| EmbeddedError::Unavailable("the writer dropped a write".into()))?
     }
 
     pub fn read_blocking<T>(
@@ -122,7 +180,7 @@ impl Db {
         let pooled = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => open_connection(&self.path, false)?,
+            None => open_connection(&self.path, None)?,
         };
         let result = f(&conn);
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -141,7 +199,7 @@ impl Db {
         self.submit(f, move |result| {
             let _ = tx.send(result);
         });
-        rx.await.map_err(|_| EmbeddedError::Corrupt("the writer dropped a write".into()))?
+        rx.await.map_err(|_| EmbeddedError::Unavailable("the writer dropped a write".into()))?
     }
 
     pub async fn read<T: Send + 'static>(
@@ -171,7 +229,9 @@ fn write_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
         let mut completions = Vec::with_capacity(group.len());
         let commit = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(mut tx) => {
-                for job in group {
+                let mut jobs = group.into_iter();
+                let mut lost = None;
+                for job in jobs.by_ref() {
                     match tx.savepoint() {
                         Ok(savepoint) => {
                             let (ok, completion) = job(Some(&savepoint));
@@ -183,16 +243,29 @@ fn write_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
                         }
                         Err(_) => completions.push(job(None).1),
                     }
+                    // After a full disk or an I/O error SQLite may roll the whole transaction
+                    // back: the writes before are gone too, and a later savepoint would open a
+                    // transaction of its own that this one's commit no longer covers.
+                    if tx.is_autocommit() {
+                        lost = Some(StorageFault::Unavailable(
+                            "the write transaction was rolled back after a storage error".into(),
+                        ));
+                        break;
+                    }
                 }
-                tx.commit().map_err(|e| e.to_string())
+                completions.extend(jobs.map(|job| job(None).1));
+                match lost {
+                    Some(fault) => Err(fault),
+                    None => tx.commit().map_err(|e| StorageFault::of(&e)),
+                }
             }
             Err(e) => {
                 completions.extend(group.into_iter().map(|job| job(None).1));
-                Err(e.to_string())
+                Err(StorageFault::of(&e))
             }
         };
         if let Err(e) = &commit {
-            tracing::error!(error = %e, writes = completions.len(), "a write group failed to commit");
+            tracing::error!(error = ?e, writes = completions.len(), "a write group failed to commit");
         }
         for completion in completions {
             completion(commit.clone());
@@ -200,21 +273,20 @@ fn write_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
-fn open_connection(path: &Path, writer: bool) -> Result<Connection, EmbeddedError> {
-    let flags = if writer {
+/// A read connection (`durability: None`) or the one write connection.
+fn open_connection(path: &Path, durability: Option<Durability>) -> Result<Connection, EmbeddedError> {
+    let flags = if durability.is_some() {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    if !writer {
-        return Ok(conn);
-    }
-    // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes
-    // (a power cut may lose the last transactions, never corrupt the file).
+    let Some(durability) = durability else { return Ok(conn) };
+    // WAL lets readers run beside the writer; `synchronous` is a per-connection setting, and
+    // only the writer's commits need it.
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", durability.pragma())?;
     Ok(conn)
 }
 

@@ -23,7 +23,7 @@ use shared_core::ports::{HistoryStore, SearchIndex, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use db::Db;
+pub use db::{Db, Durability};
 pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
 
@@ -43,6 +43,9 @@ pub enum EmbeddedError {
     Store(#[from] StoreError),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// The storage failed (disk full, I/O error, the writer gone); retrying later may work.
+    #[error("the storage is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<EmbeddedError> for StoreError {
@@ -51,6 +54,7 @@ impl From<EmbeddedError> for StoreError {
             EmbeddedError::Store(e) => e,
             EmbeddedError::Json(e) => StoreError::Corrupt(e.to_string()),
             EmbeddedError::Corrupt(e) => StoreError::Corrupt(e),
+            EmbeddedError::Sqlite(e) if db::is_corruption(&e) => StoreError::Corrupt(e.to_string()),
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -64,11 +68,18 @@ pub struct EngineConfig {
     pub router_batch: usize,
     /// How often idle loops look for work they were not woken for.
     pub idle_poll: Duration,
+    /// How commits reach the disk; durable unless asked otherwise.
+    pub durability: Durability,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { queue: QueueConfig::default(), router_batch: 256, idle_poll: Duration::from_millis(500) }
+        Self {
+            queue: QueueConfig::default(),
+            router_batch: 256,
+            idle_poll: Duration::from_millis(500),
+            durability: Durability::Full,
+        }
     }
 }
 
@@ -83,7 +94,7 @@ impl Engine {
     /// Opens (creating if needed) the data directory. Messages a previous process had
     /// received but not finished become visible again at once: that process is gone.
     pub fn open(dir: &Path, config: EngineConfig) -> Result<Self, EmbeddedError> {
-        let db = Db::open(dir)?;
+        let db = Db::open_with(dir, config.durability)?;
         queue::release_in_flight(&db)?;
         db.write_blocking(keys::create_tables)?;
         Ok(Self { db, config })
