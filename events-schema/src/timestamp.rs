@@ -95,16 +95,33 @@ impl From<OffsetDateTime> for Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// Always `YYYY-MM-DDTHH:MM:SS.mmmZ`: three fraction digits even when they are zeros, so
+    /// timestamps sort as strings (RFC 3339's shortest form does not: `…:00Z` sorts after
+    /// `…:00.5Z`). Formatted on the stack: the router writes four of these per event.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Formatted on the stack: the router writes four of these per event.
-        // The length comes from what is left of the buffer: the count `format_into` returns
-        // leaves out the fractional digits.
-        let mut buf = [0u8; 40];
-        let mut out = &mut buf[..];
-        self.0.format_into(&mut out, &Rfc3339).map_err(|_| fmt::Error)?;
-        let written = 40 - out.len();
-        let text = buf.get(..written).and_then(|b| std::str::from_utf8(b).ok()).ok_or(fmt::Error)?;
-        f.write_str(text)
+        let t = self.0;
+        let Ok(year) = u16::try_from(t.year()) else {
+            // Outside years 0 to 9999 no fixed width exists; RFC 3339 has the last word.
+            return f.write_str(&t.format(&Rfc3339).map_err(|_| fmt::Error)?);
+        };
+        if year > 9999 {
+            return f.write_str(&t.format(&Rfc3339).map_err(|_| fmt::Error)?);
+        }
+        let mut buf = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, u32::from(year));
+        put(5, 2, u32::from(u8::from(t.month())));
+        put(8, 2, u32::from(t.day()));
+        put(11, 2, u32::from(t.hour()));
+        put(14, 2, u32::from(t.minute()));
+        put(17, 2, u32::from(t.second()));
+        put(20, 3, u32::from(t.millisecond()));
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -186,13 +203,21 @@ mod tests {
     }
 
     #[test]
-    fn displays_exactly_as_the_rfc3339_formatter() {
+    fn displays_three_fraction_digits_always_so_timestamps_sort_as_text() {
         // Whole seconds, every fractional length, and the ends of the four-digit years.
         let millis = [0, 1, 10, 100, 120, 123, 999, 1_700_000_000_000, 1_700_000_000_250, 253_402_300_799_999];
-        for ms in millis.into_iter().chain((0..2000).map(|i| i * 7_919_777_131 + i % 1000)) {
+        let mut all: Vec<i64> = millis.into_iter().chain((0..2000).map(|i| i * 7_919_777_131 + i % 1000)).collect();
+        for &ms in &all {
             let ts = Timestamp::from_unix_millis(ms).unwrap();
-            assert_eq!(ts.to_string(), ts.0.format(&Rfc3339).unwrap(), "{ms}");
+            let text = ts.to_string();
+            assert_eq!(text.len(), 24, "{text}");
+            assert_eq!(Timestamp::parse(&text).unwrap(), ts, "{text} reads back");
+            assert_eq!(OffsetDateTime::parse(&text, &Rfc3339).unwrap(), ts.0, "{text} is RFC 3339");
         }
+        assert_eq!(Timestamp::from_unix_millis(1_700_000_000_000).unwrap().to_string(), "2023-11-14T22:13:20.000Z");
+        all.sort_unstable();
+        let texts: Vec<String> = all.iter().map(|&ms| Timestamp::from_unix_millis(ms).unwrap().to_string()).collect();
+        assert!(texts.windows(2).all(|w| w[0] <= w[1]), "text order is time order");
     }
 
     #[test]
