@@ -30,6 +30,7 @@ use crate::EmbeddedError;
 use crate::db::{DB_FILE, Db};
 
 mod cache;
+mod directory;
 use cache::{KeyCache, Lookup};
 
 const PREFIX: &str = "tsk_";
@@ -256,6 +257,20 @@ impl ApiKeys {
     /// How many keys exist, revoked ones included.
     pub async fn count(&self) -> Result<i64, KeyError> {
         Ok(self.db.read(count).await?)
+    }
+
+    /// Whether any key of the admin role is active.
+    pub async fn has_admin(&self) -> Result<bool, KeyError> {
+        Ok(self
+            .db
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL)",
+                    [],
+                    |r| r.get::<_, bool>(0),
+                )?)
+            })
+            .await?)
     }
 
     /// Whether `key` is one this store knows and has not revoked (no cache involved).

@@ -3,6 +3,7 @@
 
 mod auth;
 mod history;
+mod keys;
 mod search;
 mod store;
 
@@ -10,6 +11,7 @@ pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented
 pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
 pub use http;
+pub use keys::{IssuedKey, KeyDirectory, KeySummary};
 pub use search::{
     DEFAULT_SEARCH_LIMIT, FACET_FIELDS, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchIndex, SearchQuery,
     SearchResults, cursor as search_cursor, suggestion_inputs, words as search_words,
