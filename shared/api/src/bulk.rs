@@ -9,7 +9,7 @@ use events_schema::{AggregateType, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode, not_changed};
 use super::extract::{Ctx, normalise_id};
 use super::idempotency::Idempotent;
 use shared_core::Role;
@@ -140,6 +140,8 @@ pub async fn run(
         }
     }
     if results.iter().any(|r| !r.ok) {
+        let results: Vec<serde_json::Value> =
+            results.iter().map(|r| if r.ok { not_changed(&r.id) } else { serde_json::json!(r) }).collect();
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::BulkRejected,

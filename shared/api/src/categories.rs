@@ -8,13 +8,15 @@ use events_schema::events::CategorySnapshot;
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, PathId, Query};
 use super::idempotency::Idempotent;
-use super::tasks::{Errors, VersionQuery, commit_one, data, expected_version, version_required};
+use super::tasks::MAX_PAGE;
+use super::tasks::{Errors, commit_one, data};
+use super::versions::{VersionQuery, expected_version};
 use shared_core::Role;
 use shared_core::domain::{CategoryDraft, CategoryName, Color, Icon, new_category, update_category};
-use shared_core::ports::{Aggregate, Change};
+use shared_core::ports::{Aggregate, Change, TaskFilter, TaskQuery};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -71,14 +73,15 @@ pub async fn update(
     ctx: Ctx,
     PathId(id): PathId,
     headers: HeaderMap,
+    Query(query): Query<VersionQuery>,
     Json(body): Json<CategoryBody>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Admin)?;
-    let expected = expected_version(body.version, &headers)?.ok_or_else(version_required)?;
+    let expected = expected_version(body.version, query.version, &headers)?;
     let current = category_or_404(&state, ctx.tenant(), &id).await?;
     let draft = body.draft()?;
     if current.version != expected {
-        return Err(ApiError::conflict(expected, current.version));
+        return Err(ApiError::conflict(AggregateType::Category, expected, current.version));
     }
     let Some(next) = update_category(&current, draft) else { return Ok(data(current).into_response()) };
     commit_one(&state, ctx, Change::Put { new: Aggregate::Category(next.clone()), expected_version: Some(expected) })
@@ -86,7 +89,10 @@ pub async fn update(
     Ok(data(next).into_response())
 }
 
-/// Tasks filed under a deleted category keep its id; lists by that id still find them.
+/// A category that tasks are filed under is not deleted: 409 with how many tasks use it, so
+/// the caller moves them first (`POST /tasks/bulk` with `move_to_category`). Deleting it
+/// would leave those tasks pointing at nothing; clearing it from them in the same commit
+/// would be a change of up to every task of the tenant, past one commit's 100 items.
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -95,9 +101,39 @@ pub async fn delete(
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Admin)?;
+    let expected = expected_version(None, query.version, &headers)?;
     let current = category_or_404(&state, ctx.tenant(), &id).await?;
-    let expected = expected_version(query.version, &headers)?.unwrap_or(current.version);
+    if current.version != expected {
+        return Err(ApiError::conflict(AggregateType::Category, expected, current.version));
+    }
+    let in_use = tasks_in_category(&state, ctx.tenant(), &id).await?;
+    if in_use > 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InUse,
+            format!("the category is used by {in_use} task(s); move them to another category first"),
+        )
+        .with_details(serde_json::json!({ "resource": "category", "tasks": in_use })));
+    }
     commit_one(&state, ctx, Change::Delete { aggregate_type: AggregateType::Category, id, expected_version: expected })
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How many of the tenant's tasks are filed under the category, page by page.
+async fn tasks_in_category(state: &AppState, tenant: &str, id: &str) -> Result<usize, ApiError> {
+    let mut query = TaskQuery {
+        filter: TaskFilter { category_id: Some(id.to_owned()), ..TaskFilter::default() },
+        limit: MAX_PAGE,
+        ..TaskQuery::default()
+    };
+    let mut count = 0;
+    loop {
+        let page = state.store.list_tasks(tenant, &query).await?;
+        count += page.items.len();
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(count),
+        }
+    }
 }

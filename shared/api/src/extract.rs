@@ -12,6 +12,7 @@ use super::AppState;
 use super::correlation::CorrelationId;
 use super::error::{ApiError, ErrorCode};
 use shared_core::context::{Identity, RequestContext};
+use shared_core::domain::FieldError;
 
 /// Resolves the caller before any route runs; the identity rides in the request extensions.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -106,17 +107,54 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Query parameters, refused with 400 and the envelope when they do not parse.
+/// Query parameters. One that does not parse is refused like a bad body field: 400
+/// `validation_failed` with `details.fields` naming each parameter and what was wrong.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, r.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(q) => Ok(Query(q.0)),
+            Err(_) => Err(ApiError::invalid_fields(query_errors::<T>(parts.uri.query().unwrap_or_default()))),
+        }
+    }
+}
+
+/// Which parameters of `query` stand in the way of `T`. Every parameter of our query types is
+/// optional, so each one is tried alone: the ones that fail alone are named with their
+/// reason; a failure no single one causes (a parameter given twice) is reported for the
+/// query as a whole.
+fn query_errors<T: DeserializeOwned>(query: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let Ok(uri) = format!("/?{pair}").parse::<axum::http::Uri>() else { continue };
+        if let Err(rejection) = axum::extract::Query::<T>::try_from_uri(&uri) {
+            let name = pair.split('=').next().unwrap_or(pair);
+            errors.push(FieldError::new(name, reason(&rejection.body_text())));
+        }
+    }
+    if errors.is_empty() {
+        errors.push(FieldError::new("query", "a parameter is given twice, or the query string is not URL-encoded"));
+    }
+    errors
+}
+
+/// serde's account of a value it refused, without the framework's framing.
+fn reason(text: &str) -> String {
+    let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
+    if text.starts_with("unknown field") {
+        let expected = text.split_once(", expected ").map(|(_, e)| e).unwrap_or("none");
+        return format!("is not a parameter of this route (expected {expected})");
+    }
+    match text {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            "must be a whole number".to_owned()
+        }
+        "number too large to fit in target type" => "is too large".to_owned(),
+        "provided string was not `true` or `false`" => "must be true or false".to_owned(),
+        other => other.replace("unknown variant", "must be one of").replace(", expected one of", ":"),
     }
 }
 
@@ -138,18 +176,4 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 /// Our ids are UUIDs; this is their one spelling.
 pub fn normalise_id(raw: &str) -> Option<String> {
     uuid::Uuid::parse_str(raw).ok().map(|id| id.hyphenated().to_string())
-}
-
-/// The version a write expects, from `If-Match` (`"3"`, `W/"3"` or `3`), if present.
-pub fn if_match_version(headers: &axum::http::HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = value.to_str().unwrap_or_default().trim();
-    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidQuery,
-            format!("If-Match must hold a task version, got {text:?}"),
-        )
-    })
 }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{json_body, parse_json};
+use events_schema::AggregateType;
 use shared_core::context::RequestContext;
 use shared_core::ports::{Aggregate, Change, IdempotencyRecord, StoreError};
 
@@ -132,6 +133,8 @@ impl Ticket {
             status: status.as_u16(),
             body: text.clone(),
         });
+        let targets: Vec<(AggregateType, String)> =
+            changes.iter().map(|c| (c.target().0, c.target().1.to_owned())).collect();
         if changes.is_empty() && record.is_none() {
             return Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response());
         }
@@ -141,7 +144,11 @@ impl Ticket {
                 Some(earlier) => Ok(earlier),
                 None => Err(StoreError::IdempotencyRace.into()),
             },
-            Err(e) => Err(e.into()),
+            Err(StoreError::Rejected(failures)) => Err(ApiError::rejected(&failures, &targets)),
+            Err(e) => Err(match targets.as_slice() {
+                [(kind, _)] => ApiError::store(e, *kind),
+                _ => e.into(),
+            }),
         }
     }
 }

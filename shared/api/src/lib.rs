@@ -1,6 +1,7 @@
 //! The HTTP API, one axum `Router` for every engine: `taskstream serve` binds it to a
 //! socket, the task-api Lambda feeds it through `lambda_http`.
 
+pub mod auth_failures;
 mod bulk;
 mod categories;
 mod comments;
@@ -10,22 +11,25 @@ mod export;
 mod extract;
 mod history;
 mod idempotency;
+mod keys;
 pub mod openapi;
 mod projects;
 pub mod rate_limit;
 mod search;
 mod tasks;
+mod versions;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 pub use correlation::CORRELATION_HEADER;
 pub use error::{ApiError, ErrorCode};
 pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
+pub use keys::KeysHandle;
 
 use shared_core::ports::{Authenticator, HistoryStore, SearchIndex, Store};
 
@@ -59,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sprints/{id}/close", post(projects::close))
         .route("/search", get(search::search))
         .route("/search/suggest", get(search::suggest))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{keyId}", delete(keys::revoke))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));
 
     Router::new()

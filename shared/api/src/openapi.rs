@@ -10,9 +10,11 @@ use serde_json::{Map, Value, json};
 use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
+use super::keys::{KeyBody, KeyView};
 use super::projects::{ProjectBody, SprintBody};
 use super::search::{SearchParams, SuggestParams};
-use super::tasks::{CreateBody, ListQuery, UpdateBody, VersionQuery};
+use super::tasks::{CreateBody, ListQuery, UpdateBody};
+use super::versions::VersionQuery;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use shared_core::Role;
 
@@ -165,6 +167,9 @@ pub fn operations() -> Vec<Operation> {
         op!("post" "/sprints/{id}/close" "closeSprint", "Close an active sprint.", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
         op!("get" "/search" "searchTasks", "Full-text search with filters, facets and cursor paging (eventually consistent).", V, body: None, query: Some(s::<SearchParams>), 200 => Raw(s::<SearchPage>)),
         op!("get" "/search/suggest" "suggestTitles", "Task titles by prefix of the title or of a word in it.", V, body: None, query: Some(s::<SuggestParams>), 200 => Many { item: s::<String>, paged: false }),
+        op!("get" "/keys" "listKeys", "The API keys of the caller's tenant (never their secrets); serve only.", A, body: None, query: None, 200 => Many { item: s::<KeyView>, paged: false }),
+        op!("post" "/keys" "createKey", "Make an API key of the caller's tenant; the secret is in this answer only (no Idempotency-Key); serve only.", A, body: Some(s::<KeyBody>), query: None, 201 => One(s::<KeyView>)),
+        op!("delete" "/keys/{keyId}" "revokeKey", "Revoke an API key of the caller's tenant, at once; serve only.", A, body: None, query: None, 200 => One(s::<KeyView>)),
         op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),
     ]
 }
@@ -206,6 +211,9 @@ pub fn document() -> Value {
         let mut parameters: Vec<Value> = Vec::new();
         if op.path.contains("{id}") {
             parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }));
+        }
+        if op.path.contains("{keyId}") {
+            parameters.push(json!({ "name": "keyId", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{16}$" } }));
         }
         if let Some(query) = op.query {
             let schema = query(&mut generator);

@@ -4,15 +4,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use events_schema::Timestamp;
 use events_schema::events::{ProjectSnapshot, SprintSnapshot, SprintStatus};
+use events_schema::{AggregateType, Timestamp};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, PathId, Query};
 use super::idempotency::Idempotent;
-use super::tasks::{VersionQuery, commit_one, data, expected_version, version_required};
+use super::tasks::{commit_one, data};
+use super::versions::{VersionQuery, expected_version};
 use shared_core::Role;
 use shared_core::domain::{ProjectDraft, close_sprint, new_project, new_sprint, start_sprint, update_project};
 use shared_core::ports::{Aggregate, Change};
@@ -75,14 +76,15 @@ pub async fn update(
     ctx: Ctx,
     PathId(id): PathId,
     headers: HeaderMap,
+    Query(query): Query<VersionQuery>,
     Json(body): Json<ProjectBody>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Admin)?;
-    let expected = expected_version(body.version, &headers)?.ok_or_else(version_required)?;
+    let expected = expected_version(body.version, query.version, &headers)?;
     let current = project_or_404(&state, ctx.tenant(), &id).await?;
     let draft = body.draft()?;
     if current.version != expected {
-        return Err(ApiError::conflict(expected, current.version));
+        return Err(ApiError::conflict(AggregateType::Project, expected, current.version));
     }
     let Some(next) = update_project(&current, draft, Timestamp::now()) else {
         return Ok(data(current).into_response());
@@ -140,10 +142,10 @@ async fn move_sprint(
     starting: bool,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Admin)?;
+    let expected = expected_version(None, query.version, &headers)?;
     let current = sprint_or_404(&state, ctx.tenant(), &id).await?;
-    let expected = expected_version(query.version, &headers)?.unwrap_or(current.version);
     if current.version != expected {
-        return Err(ApiError::conflict(expected, current.version));
+        return Err(ApiError::conflict(AggregateType::Sprint, expected, current.version));
     }
     let now = Timestamp::now();
     let moved = if starting { start_sprint(&current, now) } else { close_sprint(&current, now) };

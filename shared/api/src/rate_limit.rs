@@ -146,10 +146,20 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            let wait = ((1.0 - bucket.tokens) / self.config.per_second).ceil();
-            // At least 1: "retry in 0 seconds" invites a hot loop.
-            Err(if wait.is_finite() && wait >= 1.0 { wait as u64 } else { 1 })
+            Err(wait_seconds(bucket.tokens, self.config.per_second))
         }
+    }
+
+    /// Whether `credential` would be refused now, without taking a token: `Err(seconds)`
+    /// until one is there.
+    pub fn peek(&self, credential: &str) -> Result<(), u64> {
+        let id: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
+        let now = self.clock.now();
+        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(bucket) = buckets.map.get(&id) else { return Ok(()) };
+        let earned = now.saturating_duration_since(bucket.at).as_secs_f64() * self.config.per_second;
+        let tokens = (bucket.tokens + earned).min(f64::from(self.config.burst));
+        if tokens >= 1.0 { Ok(()) } else { Err(wait_seconds(tokens, self.config.per_second)) }
     }
 
     /// Drops every bucket that has refilled: it holds nothing a new bucket would not.
@@ -163,6 +173,13 @@ impl RateLimiter {
     pub fn tracked(&self) -> usize {
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner).map.len()
     }
+}
+
+/// Whole seconds until a bucket holding `tokens` has one, at `per_second`.
+fn wait_seconds(tokens: f64, per_second: f64) -> u64 {
+    let wait = ((1.0 - tokens) / per_second).ceil();
+    // At least 1: "retry in 0 seconds" invites a hot loop.
+    if wait.is_finite() && wait >= 1.0 { wait as u64 } else { 1 }
 }
 
 /// The layer: `router.layer(RateLimitLayer::new(limiter))`.
@@ -205,28 +222,46 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match presented_credential(request.headers()).map(|c| self.limiter.check(c)) {
-            Some(Err(retry_after)) => Either::Right(ready(Ok(refusal(request.headers(), retry_after)))),
+            Some(Err(retry_after)) => {
+                Either::Right(ready(Ok(refusal(request.headers(), "too many requests for this key", retry_after))))
+            }
             _ => Either::Left(self.inner.call(request)),
         }
     }
 }
 
 /// The 429. The router's correlation layer has not run yet (this one sits outside it), so
-/// the id is settled here the same way.
-fn refusal(headers: &HeaderMap, retry_after: u64) -> Response {
+/// the id is settled here the same way. The request body, if one was announced, is never
+/// read: the response says `Connection: close`, so the client knows the connection ends
+/// here rather than finding it dropped.
+pub(crate) fn refusal(headers: &HeaderMap, what: &str, retry_after: u64) -> Response {
     let id = headers.get(CORRELATION_HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let error = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RateLimited,
-        format!("too many requests for this key; retry in {retry_after} s"),
+        format!("{what}; retry in {retry_after} s"),
     )
-    .with_details(serde_json::json!({ "retryAfterSeconds": retry_after }));
+    .with_details(serde_json::json!({ "retryAfterSeconds": retry_after }))
+    .with_retry_after(retry_after);
     let mut response = CORRELATION_ID.sync_scope(id.clone(), || error.into_response());
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(CORRELATION_HEADER, value);
     }
+    if announces_body(headers) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
+}
+
+/// Whether the request says a body follows (which a refusal leaves unread).
+fn announces_body(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    match headers.get(header::CONTENT_LENGTH) {
+        Some(length) => length.to_str().map(|v| v.trim() != "0").unwrap_or(true),
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -3,15 +3,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use events_schema::Timestamp;
 use events_schema::events::{Priority, TaskStatus};
+use events_schema::{AggregateType, Timestamp};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::AppState;
-use super::error::{ApiError, ErrorCode};
-use super::extract::{Ctx, Json, PathId, Query, if_match_version, normalise_id};
+use super::error::ApiError;
+use super::extract::{Ctx, Json, PathId, Query, normalise_id};
 use super::idempotency::Idempotent;
+use super::versions::{VersionQuery, expected_version};
 use shared_core::Role;
 use shared_core::context::RequestContext;
 use shared_core::domain::{
@@ -266,39 +267,20 @@ impl UpdateBody {
     }
 }
 
-/// The version a write expects: from the body or `If-Match`; both must agree.
-pub(super) fn expected_version(body: Option<u64>, headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    match (body, if_match_version(headers)?) {
-        (Some(a), Some(b)) if a != b => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::ValidationFailed,
-            format!("the body says version {a} but If-Match says {b}"),
-        )),
-        (a, b) => Ok(a.or(b)),
-    }
-}
-
-pub(super) fn version_required() -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_REQUIRED,
-        ErrorCode::VersionRequired,
-        "say which version you are changing: \"version\" in the body or an If-Match header",
-    )
-}
-
 pub async fn update(
     State(state): State<AppState>,
     ctx: Ctx,
     PathId(id): PathId,
     headers: HeaderMap,
+    Query(query): Query<VersionQuery>,
     Json(body): Json<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Member)?;
-    let expected = expected_version(body.version, &headers)?.ok_or_else(version_required)?;
+    let expected = expected_version(body.version, query.version, &headers)?;
     let current = task_or_404(&state, ctx.tenant(), &id).await?;
     let cmd = body.parse(&state, ctx.tenant()).await?;
     if current.version != expected {
-        return Err(ApiError::conflict(expected, current.version));
+        return Err(ApiError::conflict(AggregateType::Task, expected, current.version));
     }
     let Some(next) = apply_update(&current, cmd, Timestamp::now())? else {
         return Ok(data(current).into_response());
@@ -309,14 +291,10 @@ pub async fn update(
     Ok(data(next).into_response())
 }
 
+/// Commits one change; a refusal names the kind of resource it is about.
 pub(super) async fn commit_one(state: &AppState, ctx: &RequestContext, change: Change) -> Result<(), ApiError> {
-    Ok(state.store.commit(ctx, vec![change], None).await?)
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VersionQuery {
-    pub(super) version: Option<u64>,
+    let kind = change.target().0;
+    state.store.commit(ctx, vec![change], None).await.map_err(|e| ApiError::store(e, kind))
 }
 
 pub async fn delete(
@@ -327,13 +305,9 @@ pub async fn delete(
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Member)?;
-    let current = task_or_404(&state, ctx.tenant(), &id).await?;
-    let expected = expected_version(query.version, &headers)?.unwrap_or(current.version);
-    let change = Change::Delete {
-        aggregate_type: events_schema::AggregateType::Task,
-        id: id.clone(),
-        expected_version: expected,
-    };
+    let expected = expected_version(None, query.version, &headers)?;
+    task_or_404(&state, ctx.tenant(), &id).await?;
+    let change = Change::Delete { aggregate_type: AggregateType::Task, id: id.clone(), expected_version: expected };
     commit_one(&state, ctx, change).await?;
     tracing::info!(task_id = %id, version = expected + 1, "task deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
