@@ -124,14 +124,20 @@ pub async fn ensure_admin_key(data: &Path, keys: &ApiKeys) -> anyhow::Result<()>
         tracing::info!(path = %path.display(), "admin API key in place");
         return Ok(());
     }
-    if keys.count().await? > 0 {
+    // Keys made with `keys create` before the first start do not stand in the way: the file
+    // is written unless an admin key exists, and then the log says where to look.
+    if keys.has_admin().await? {
         if existing.is_some() {
             tracing::warn!(
                 path = %path.display(),
-                "this file does not hold a valid key of this data directory; make one with `taskstream keys create`"
+                "this file does not hold a valid key of this data directory; make one with `taskstream keys create --role admin`"
             );
         } else {
-            tracing::info!("API keys exist; no admin key file is written");
+            tracing::warn!(
+                path = %path.display(),
+                "no admin key file written: this data directory has admin keys already (made with `taskstream keys create`); \
+                 use one of them (`taskstream keys list` names them)"
+            );
         }
         return Ok(());
     }

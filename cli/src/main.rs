@@ -1,6 +1,7 @@
 //! `taskstream`: runs the embedded backbone and operates it.
 
 mod fixture;
+mod http_server;
 mod keys;
 mod route;
 mod schema;
@@ -39,14 +40,23 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(args) => keys::run(args),
         Command::Route(args) => route::run(args),
         Command::Fixture(args) => fixture::run(args),
         Command::Schema(args) => schema::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes on one line, never a backtrace: these are a user's errors
+            // to read (a port in use, a missing file), not a crash report.
+            eprintln!("taskstream: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

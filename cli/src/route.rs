@@ -60,7 +60,12 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     let Some(Pass { records, calls, poison }) = pass else { return Ok(()) };
 
     for (sequence, reason) in &poison {
-        eprintln!("record {sequence} would be parked: {reason}");
+        // One id a line: a record the decoder refused is named by its event id already.
+        if reason.starts_with("stream record ") {
+            eprintln!("would be parked: {reason}");
+        } else {
+            eprintln!("record {sequence} would be parked: {reason}");
+        }
     }
     if args.stats {
         times.sort();

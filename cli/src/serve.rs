@@ -5,24 +5,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::Context;
+use shared_api::auth_failures::AuthFailureLayer;
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_api::{AppState, router};
+use shared_api::{AppState, KeysHandle, router};
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::search::SearchIndexer;
-use shared_embedded::{Engine, EngineConfig};
+use shared_embedded::{Durability, Engine, EngineConfig};
 use tokio::sync::watch;
+
+use crate::http_server::{self, Limits};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free one; the chosen address is printed).
-    #[arg(long, env = "TASKSTREAM_ADDR", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: HOST:PORT, localhost:PORT, or a bare PORT (on 127.0.0.1).
+    /// Port 0 picks a free one; the chosen address is printed.
+    #[arg(long, env = "TASKSTREAM_ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     addr: SocketAddr,
     /// Directory holding the SQLite database; created if missing.
     #[arg(long, env = "TASKSTREAM_DATA", default_value = "./taskstream-data")]
     data: PathBuf,
-    /// Receives before a failing message moves to its queue's dead letters.
-    #[arg(long, env = "TASKSTREAM_MAX_RECEIVES", default_value_t = 5)]
+    /// Receives before a failing message moves to its queue's dead letters (at least 1).
+    #[arg(long, env = "TASKSTREAM_MAX_RECEIVES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     max_receives: u32,
     /// Seconds a verified API key is trusted before it is read again: `keys revoke` from
     /// another process takes effect within this.
@@ -32,23 +38,98 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKSTREAM_RATE_LIMIT", default_value_t = 1000.0)]
     rate_limit: f64,
     /// Requests an API key may make at once on top of the rate.
-    #[arg(long, env = "TASKSTREAM_RATE_BURST", default_value_t = 2000)]
+    #[arg(long, env = "TASKSTREAM_RATE_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     rate_burst: u32,
+    /// Failed authentications a second allowed per client address, once its burst is spent
+    /// (0 turns the limit off).
+    #[arg(long, env = "TASKSTREAM_AUTH_FAILURE_RATE", default_value_t = 1.0)]
+    auth_failure_rate: f64,
+    /// Failed authentications a client address may make at once.
+    #[arg(long, env = "TASKSTREAM_AUTH_FAILURE_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    auth_failure_burst: u32,
+    /// How commits reach the disk. `full`: every acknowledged write survives power loss.
+    /// `normal`: faster; survives a crash of the process, but power loss may take the last
+    /// writes.
+    #[arg(long, env = "TASKSTREAM_SYNC", value_enum, default_value = "full")]
+    sync: SyncMode,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// The HTTP server's limits against slow and hostile clients.
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Seconds a client has to send a whole request head once it has begun.
+    #[arg(long, env = "TASKSTREAM_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a kept-alive connection may sit idle before it is closed.
+    #[arg(long, env = "TASKSTREAM_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "TASKSTREAM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_connections: u64,
+    /// Seconds requests being handled at shutdown get to finish.
+    #[arg(long, env = "TASKSTREAM_SHUTDOWN_GRACE", default_value_t = 10)]
+    shutdown_grace: u64,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SyncMode {
+    Full,
+    Normal,
+}
+
+/// `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`, or `8080` alone (on 127.0.0.1).
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port = port.parse::<u16>().map_err(|_| format!("{port:?} is not a port (0 to 65535)"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| format!("expected HOST:PORT, localhost:PORT or a port, got {text:?}"))
+}
+
+/// A limiter of `per_second` with `burst`, or none when `per_second` is 0.
+fn limiter(per_second: f64, burst: u32) -> anyhow::Result<Option<Arc<RateLimiter>>> {
+    if per_second == 0.0 {
+        return Ok(None);
+    }
+    let config = RateLimitConfig { per_second, burst, ..RateLimitConfig::default() };
+    Ok(Some(Arc::new(RateLimiter::new(config)?)))
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    // Settings are checked before anything is opened or started.
-    let limiter = if args.rate_limit == 0.0 {
-        None
-    } else {
-        let config =
-            RateLimitConfig { per_second: args.rate_limit, burst: args.rate_burst, ..RateLimitConfig::default() };
-        Some(Arc::new(RateLimiter::new(config)?))
-    };
+    // Settings, the data path and the port are checked before anything is created.
+    let key_limiter = limiter(args.rate_limit, args.rate_burst).context("--rate-limit and --rate-burst")?;
+    let auth_limiter = limiter(args.auth_failure_rate, args.auth_failure_burst)
+        .context("--auth-failure-rate and --auth-failure-burst")?;
+    if args.data.exists() && !args.data.is_dir() {
+        anyhow::bail!("--data {} is a file; give a directory (it is created if missing)", args.data.display());
+    }
+    let listener = bind(args.addr).await?;
+
     let mut config = EngineConfig::default();
-    config.queue.max_receives = args.max_receives.max(1);
+    config.durability = match args.sync {
+        SyncMode::Full => Durability::Full,
+        SyncMode::Normal => Durability::Normal,
+    };
+    config.queue.max_receives = args.max_receives;
     let engine = Engine::open(&args.data, config).with_context(|| format!("opening {}", args.data.display()))?;
-    tracing::info!(data = %engine.db().path().display(), "data directory open");
+    tracing::info!(data = %engine.db().path().display(), sync = ?args.sync, "data directory open");
 
     let (stop, stopped) = watch::channel(false);
     let history = engine.history_store();
@@ -63,21 +144,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store: engine.store(),
         history,
         search,
-        auth: Arc::new(keys.authenticator(std::time::Duration::from_secs(args.key_cache_seconds))),
+        auth: Arc::new(keys.authenticator(Duration::from_secs(args.key_cache_seconds))),
     };
-    let mut app = router(state);
-    match limiter {
+    let mut app = router(state).layer(axum::Extension(KeysHandle(Arc::new(keys))));
+    match key_limiter {
         Some(limiter) => app = app.layer(RateLimitLayer::new(limiter)),
         None => tracing::warn!("rate limiting is off"),
     }
-    let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+    match auth_limiter {
+        Some(limiter) => app = app.layer(AuthFailureLayer::new(limiter)),
+        None => tracing::warn!("failed authentications are not limited"),
+    }
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening");
     // The one line on stdout: scripts and tests read the address from it.
     println!("taskstream listening on http://{local}");
     std::io::stdout().flush()?;
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    http_server::serve(listener, app, args.http.limits(), shutdown_signal()).await?;
     tracing::info!("shutting down: finishing in-flight work");
     stop.send_replace(true);
     for handle in loops {
@@ -85,6 +169,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listening socket; a port in use is a plain message with what to do about it.
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "{addr} is in use (another taskstream serve?); choose another address with --addr, \
+             e.g. --addr {}:{} or --addr 0 for any free port",
+            addr.ip(),
+            addr.port().wrapping_add(1).max(1024)
+        ),
+        Err(e) => Err(e).with_context(|| format!("listening on {addr}")),
+    }
 }
 
 async fn shutdown_signal() {
