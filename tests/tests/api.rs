@@ -33,7 +33,9 @@ async fn create_read_change_and_delete_a_task() {
     let cleared = h.call("PUT", &format!("/tasks/{id}"), Some(json!({"version": 2, "assignee": null}))).await;
     assert!(cleared.body["data"].get("assignee").is_none(), "null clears: {}", cleared.body);
 
-    let deleted = h.call("DELETE", &format!("/tasks/{id}"), None).await;
+    let unversioned = h.call("DELETE", &format!("/tasks/{id}"), None).await;
+    assert_eq!((unversioned.status, unversioned.code()), (StatusCode::PRECONDITION_REQUIRED, "version_required"));
+    let deleted = h.call("DELETE", &format!("/tasks/{id}?version=3"), None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(h.call("GET", &format!("/tasks/{id}"), None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(h.change_log_len().await, 4, "create, two updates, delete: one record each");
@@ -218,13 +220,13 @@ async fn bad_input_is_refused_with_the_envelope_and_writes_nothing() {
             "bad list status",
             raw("GET", "/tasks?status=nope", "application/json", String::new()),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "validation_failed",
         ),
         (
             "tampered cursor",
             raw("GET", "/tasks?cursor=zz", "application/json", String::new()),
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            "validation_failed",
         ),
         ("not an id", raw("GET", "/tasks/123", "application/json", String::new()), StatusCode::NOT_FOUND, "not_found"),
         (
@@ -323,7 +325,7 @@ async fn lists_page_newest_first_and_filter_by_status() {
     let page = h.call("GET", "/tasks?limit=3", None).await;
     let cursor = page.body["nextCursor"].as_str().unwrap();
     let misuse = h.call("GET", &format!("/tasks?status=todo&cursor={cursor}"), None).await;
-    assert_eq!((misuse.status, misuse.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+    assert_eq!((misuse.status, misuse.code()), (StatusCode::BAD_REQUEST, "validation_failed"));
 }
 
 #[tokio::test]
@@ -337,7 +339,7 @@ async fn tenants_are_walled_off() {
     let path = format!("/tasks/{id}");
     assert_eq!(other.call("GET", &path, None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(other.call("PUT", &path, Some(json!({"version": 1, "title": "x"}))).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(other.call("DELETE", &path, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.call("DELETE", &format!("{path}?version=1"), None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(other.call("GET", &format!("{path}/history"), None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(other.call("GET", "/tasks", None).await.body["data"], json!([]));
     assert_eq!(acme.call("GET", &path, None).await.body["data"]["title"], "secret");

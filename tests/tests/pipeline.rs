@@ -46,7 +46,7 @@ async fn a_task_moved_twice_has_three_history_entries() {
 async fn history_outlives_the_task() {
     let h = Harness::new();
     let id = h.create(json!({"title": "t"})).await["id"].as_str().unwrap().to_owned();
-    h.call("DELETE", &format!("/tasks/{id}"), None).await;
+    h.call("DELETE", &format!("/tasks/{id}?version=1"), None).await;
     h.settle().await;
     let types = history_types(&h, &id).await;
     assert_eq!(types.last().unwrap(), &(2, vec!["TaskDeleted".to_owned()]));

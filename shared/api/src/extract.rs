@@ -122,18 +122,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// Which parameters of `query` stand in the way of `T`. Every parameter of our query types is
-/// optional, so each one is tried alone: the ones that fail alone are named with their
-/// reason; a failure no single one causes (a parameter given twice) is reported for the
-/// query as a whole.
+/// Which parameters of `query` stand in the way of `T`: a required one that is missing, or
+/// the ones that fail when tried alone (each with its reason); a failure no single one
+/// causes (a parameter given twice) is reported for the query as a whole.
 fn query_errors<T: DeserializeOwned>(query: &str) -> Vec<FieldError> {
+    let missing = |text: &str| {
+        let (_, rest) = text.split_once("missing field `")?;
+        rest.split_once('`').map(|(name, _)| name.to_owned())
+    };
     let mut errors = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let Ok(uri) = format!("/?{pair}").parse::<axum::http::Uri>() else { continue };
         if let Err(rejection) = axum::extract::Query::<T>::try_from_uri(&uri) {
-            let name = pair.split('=').next().unwrap_or(pair);
-            errors.push(FieldError::new(name, reason(&rejection.body_text())));
+            let text = rejection.body_text();
+            // Alone, a pair also lacks the required parameters the others would give.
+            if missing(&text).is_none() {
+                let name = pair.split('=').next().unwrap_or(pair);
+                errors.push(FieldError::new(name, reason(name, &text)));
+            }
         }
+    }
+    if errors.is_empty()
+        && let Ok(uri) = format!("/?{query}").parse::<axum::http::Uri>()
+        && let Err(rejection) = axum::extract::Query::<T>::try_from_uri(&uri)
+        && let Some(name) = missing(&rejection.body_text())
+    {
+        errors.push(FieldError::new(&name, "is required"));
     }
     if errors.is_empty() {
         errors.push(FieldError::new("query", "a parameter is given twice, or the query string is not URL-encoded"));
@@ -141,12 +155,18 @@ fn query_errors<T: DeserializeOwned>(query: &str) -> Vec<FieldError> {
     errors
 }
 
-/// serde's account of a value it refused, without the framework's framing.
-fn reason(text: &str) -> String {
+/// serde's account of the value of `name` it refused, without the framework's framing.
+fn reason(name: &str, text: &str) -> String {
     let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
+    let text = text.strip_prefix(name).and_then(|t| t.strip_prefix(": ")).unwrap_or(text);
     if text.starts_with("unknown field") {
         let expected = text.split_once(", expected ").map(|(_, e)| e).unwrap_or("none");
         return format!("is not a parameter of this route (expected {expected})");
+    }
+    if let Some(rest) = text.strip_prefix("unknown variant ")
+        && let Some((got, expected)) = rest.split_once(", expected one of ")
+    {
+        return format!("must be one of {expected}, got {got}");
     }
     match text {
         "invalid digit found in string" | "cannot parse integer from empty string" => {
@@ -154,7 +174,7 @@ fn reason(text: &str) -> String {
         }
         "number too large to fit in target type" => "is too large".to_owned(),
         "provided string was not `true` or `false`" => "must be true or false".to_owned(),
-        other => other.replace("unknown variant", "must be one of").replace(", expected one of", ":"),
+        other => other.to_owned(),
     }
 }
 
