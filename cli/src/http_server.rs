@@ -9,9 +9,9 @@
 //! - **Connection cap.** At most `max_connections` are served at once; further ones wait in
 //!   the listen backlog until one ends, instead of each taking memory and a task.
 //! - **Shutdown with a deadline.** On shutdown no new connection is accepted; connections
-//!   waiting for a request or part way through sending one are closed at once, requests
-//!   being handled finish and get their response, and whatever still runs after
-//!   `shutdown_grace` is dropped.
+//!   waiting for a request or part way through sending one (its head or its body) are
+//!   closed at once, requests being handled finish and get their response, and whatever
+//!   still runs after `shutdown_grace` is dropped.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -98,6 +98,8 @@ pub async fn serve(
 struct Activity {
     /// Requests handed to the router and not yet answered.
     in_flight: usize,
+    /// Request bodies still arriving.
+    bodies_open: usize,
     /// When the first byte of a request head arrived, while no head is complete yet.
     head_started: Option<Instant>,
     /// The last byte read or written, or the last answer.
@@ -109,7 +111,7 @@ struct Tracker(Arc<Mutex<Activity>>);
 
 impl Tracker {
     fn new() -> Self {
-        Self(Arc::new(Mutex::new(Activity { in_flight: 0, head_started: None, last: Instant::now() })))
+        Self(Arc::new(Mutex::new(Activity { in_flight: 0, bodies_open: 0, head_started: None, last: Instant::now() })))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Activity) -> T) -> T {
@@ -129,13 +131,60 @@ impl Tracker {
         self.with(|a| a.last = Instant::now());
     }
 
-    /// A head was parsed and handed to the router; the guard marks its answer.
-    fn begin(&self) -> InFlight {
+    /// A head was parsed and handed to the router; the guard marks its answer, the body
+    /// the end of its arrival.
+    fn begin(&self, body: Incoming) -> (InFlight, TrackedBody) {
+        let open = !hyper::body::Body::is_end_stream(&body);
         self.with(|a| {
             a.in_flight += 1;
             a.head_started = None;
+            a.bodies_open += usize::from(open);
         });
-        InFlight(self.clone())
+        (InFlight(self.clone()), TrackedBody { inner: body, open: open.then(|| self.clone()) })
+    }
+}
+
+/// A request body that tells the tracker when it has all arrived (or is dropped unread).
+struct TrackedBody {
+    inner: Incoming,
+    open: Option<Tracker>,
+}
+
+impl TrackedBody {
+    fn done(&mut self) {
+        if let Some(tracker) = self.open.take() {
+            tracker.with(|a| a.bodies_open = a.bodies_open.saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(poll, Poll::Ready(None | Some(Err(_)))) {
+            self.done();
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -184,10 +233,12 @@ async fn serve_connection(
     let io = TokioIo::new(Watched { inner: stream, tracker: tracker.clone() });
     let service = {
         let tracker = tracker.clone();
-        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let (parts, body) = request.into_parts();
+            let (answered, body) = tracker.begin(body);
+            let mut request = hyper::Request::from_parts(parts, body);
             // The client address, for the per-address limits (`ConnectInfo`, as axum names it).
             request.extensions_mut().insert(ConnectInfo(peer));
-            let answered = tracker.begin();
             let app = app.clone();
             async move {
                 let response = app.oneshot(request).await;
@@ -217,8 +268,8 @@ async fn serve_connection(
             }
             changed = stopping.changed(), if !draining => {
                 draining = true;
-                if changed.is_err() || tracker.with(|a| a.in_flight == 0) {
-                    // Waiting for a request, or part way through one: nothing to finish.
+                if changed.is_err() || tracker.with(|a| a.in_flight == 0 || a.bodies_open > 0) {
+                    // Waiting for a request, or part way through sending one: nothing to finish.
                     return;
                 }
                 // Answer what is being handled, then close.
@@ -295,7 +346,7 @@ mod tests {
     #[test]
     fn a_head_that_takes_too_long_closes_the_connection_but_a_request_in_flight_does_not() {
         let start = Instant::now();
-        let mut a = Activity { in_flight: 0, head_started: Some(start), last: start };
+        let mut a = Activity { in_flight: 0, bodies_open: 0, head_started: Some(start), last: start };
         assert_eq!(judge(&a, &limits(), start + Duration::from_secs(9)), Verdict::Fine);
         assert!(matches!(judge(&a, &limits(), start + Duration::from_secs(10)), Verdict::Close(_)));
         a.in_flight = 1;
@@ -306,7 +357,7 @@ mod tests {
     #[test]
     fn an_idle_connection_closes_after_the_idle_timeout() {
         let start = Instant::now();
-        let a = Activity { in_flight: 0, head_started: None, last: start };
+        let a = Activity { in_flight: 0, bodies_open: 0, head_started: None, last: start };
         assert_eq!(judge(&a, &limits(), start + Duration::from_secs(59)), Verdict::Fine);
         assert_eq!(judge(&a, &limits(), start + Duration::from_secs(60)), Verdict::Close("idle"));
     }
