@@ -122,11 +122,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let listener = bind(args.addr).await?;
 
-    let mut config = EngineConfig::default();
-    config.durability = match args.sync {
+    let durability = match args.sync {
         SyncMode::Full => Durability::Full,
         SyncMode::Normal => Durability::Normal,
     };
+    let mut config = EngineConfig { durability, ..EngineConfig::default() };
     config.queue.max_receives = args.max_receives;
     let engine = Engine::open(&args.data, config).with_context(|| format!("opening {}", args.data.display()))?;
     tracing::info!(data = %engine.db().path().display(), sync = ?args.sync, "data directory open");
