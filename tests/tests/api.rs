@@ -225,7 +225,7 @@ async fn bad_input_is_refused_with_the_envelope_and_writes_nothing() {
         (
             "tampered cursor",
             raw("GET", "/tasks?cursor=zz", "application/json", String::new()),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         ),
         ("not an id", raw("GET", "/tasks/123", "application/json", String::new()), StatusCode::NOT_FOUND, "not_found"),
@@ -325,7 +325,7 @@ async fn lists_page_newest_first_and_filter_by_status() {
     let page = h.call("GET", "/tasks?limit=3", None).await;
     let cursor = page.body["nextCursor"].as_str().unwrap();
     let misuse = h.call("GET", &format!("/tasks?status=todo&cursor={cursor}"), None).await;
-    assert_eq!((misuse.status, misuse.code()), (StatusCode::BAD_REQUEST, "validation_failed"));
+    assert_eq!((misuse.status, misuse.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
 }
 
 #[tokio::test]

@@ -137,18 +137,26 @@ async fn links_must_exist_in_the_tenant() {
             Some(json!({"title": "t", "categoryId": "0195a3c4-0000-7000-8000-000000000000", "projectId": "nope"})),
         )
         .await;
+    // A malformed id breaks the documented schema (400), and the missing one is named too.
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let fields: Vec<&str> = bad.body["error"]["details"]["fields"]
+    let mut fields: Vec<&str> = bad.body["error"]["details"]["fields"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["field"].as_str().unwrap())
         .collect();
+    fields.sort_unstable();
     assert_eq!(fields, ["categoryId", "projectId"]);
+    // A well-formed link to nothing fits the schema; the tenant's data refuses it: 422.
+    let missing =
+        h.call("POST", "/tasks", Some(json!({"title": "t", "categoryId": "0195a3c4-0000-7000-8000-000000000000"})));
+    let missing = missing.await;
+    assert_eq!((missing.status, missing.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
+    assert_eq!(missing.body["error"]["details"]["fields"][0]["field"], "categoryId");
 
     let other = Harness::as_role(h.engine.clone(), tempfile::tempdir().unwrap(), "globex", Role::Admin);
     let foreign = other.call("POST", "/tasks", Some(json!({"title": "t", "categoryId": id(&category)}))).await;
-    assert_eq!(foreign.status, StatusCode::BAD_REQUEST, "another tenant's category does not exist for me");
+    assert_eq!(foreign.status, StatusCode::UNPROCESSABLE_ENTITY, "another tenant's category does not exist for me");
 }
 
 async fn titles(h: &Harness, query: &str) -> Vec<String> {
@@ -202,7 +210,7 @@ async fn lists_filter_and_sort_every_way_across_pages() {
     let reused = h.call("GET", &format!("/tasks?limit=2&sort=priority&cursor={cursor}"), None).await;
     assert_eq!(
         (reused.status, reused.code()),
-        (StatusCode::BAD_REQUEST, "validation_failed"),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         "a cursor is bound to its sort"
     );
 }
@@ -315,7 +323,7 @@ async fn the_csv_export_quotes_neutralises_and_follows_the_filters() {
     let (_, _, only_low) = h.text("/tasks/export.csv?priority=low").await;
     assert_eq!(only_low.split("\r\n").filter(|l| !l.is_empty()).count(), 2, "header and one row");
     let (status, _, _) = h.text("/tasks/export.csv?cursor=nonsense").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a cursor this list did not issue");
 
     let globex = Harness::as_role(h.engine.clone(), tempfile::tempdir().unwrap(), "globex", Role::Viewer);
     let (_, _, theirs) = globex.text("/tasks/export.csv").await;

@@ -165,7 +165,7 @@ async fn bad_parameters_and_foreign_cursors_get_400_with_the_envelope() {
         "/search?cursor=not-a-cursor".to_owned(),
     ] {
         let reply = h.call("GET", &path, None).await;
-        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "validation_failed"), "{path}");
+        assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{path}");
         assert!(reply.body["error"]["correlationId"].is_string());
     }
     for (path, code) in [
@@ -211,7 +211,7 @@ async fn another_tenants_tasks_never_appear_not_even_in_facets_or_suggestions() 
     let page = globex.call("GET", "/search?q=roadmap&limit=1", None).await;
     let cursor = page.body["nextCursor"].as_str().unwrap();
     let misuse = acme.call("GET", &format!("/search?q=roadmap&limit=1&cursor={cursor}"), None).await;
-    assert_eq!((misuse.status, misuse.code()), (StatusCode::BAD_REQUEST, "validation_failed"));
+    assert_eq!((misuse.status, misuse.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
     assert_eq!(titles(&globex.call("GET", "/search?q=roadmap", None).await).len(), 2);
 }
 

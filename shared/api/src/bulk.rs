@@ -20,19 +20,28 @@ use shared_core::ports::{Aggregate, Change, MAX_CHANGES_PER_COMMIT};
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum BulkBody {
     SetStatus {
+        #[schemars(length(min = 1, max = 99), inner(regex(pattern = LOWER_UUID)), extend("uniqueItems" = true))]
         ids: Vec<String>,
         status: TaskStatus,
     },
     Delete {
+        #[schemars(length(min = 1, max = 99), inner(regex(pattern = LOWER_UUID)), extend("uniqueItems" = true))]
         ids: Vec<String>,
     },
     /// `categoryId: null` takes the tasks out of any category.
     MoveToCategory {
+        #[schemars(length(min = 1, max = 99), inner(regex(pattern = LOWER_UUID)), extend("uniqueItems" = true))]
         ids: Vec<String>,
         #[serde(rename = "categoryId")]
+        #[schemars(extend("format" = "uuid"))]
         category_id: Option<String>,
     },
 }
+
+/// Task ids as the API writes them. The server also reads other spellings of a UUID, but
+/// two spellings of one id would be one task listed twice; at most 99 ids, so that an
+/// Idempotency-Key's record fits the same transaction.
+const LOWER_UUID: &str = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,7 +104,7 @@ pub async fn run(
                 None => None,
             };
             let category = found.ok_or_else(|| {
-                ApiError::invalid_fields(vec![shared_core::domain::FieldError::new(
+                ApiError::unprocessable_fields(vec![shared_core::domain::FieldError::new(
                     "categoryId",
                     format!("no such category {raw}"),
                 )])

@@ -21,10 +21,15 @@ use shared_core::ports::{Aggregate, Change, TaskFilter, TaskQuery};
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CategoryBody {
+    /// Required to change a category (or `?version=`, or `If-Match`); absent to create one.
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::tasks::MAX_VERSION))]
     version: Option<u64>,
+    #[schemars(length(min = 1, max = 50), regex(pattern = r"\S"))]
     name: String,
+    #[schemars(regex(pattern = r"^#[0-9a-fA-F]{6}$"))]
     color: Option<String>,
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
     icon: Option<String>,
     #[serde(default, rename = "id")]
     #[schemars(skip)]

@@ -17,12 +17,14 @@ use shared_core::ports::Aggregate;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
+    #[schemars(length(min = 1, max = 5000), regex(pattern = r"\S"))]
     body: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<usize>,
     cursor: Option<String>,
 }

@@ -73,6 +73,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} was not found"))
     }
 
+    /// Fields that fit the schema but that the state refuses (a link to nothing, a cursor
+    /// not issued): 422, so that 400 always means the request broke the documented schema.
+    pub fn unprocessable_fields(errors: Vec<FieldError>) -> Self {
+        let mut error = Self::invalid_fields(errors);
+        error.status = StatusCode::UNPROCESSABLE_ENTITY;
+        error
+    }
+
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
         let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed, message)
@@ -211,7 +219,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::ValidationFailed,
                 format!("at most 100 items can change together, got {n}"),
             ),
-            StoreError::BadCursor => ApiError::invalid_fields(vec![FieldError::new(
+            StoreError::BadCursor => ApiError::unprocessable_fields(vec![FieldError::new(
                 "cursor",
                 "is not one this list issued for this filter and sort; start again without it",
             )]),

@@ -95,16 +95,38 @@ pub async fn json_body<S: Send + Sync>(request: Request, state: &S) -> Result<By
 }
 
 /// 400 for bad JSON or a body of the wrong shape (wrong types, unknown fields), with
-/// serde's account of where.
+/// serde's account of where. A number with a zero fraction (`3.0`) is an integer, as JSON
+/// Schema counts it, so it reads where an integer is expected.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::new(
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}"))
+    })?;
+    integral_numbers(&mut value);
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidBody,
             format!("the body does not have the expected shape: {e}"),
-        ),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")),
+        )
     })
+}
+
+/// Rewrites every whole-number float (`3.0`) within the 64-bit integers as an integer.
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                // Up to 2^53 a float holds its integer exactly.
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 /// Query parameters. One that does not parse is refused like a bad body field: 400

@@ -133,6 +133,14 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Admin)?;
     let not_found = || ApiError::not_found("the key");
+    // Revoking the key a request is made with would lock its admin out mid-request.
+    if ctx.identity.actor == format!("key:{key_id}") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            super::error::ErrorCode::InUse,
+            "this is the key making the request; revoke it with another admin key",
+        ));
+    }
     // Key ids are 16 lowercase hex digits; anything else cannot exist.
     if key_id.len() != 16 || !key_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(not_found());

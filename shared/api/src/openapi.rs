@@ -53,6 +53,20 @@ fn s<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+/// `T` as the body of a change: its `version` required, a positive integer. (Creates use
+/// the same body without one.)
+fn change<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    let mut schema = T::json_schema(g).to_value();
+    schema["properties"]["version"] = json!({
+        "type": "integer", "minimum": 1, "maximum": super::tasks::MAX_VERSION,
+        "description": "The version being changed (or ?version=, or If-Match)."
+    });
+    let mut required: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
+    required.push(json!("version"));
+    schema["required"] = Value::Array(required);
+    Schema::try_from(schema).unwrap_or_default()
+}
+
 /// A history entry as `/tasks/{id}/history` returns it.
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -154,12 +168,12 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/categories" "listCategories", "Categories by name.", V, body: None, query: None, 200 => Many { item: s::<CategorySnapshot>, paged: false }),
         op!("post" "/categories" "createCategory", "Create a category.", A, body: Some(s::<CategoryBody>), query: None, 201 => One(s::<CategorySnapshot>), idempotent true),
         op!("get" "/categories/{id}" "getCategory", "Read a category.", V, body: None, query: None, 200 => One(s::<CategorySnapshot>)),
-        op!("put" "/categories/{id}" "updateCategory", "Replace a category's fields at the expected version.", A, body: Some(s::<CategoryBody>), query: None, 200 => One(s::<CategorySnapshot>)),
+        op!("put" "/categories/{id}" "updateCategory", "Replace a category's fields at the expected version.", A, body: Some(change::<CategoryBody>), query: None, 200 => One(s::<CategorySnapshot>)),
         op!("delete" "/categories/{id}" "deleteCategory", "Delete a category.", A, body: None, query: Some(s::<VersionQuery>), 204 => Empty),
         op!("get" "/projects" "listProjects", "Projects, newest first.", V, body: None, query: None, 200 => Many { item: s::<ProjectSnapshot>, paged: false }),
         op!("post" "/projects" "createProject", "Create a project.", A, body: Some(s::<ProjectBody>), query: None, 201 => One(s::<ProjectSnapshot>), idempotent true),
         op!("get" "/projects/{id}" "getProject", "Read a project.", V, body: None, query: None, 200 => One(s::<ProjectSnapshot>)),
-        op!("put" "/projects/{id}" "updateProject", "Change a project at the expected version.", A, body: Some(s::<ProjectBody>), query: None, 200 => One(s::<ProjectSnapshot>)),
+        op!("put" "/projects/{id}" "updateProject", "Change a project at the expected version.", A, body: Some(change::<ProjectBody>), query: None, 200 => One(s::<ProjectSnapshot>)),
         op!("get" "/projects/{id}/sprints" "listSprints", "A project's sprints, oldest first.", V, body: None, query: None, 200 => Many { item: s::<SprintSnapshot>, paged: false }),
         op!("post" "/projects/{id}/sprints" "createSprint", "Plan a sprint in a project.", A, body: Some(s::<SprintBody>), query: None, 201 => One(s::<SprintSnapshot>), idempotent true),
         op!("get" "/sprints/{id}" "getSprint", "Read a sprint.", V, body: None, query: None, 200 => One(s::<SprintSnapshot>)),
@@ -223,7 +237,7 @@ pub fn document() -> Value {
             parameters.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "The same key with the same body returns the first response and writes nothing; with another body, 422.",
-                "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
+                "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" }
             }));
         }
         if !parameters.is_empty() {
@@ -258,6 +272,20 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         responses.insert(op.status.to_string(), ok);
+        // Every change of an existing resource names its version (keys have none).
+        let versioned = (matches!(op.method, "put" | "delete") && !op.path.starts_with("/keys"))
+            || op.path.ends_with("/start")
+            || op.path.ends_with("/close");
+        if versioned {
+            responses.insert(
+                "409".into(),
+                json!({ "description": "the resource is at another version (details.currentVersion)", "content": { "application/json": { "schema": error } } }),
+            );
+            responses.insert(
+                "428".into(),
+                json!({ "description": "no version given: \"version\" in the body, ?version= or If-Match", "content": { "application/json": { "schema": error } } }),
+            );
+        }
         responses.insert(
             "4XX".into(),
             json!({ "description": "refused; see error.code", "content": { "application/json": { "schema": error } } }),

@@ -21,9 +21,13 @@ use shared_core::ports::{Aggregate, Change};
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectBody {
+    /// Required to change a project (or `?version=`, or `If-Match`); absent to create one.
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::tasks::MAX_VERSION))]
     version: Option<u64>,
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     name: String,
+    #[schemars(length(max = 2000))]
     description: Option<String>,
     #[serde(default, rename = "id")]
     #[schemars(skip)]
@@ -106,6 +110,7 @@ pub async fn list_sprints(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SprintBody {
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     name: String,
 }
 

@@ -29,15 +29,19 @@ pub const DEFAULT_SUGGESTIONS: usize = 10;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SearchParams {
     /// Free text; every word must occur in the title, description or tags.
+    #[schemars(length(max = 500))]
     q: Option<String>,
     status: Option<TaskStatus>,
     priority: Option<Priority>,
     assignee: Option<String>,
     tag: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     project_id: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     sprint_id: Option<String>,
     /// `true` adds counts by status, priority and assignee over all matches.
     facets: Option<bool>,
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -93,7 +97,9 @@ pub async fn search(
 #[serde(deny_unknown_fields)]
 pub struct SuggestParams {
     /// The start of a title, or of a word in a title onwards; case does not matter.
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     prefix: String,
+    #[schemars(range(min = 1, max = 20))]
     limit: Option<usize>,
 }
 

@@ -37,14 +37,32 @@ impl Errors {
     pub fn check(self) -> Result<(), ApiError> {
         if self.0.is_empty() { Ok(()) } else { Err(ApiError::invalid_fields(self.0)) }
     }
+
+    /// Like `check`, with the links that point at nothing: on their own they are a 422
+    /// (the request fits the schema; the tenant's data refuses it), with other errors a 400.
+    pub fn check_with_links(mut self, links: Errors) -> Result<(), ApiError> {
+        if !self.0.is_empty() {
+            self.0.extend(links.0);
+            return Err(ApiError::invalid_fields(self.0));
+        }
+        if links.0.is_empty() { Ok(()) } else { Err(ApiError::unprocessable_fields(links.0)) }
+    }
 }
 
 pub(super) async fn task_or_404(state: &AppState, tenant: &str, id: &str) -> Result<Task, ApiError> {
     state.store.get_task(tenant, id).await?.ok_or_else(|| ApiError::not_found("the task"))
 }
 
-/// A link id must be one of ours and exist in the caller's tenant.
-async fn check_link(state: &AppState, tenant: &str, field: &str, raw: &str, errors: &mut Errors) -> Option<String> {
+/// A link id must be one of ours (else an error in `errors`) and exist in the caller's
+/// tenant (else an error in `missing`).
+async fn check_link(
+    state: &AppState,
+    tenant: &str,
+    field: &str,
+    raw: &str,
+    errors: &mut Errors,
+    missing: &mut Errors,
+) -> Option<String> {
     let Some(id) = normalise_id(raw) else {
         errors.0.push(FieldError::new(field, format!("{raw:?} is not an id")));
         return None;
@@ -57,7 +75,7 @@ async fn check_link(state: &AppState, tenant: &str, field: &str, raw: &str, erro
     match exists {
         Ok(true) => Some(id),
         Ok(false) => {
-            errors.0.push(FieldError::new(field, format!("no such {} {id}", &field[..field.len() - 2])));
+            missing.0.push(FieldError::new(field, format!("no such {} {id}", &field[..field.len() - 2])));
             None
         }
         Err(e) => {
@@ -70,18 +88,35 @@ async fn check_link(state: &AppState, tenant: &str, field: &str, raw: &str, erro
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     title: String,
+    #[schemars(length(max = 10000))]
     description: Option<String>,
     priority: Option<Priority>,
+    #[schemars(length(min = 1, max = 128), regex(pattern = USER_NAME))]
     assignee: Option<String>,
+    #[schemars(length(min = 1, max = 128), regex(pattern = USER_NAME))]
     reporter: Option<String>,
+    #[schemars(length(max = 20), inner(length(min = 1, max = 50), regex(pattern = TAG)))]
     tags: Option<Vec<String>>,
+    #[schemars(regex(pattern = DATE), extend("format" = "date"))]
     due_date: Option<String>,
+    #[schemars(range(max = 1000))]
     estimate_points: Option<u32>,
+    #[schemars(extend("format" = "uuid"))]
     category_id: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     project_id: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     sprint_id: Option<String>,
 }
+
+/// What the fields' patterns say, for the OpenAPI document (the checks are in the domain).
+const USER_NAME: &str = r"^[^\s\x00-\x1f\x7f-\x9f]+$";
+const TAG: &str = r"^[\w.:-]+$";
+pub(super) const DATE: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+/// The version of a change, as documented: a positive integer within JSON's exact range.
+pub(super) const MAX_VERSION: u64 = 9_007_199_254_740_991;
 
 impl CreateBody {
     async fn parse(self, state: &AppState, tenant: &str) -> Result<CreateTask, ApiError> {
@@ -94,16 +129,17 @@ impl CreateBody {
         let due_date = self.due_date.and_then(|d| e.take(DueDate::parse(&d)));
         let estimate_points = self.estimate_points.and_then(|p| e.take(EstimatePoints::parse(p)));
         let mut links = Links::default();
+        let mut missing = Errors::default();
         if let Some(raw) = &self.category_id {
-            links.category_id = check_link(state, tenant, "categoryId", raw, &mut e).await;
+            links.category_id = check_link(state, tenant, "categoryId", raw, &mut e, &mut missing).await;
         }
         if let Some(raw) = &self.project_id {
-            links.project_id = check_link(state, tenant, "projectId", raw, &mut e).await;
+            links.project_id = check_link(state, tenant, "projectId", raw, &mut e, &mut missing).await;
         }
         if let Some(raw) = &self.sprint_id {
-            links.sprint_id = check_link(state, tenant, "sprintId", raw, &mut e).await;
+            links.sprint_id = check_link(state, tenant, "sprintId", raw, &mut e, &mut missing).await;
         }
-        e.check()?;
+        e.check_with_links(missing)?;
         match (title, tags) {
             (Some(title), Some(tags)) => Ok(CreateTask {
                 title,
@@ -181,26 +217,38 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateBody {
+    /// The version being changed (or `?version=`, or `If-Match`).
+    #[schemars(with = "u64", range(min = 1, max = MAX_VERSION))]
     version: Option<u64>,
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
     title: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = 10000))]
     description: Nullable<String>,
     status: Option<TaskStatus>,
     priority: Option<Priority>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 128), regex(pattern = USER_NAME))]
     assignee: Nullable<String>,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 128), regex(pattern = USER_NAME))]
     reporter: Nullable<String>,
+    #[schemars(length(max = 20), inner(length(min = 1, max = 50), regex(pattern = TAG)))]
     tags: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(regex(pattern = DATE), extend("format" = "date"))]
     due_date: Nullable<String>,
     #[serde(default)]
+    #[schemars(range(max = 1000))]
     estimate_points: Nullable<u32>,
     #[serde(default)]
+    #[schemars(extend("format" = "uuid"))]
     category_id: Nullable<String>,
     #[serde(default)]
+    #[schemars(extend("format" = "uuid"))]
     project_id: Nullable<String>,
     #[serde(default)]
+    #[schemars(extend("format" = "uuid"))]
     sprint_id: Nullable<String>,
     #[serde(default, rename = "id")]
     #[schemars(skip)]
@@ -237,17 +285,21 @@ async fn link_patch(
     field: &str,
     patch: Nullable<String>,
     e: &mut Errors,
+    missing: &mut Errors,
 ) -> Patch<String> {
     match patch.0 {
         Patch::Keep => Patch::Keep,
         Patch::Clear => Patch::Clear,
-        Patch::Set(raw) => check_link(state, tenant, field, &raw, e).await.map(Patch::Set).unwrap_or(Patch::Keep),
+        Patch::Set(raw) => {
+            check_link(state, tenant, field, &raw, e, missing).await.map(Patch::Set).unwrap_or(Patch::Keep)
+        }
     }
 }
 
 impl UpdateBody {
     async fn parse(self, state: &AppState, tenant: &str) -> Result<UpdateTask, ApiError> {
         let mut e = Errors::default();
+        let mut missing = Errors::default();
         let cmd = UpdateTask {
             title: self.title.and_then(|t| e.take(Title::parse(&t))),
             description: parse_patch(self.description, |d| Description::parse(&d), &mut e),
@@ -258,11 +310,11 @@ impl UpdateBody {
             tags: self.tags.and_then(|t| e.take(Tag::parse_set(&t))),
             due_date: parse_patch(self.due_date, |d| DueDate::parse(&d), &mut e),
             estimate_points: parse_patch(self.estimate_points, EstimatePoints::parse, &mut e),
-            category_id: link_patch(state, tenant, "categoryId", self.category_id, &mut e).await,
-            project_id: link_patch(state, tenant, "projectId", self.project_id, &mut e).await,
-            sprint_id: link_patch(state, tenant, "sprintId", self.sprint_id, &mut e).await,
+            category_id: link_patch(state, tenant, "categoryId", self.category_id, &mut e, &mut missing).await,
+            project_id: link_patch(state, tenant, "projectId", self.project_id, &mut e, &mut missing).await,
+            sprint_id: link_patch(state, tenant, "sprintId", self.sprint_id, &mut e, &mut missing).await,
         };
-        e.check()?;
+        e.check_with_links(missing)?;
         Ok(cmd)
     }
 }
@@ -320,14 +372,22 @@ pub struct ListQuery {
     status: Option<TaskStatus>,
     priority: Option<Priority>,
     assignee: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     category_id: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     project_id: Option<String>,
+    #[schemars(extend("format" = "uuid"))]
     sprint_id: Option<String>,
     tag: Option<String>,
+    #[schemars(regex(pattern = DATE), extend("format" = "date"))]
     due_from: Option<String>,
+    #[schemars(regex(pattern = DATE), extend("format" = "date"))]
     due_to: Option<String>,
+    #[schemars(extend("enum" = ["created", "dueDate", "priority"]))]
     sort: Option<String>,
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<usize>,
+    /// The `nextCursor` of the previous page of the same list (same filters and sort).
     cursor: Option<String>,
 }
 

@@ -12,8 +12,8 @@ use super::error::{ApiError, ErrorCode};
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionQuery {
-    /// The version being changed (or `If-Match`, or `"version"` in the body where there is one).
-    #[schemars(range(min = 1))]
+    /// The version being changed (or `If-Match`).
+    #[schemars(with = "u64", range(min = 1, max = super::tasks::MAX_VERSION))]
     pub(super) version: Option<u64>,
 }
 
