@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, PathId, Query};
 use super::idempotency::Idempotent;
 use super::tasks::MAX_PAGE;
+use super::tasks::NON_BLANK;
 use super::tasks::{Errors, commit_one, data};
 use super::versions::{VersionQuery, expected_version};
 use shared_core::Role;
@@ -25,7 +26,7 @@ pub struct CategoryBody {
     #[serde(default)]
     #[schemars(range(min = 1, max = super::tasks::MAX_VERSION))]
     version: Option<u64>,
-    #[schemars(length(min = 1, max = 50), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 50), regex(pattern = NON_BLANK))]
     name: String,
     #[schemars(regex(pattern = r"^#[0-9a-fA-F]{6}$"))]
     color: Option<String>,

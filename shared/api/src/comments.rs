@@ -9,6 +9,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Ctx, PathId, Query};
 use super::idempotency::Idempotent;
+use super::tasks::NON_BLANK;
 use super::tasks::{MAX_PAGE, task_or_404};
 use shared_core::Role;
 use shared_core::domain::{FieldError, new_comment};
@@ -17,7 +18,7 @@ use shared_core::ports::Aggregate;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
-    #[schemars(length(min = 1, max = 5000), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 5000), regex(pattern = NON_BLANK))]
     body: String,
 }
 

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, PathId, Query};
 use super::idempotency::Idempotent;
+use super::tasks::NON_BLANK;
 use super::tasks::{commit_one, data};
 use super::versions::{VersionQuery, expected_version};
 use shared_core::Role;
@@ -25,7 +26,7 @@ pub struct ProjectBody {
     #[serde(default)]
     #[schemars(range(min = 1, max = super::tasks::MAX_VERSION))]
     version: Option<u64>,
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = NON_BLANK))]
     name: String,
     #[schemars(length(max = 2000))]
     description: Option<String>,
@@ -110,7 +111,7 @@ pub async fn list_sprints(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SprintBody {
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = NON_BLANK))]
     name: String,
 }
 

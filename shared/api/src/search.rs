@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Ctx, Query, normalise_id};
 use super::tasks::Errors;
+use super::tasks::NON_BLANK;
 use shared_core::Role;
 use shared_core::domain::FieldError;
 use shared_core::ports::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchQuery};
@@ -97,7 +98,7 @@ pub async fn search(
 #[serde(deny_unknown_fields)]
 pub struct SuggestParams {
     /// The start of a title, or of a word in a title onwards; case does not matter.
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = NON_BLANK))]
     prefix: String,
     #[schemars(range(min = 1, max = 20))]
     limit: Option<usize>,

@@ -88,7 +88,7 @@ async fn check_link(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = NON_BLANK))]
     title: String,
     #[schemars(length(max = 10000))]
     description: Option<String>,
@@ -112,7 +112,16 @@ pub struct CreateBody {
 }
 
 /// What the fields' patterns say, for the OpenAPI document (the checks are in the domain).
-const USER_NAME: &str = r"^[^\s\x00-\x1f\x7f-\x9f]+$";
+/// White space as Rust's `char::is_whitespace` has it, spelled out: regex engines disagree
+/// on what `\s` holds.
+macro_rules! white_space {
+    () => {
+        r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+/// Text that is not blank: one character at least that is not white space.
+pub(super) const NON_BLANK: &str = concat!("[^", white_space!(), "]");
+const USER_NAME: &str = concat!("^[^", white_space!(), r"\x00-\x1f\x7f-\x9f]+$");
 const TAG: &str = r"^[\w.:-]+$";
 pub(super) const DATE: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
 /// The version of a change, as documented: a positive integer within JSON's exact range.
@@ -220,7 +229,7 @@ pub struct UpdateBody {
     /// The version being changed (or `?version=`, or `If-Match`).
     #[schemars(with = "u64", range(min = 1, max = MAX_VERSION))]
     version: Option<u64>,
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"\S"))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = NON_BLANK))]
     title: Option<String>,
     #[serde(default)]
     #[schemars(length(max = 10000))]
