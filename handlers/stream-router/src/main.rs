@@ -24,7 +24,9 @@ async fn main() -> Result<(), Error> {
     // The payload stays raw JSON: the router reads it in place, far faster than through
     // the generic Lambda event types, and parks a poison record exactly as it arrived.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
-        Ok::<_, Error>(route_stream(event.payload.get(), publisher, parking, policy).await?.0)
+        // The invocation's X-Ray trace travels on every event it puts on the bus.
+        let trace = event.context.xray_trace_id.as_deref();
+        Ok::<_, Error>(route_stream(event.payload.get(), trace, publisher, parking, policy).await?.0)
     }))
     .await
 }

@@ -10,6 +10,9 @@ use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, Rou
 use crate::dynamo::stream::{NotAStreamEvent, RawRecords, decode_batch_with};
 use crate::parking::SqsDeadLetters;
 
+/// The name the router's metrics go under (dimension `Router`), its handler's name.
+pub const STREAM_ROUTER: &str = "stream-router";
+
 /// Where a consumer's messages go when they have failed `max_receives` times.
 pub struct DeadLettering<'a> {
     pub queue: &'a SqsDeadLetters,
@@ -61,22 +64,36 @@ pub async fn consume_sqs(
 }
 
 /// A DynamoDB Streams batch through the router, from the invocation's payload as received
-/// (the decoding reads it in place; a poison record is parked exactly as it came). A failure
+/// (the decoding reads it in place; a parked record is parked exactly as it came). A failure
 /// names the first record to retry from (the event source then retries it and everything
 /// after it, in order). A payload that is not a stream event at all is an error.
+/// `trace_header` (the invocation's X-Ray trace) goes onto every PutEvents entry; the
+/// batch's metrics go to stdout as EMF.
 pub async fn route_stream(
     payload: &str,
+    trace_header: Option<&str>,
     publisher: &dyn EventPublisher,
     parking: &dyn PoisonParking,
     policy: &RetryPolicy,
 ) -> Result<(DynamoDbEventResponse, RouterReport), NotAStreamEvent> {
+    let started = std::time::Instant::now();
     // Each record is derived and encoded as soon as it is decoded.
     let records = decode_batch_with(payload, prepare)?;
     let raws = RawRecords::new(payload);
     let raw = |i: usize| raws.get(i).unwrap_or_default();
-    let report = route_batch(records, &raw, publisher, parking, policy).await;
+    let report = route_batch(records, &raw, publisher, parking, policy, trace_header).await;
+    let batch_ms = started.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "{}",
+        shared_core::stream_router::emf_line(
+            STREAM_ROUTER,
+            &report,
+            batch_ms,
+            events_schema::Timestamp::now().unix_millis()
+        )
+    );
     tracing::info!(records = report.records, events = report.events, parked = report.parked, calls = report.calls,
-        failed_from = ?report.first_failed_sequence, "stream batch routed");
+        resends = report.resends, batch_ms, failed_from = ?report.first_failed_sequence, "stream batch routed");
     let mut response = DynamoDbEventResponse::default();
     if let Some(sequence) = &report.first_failed_sequence {
         let mut failure = DynamoDbBatchItemFailure::default();

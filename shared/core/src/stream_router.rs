@@ -3,22 +3,27 @@
 //!
 //! The rules it keeps:
 //! - PutEvents takes at most 10 entries and 256 KB a call; a call may refuse some entries
-//!   (`FailedEntryCount`): only those are resent, with exponential backoff and jitter, a
-//!   bounded number of times.
-//! - Per-aggregate order: a call never carries two events of one aggregate, and calls go
-//!   out one after another; so when an entry fails for good, no later event of its aggregate
-//!   has been sent. The batch then reports the first failed record's sequence number: the
-//!   event source retries from there, and records before it are done.
+//!   (`FailedEntryCount`). Only a refusal that time can cure (throttling, EventBridge's own
+//!   internal failure, a call lost in transport) is retried: those entries alone are resent,
+//!   with exponential backoff and jitter, a bounded number of times.
+//! - Any other refusal (an invalid or malformed entry, one too large, an authorization error)
+//!   would come back on every resend: the record the entry came from is parked whole with the
+//!   reason, like a poison record, and the batch moves on.
+//! - Per-aggregate order: a call never carries two events of one aggregate, and calls go out
+//!   one after another; so when an entry's retries run out, no later event of its aggregate
+//!   has been sent. The batch then reports that record's sequence number: the event source
+//!   retries from there, and records before it are done.
 //! - A record that cannot be decoded or derived (poison) is parked whole with the reason and
 //!   counted as handled: it never blocks the records behind it.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use backon::BackoffBuilder;
 use events_schema::{DomainEvent, EVENT_SOURCE};
 
 use crate::{ChangeRecord, derive};
+
+mod send;
 
 /// EventBridge's limits for one PutEvents call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
@@ -71,10 +76,49 @@ impl BusEntry {
     }
 }
 
-/// The bus. `put` answers per entry, in order: `None` for accepted, `Some(reason)` for refused.
+/// The PutEvents error codes worth sending again: throttling, and EventBridge's own
+/// internal failure. Every other code names something wrong with the entry or the caller.
+pub const RETRYABLE_CODES: [&str; 2] = ["ThrottlingException", "InternalFailure"];
+
+/// Why the bus refused one entry: its PutEvents error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into() }
+    }
+
+    /// Whether resending may succeed. A code we do not know is taken as permanent: the
+    /// record is parked with it, where nothing is lost, rather than blocking its shard.
+    pub fn is_retryable(&self) -> bool {
+        RETRYABLE_CODES.contains(&self.code.as_str())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// A PutEvents call that failed as a whole, and whether sending it again may succeed
+/// (a timeout or a lost connection, throttling, a 5xx) or not (the call itself was refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    pub retryable: bool,
+    pub reason: String,
+}
+
+/// The bus: one PutEvents call per `put`, within the call limits, each entry carrying
+/// `trace_header` (the invocation's X-Ray trace) so a trace follows the event downstream.
+/// Answers per entry, in order: `None` accepted, `Some(refusal)` refused.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    async fn put(&self, entries: &[BusEntry]) -> Result<Vec<Option<String>>, String>;
+    async fn put(&self, entries: &[BusEntry], trace_header: Option<&str>) -> Result<Vec<Option<Refusal>>, CallFailure>;
 }
 
 /// Where poison records go, whole.
@@ -101,10 +145,42 @@ impl Default for RetryPolicy {
 pub struct RouterReport {
     pub records: usize,
     pub events: usize,
+    /// Records parked whole: poison, or with an event the bus refused for good.
     pub parked: usize,
+    /// PutEvents calls, resends included.
     pub calls: usize,
+    /// Entries sent again after a refusal worth retrying.
+    pub resends: usize,
     /// Set when the batch must be retried from this record on.
     pub first_failed_sequence: Option<String>,
+}
+
+/// The batch's metrics as one CloudWatch embedded-metric-format line (namespace `Taskstream`,
+/// dimension `Router`); on Lambda, printing it to stdout is publishing it.
+pub fn emf_line(router: &str, report: &RouterReport, batch_ms: f64, now_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "Taskstream",
+                "Dimensions": [["Router"]],
+                "Metrics": [
+                    { "Name": "Records", "Unit": "Count" },
+                    { "Name": "Events", "Unit": "Count" },
+                    { "Name": "Parked", "Unit": "Count" },
+                    { "Name": "Resends", "Unit": "Count" },
+                    { "Name": "BatchMs", "Unit": "Milliseconds" }
+                ]
+            }]
+        },
+        "Router": router,
+        "Records": report.records,
+        "Events": report.events,
+        "Parked": report.parked,
+        "Resends": report.resends,
+        "BatchMs": batch_ms,
+    })
+    .to_string()
 }
 
 /// One stream record made ready to send: its bus entries, or the reason it is poison.
@@ -158,7 +234,7 @@ pub fn plan_calls(entries: Vec<BusEntry>) -> Vec<Vec<BusEntry>> {
 
 /// Routes one stream batch, prepared record by record (see [`prepare`]; the engine may
 /// prepare each record as soon as it is decoded). `raw(i)` gives record `i` exactly as
-/// received, for parking: asked for only when a record is poison, so a healthy batch never
+/// received, for parking: asked for only when a record is parked, so a healthy batch never
 /// re-encodes its records.
 pub async fn route_batch(
     records: Vec<Prepared>,
@@ -166,6 +242,7 @@ pub async fn route_batch(
     publisher: &dyn EventPublisher,
     parking: &dyn PoisonParking,
     policy: &RetryPolicy,
+    trace_header: Option<&str>,
 ) -> RouterReport {
     let mut report = RouterReport { records: records.len(), ..Default::default() };
     let mut entries: Vec<BusEntry> = Vec::new();
@@ -190,13 +267,42 @@ pub async fn route_batch(
         }
     }
     report.events = entries.len();
+    // Records parked because the bus refused one of their events: their other events are
+    // not sent either, since the record goes back whole.
+    let mut parked = vec![false; sequences.len()];
     let mut calls = plan_calls(entries).into_iter();
     while let Some(call) = calls.next() {
+        let call: Vec<BusEntry> = call.into_iter().filter(|e| !parked[e.record]).collect();
+        if call.is_empty() {
+            continue;
+        }
         report.calls += 1;
-        if let Some(refused) = send_with_resends(publisher, call, policy, &mut report).await {
-            // Records with entries in later calls are not done either.
-            let unsent = calls.flatten().map(|e| e.record).min();
-            return failed_at(report, &sequences, unsent.map_or(refused, |u| u.min(refused)));
+        let sent = send::send_with_resends(publisher, call, policy, trace_header, &mut report).await;
+        // Where the event source must resume, if anywhere: the earliest record still refused
+        // after its resends, and every record with entries in later calls after it.
+        let mut resume =
+            sent.gave_up_at.map(|at| calls.as_slice().iter().flatten().map(|e| e.record).fold(at, usize::min));
+        for (entry, refusal) in sent.refused {
+            // A record the retry resends anyway is parked then, if the bus refuses it again.
+            if parked[entry.record] || resume.is_some_and(|r| entry.record >= r) {
+                continue;
+            }
+            let reason = format!(
+                "EventBridge refused event {} ({}) of this record for good: {refusal}",
+                entry.event_id, entry.detail_type
+            );
+            tracing::error!(sequence = %sequences[entry.record], %reason, "record parked");
+            if let Err(e) = parking.park(&raw(entry.record), &reason).await {
+                tracing::error!(error = %e, "parking failed; the batch will be retried from here");
+                let later = calls.as_slice().iter().flatten().map(|e| e.record).fold(entry.record, usize::min);
+                resume = Some(resume.map_or(later, |r| r.min(later)));
+                break;
+            }
+            parked[entry.record] = true;
+            report.parked += 1;
+        }
+        if let Some(record) = resume {
+            return failed_at(report, &sequences, record);
         }
     }
     report
@@ -205,46 +311,6 @@ pub async fn route_batch(
 fn failed_at(mut report: RouterReport, sequences: &[String], record: usize) -> RouterReport {
     report.first_failed_sequence = sequences.get(record).cloned();
     report
-}
-
-/// Sends one call, resending refused entries; returns the earliest record index still
-/// refused after the resends, if any.
-async fn send_with_resends(
-    publisher: &dyn EventPublisher,
-    call: Vec<BusEntry>,
-    policy: &RetryPolicy,
-    report: &mut RouterReport,
-) -> Option<usize> {
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(policy.min_delay)
-        .with_max_delay(policy.max_delay)
-        .with_max_times(policy.max_resends)
-        .with_jitter()
-        .build();
-    let mut pending = call;
-    loop {
-        let refused: Vec<(BusEntry, String)> = match publisher.put(&pending).await {
-            Ok(outcomes) => pending
-                .into_iter()
-                .zip(outcomes.into_iter().chain(std::iter::repeat(Some("no answer for this entry".to_owned()))))
-                .filter_map(|(entry, outcome)| outcome.map(|reason| (entry, reason)))
-                .collect(),
-            Err(reason) => pending.into_iter().map(|e| (e, reason.clone())).collect(),
-        };
-        if refused.is_empty() {
-            return None;
-        }
-        let Some(delay) = delays.next() else {
-            for (entry, reason) in &refused {
-                tracing::error!(event_id = %entry.event_id, %reason, "entry refused after resends");
-            }
-            return refused.iter().map(|(e, _)| e.record).min();
-        };
-        tracing::warn!(refused = refused.len(), ?delay, "resending refused entries");
-        tokio::time::sleep(delay).await;
-        report.calls += 1;
-        pending = refused.into_iter().map(|(e, _)| e).collect();
-    }
 }
 
 #[cfg(test)]
