@@ -20,7 +20,7 @@ const SEARCH_TIMEOUT: Duration = Duration::from_secs(4);
 async fn main() -> Result<(), Error> {
     init_tracing();
     let config = sdk_config().await;
-    let store = Arc::new(DynamoStore::from_env().await?);
+    let store = Arc::new(DynamoStore::from_env(&config)?);
     let search =
         OpenSearchIndex::new(OpenSearchConfig { timeout: SEARCH_TIMEOUT, ..OpenSearchConfig::from_env(&config)? })?;
     let state = AppState {

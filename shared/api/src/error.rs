@@ -223,7 +223,7 @@ impl From<StoreError> for ApiError {
                 "cursor",
                 "is not one this list issued for this filter and sort; start again without it",
             )]),
-            StoreError::Unavailable(reason) => {
+            StoreError::Unavailable(reason) | StoreError::Throttled(reason) => {
                 tracing::error!(%reason, "store unavailable");
                 ApiError::unavailable("the store")
             }

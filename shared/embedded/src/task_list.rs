@@ -1,10 +1,14 @@
 //! Tasks in SQLite: the row (snapshot JSON plus the columns lists filter and sort on) and the
 //! list query with its cursors.
+//!
+//! A list call examines at most [`LIST_READ_CAP`] rows in its order, as the DynamoDB engine
+//! does: a selective filter over a large tenant answers a short page (even an empty one) and
+//! a cursor from the last row examined, so clients meet the same contract on both engines.
 
 use events_schema::events::{Priority, TaskSnapshot};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use shared_core::ports::{Page, StoreError, TaskQuery, TaskSort};
+use shared_core::ports::{LIST_READ_CAP, Page, StoreError, TaskQuery, TaskSort};
 
 use crate::EmbeddedError;
 
@@ -113,17 +117,26 @@ fn order(sort: TaskSort) -> (&'static str, &'static str, &'static str) {
 }
 
 pub(crate) fn list(conn: &Connection, tenant: &str, query: &TaskQuery) -> Result<Page<TaskSnapshot>, EmbeddedError> {
+    list_within(conn, tenant, query, LIST_READ_CAP)
+}
+
+/// [`list`], examining at most `cap` rows.
+fn list_within(
+    conn: &Connection,
+    tenant: &str,
+    query: &TaskQuery,
+    cap: usize,
+) -> Result<Page<TaskSnapshot>, EmbeddedError> {
     let scope = scope(tenant, query);
     let f = &query.filter;
-    let mut sql = String::from("SELECT body, ");
     let (key_column, order_by, after) = order(query.sort);
-    sql.push_str(key_column);
-    sql.push_str(" FROM tasks WHERE tenant = ?");
-    let mut args: Vec<Value> = vec![Value::Text(tenant.to_owned())];
+    // The rows in the list's order, up to the cap, each with whether the filter takes it;
+    // only those it takes bring their body.
+    let mut matches: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
     let mut filter = |clause: &str, value: Option<Value>| {
         if let Some(v) = value {
-            sql.push_str(" AND ");
-            sql.push_str(clause);
+            matches.push(clause.to_owned());
             args.push(v);
         }
     };
@@ -139,6 +152,9 @@ pub(crate) fn list(conn: &Connection, tenant: &str, query: &TaskQuery) -> Result
     if f.due_from.is_some() || f.due_to.is_some() {
         filter("due_key <> ?", Some(Value::Text(NO_DUE_DATE.to_owned())));
     }
+    let taken = if matches.is_empty() { "1".to_owned() } else { matches.join(" AND ") };
+    let mut sql = format!("SELECT {key_column}, id, CASE WHEN {taken} THEN body END FROM tasks WHERE tenant = ?");
+    args.push(Value::Text(tenant.to_owned()));
     if let Some(cursor) = &query.cursor {
         let c = Cursor::decode(cursor, &scope)?;
         sql.push_str(" AND ");
@@ -155,24 +171,31 @@ pub(crate) fn list(conn: &Connection, tenant: &str, query: &TaskQuery) -> Result
     sql.push_str(" ORDER BY ");
     sql.push_str(order_by);
     sql.push_str(" LIMIT ?");
-    args.push(Value::Integer(i64::try_from(query.limit).unwrap_or(100) + 1));
+    args.push(Value::Integer(i64::try_from(cap).unwrap_or(i64::MAX)));
 
+    let limit = query.limit.max(1);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows: Vec<(String, String)> =
-        stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-    let mut items = Vec::with_capacity(rows.len());
-    let mut keys = Vec::with_capacity(rows.len());
-    for (body, key) in rows {
-        items.push(serde_json::from_str::<TaskSnapshot>(&body)?);
-        keys.push(key);
-    }
-    let mut next_cursor = None;
-    if items.len() > query.limit {
-        items.truncate(query.limit);
-        if let (Some(last), Some(key)) = (items.last(), keys.get(query.limit - 1)) {
-            next_cursor = Some(Cursor { key: key.clone(), id: last.id.clone() }.encode(&scope));
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let mut items = Vec::with_capacity(limit.min(100));
+    let mut examined = 0;
+    // The last row served, or (at the cap) examined: where the next page starts.
+    let mut last: Option<Cursor> = None;
+    while let Some(row) = rows.next()? {
+        examined += 1;
+        let (key, id, body): (String, String, Option<String>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let Some(body) = body else {
+            last = Some(Cursor { key, id });
+            continue;
+        };
+        if items.len() == limit {
+            // A next item exists: the page is full and the cursor worth giving.
+            return Ok(Page { items, next_cursor: last.map(|c| c.encode(&scope)) });
         }
+        items.push(serde_json::from_str::<TaskSnapshot>(&body)?);
+        last = Some(Cursor { key, id });
     }
+    // Every row examined: either the list ends here, or the cap was reached.
+    let next_cursor = if examined == cap { last.map(|c| c.encode(&scope)) } else { None };
     Ok(Page { items, next_cursor })
 }
 

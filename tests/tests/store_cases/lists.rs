@@ -1,12 +1,13 @@
 //! Lists: every task filter under every sort, paged across several pages and compared with
-//! a model of the port's documented order; comments, categories, projects and sprints in
-//! their orders; cursors that are not the list's own.
+//! a model of the port's documented order; a selective filter over more tasks than a call
+//! may read; comments, categories, projects and sprints in their orders; cursors that are
+//! not the list's own.
 
 use std::cmp::Reverse;
 
 use events_schema::AggregateType;
 use events_schema::events::{Priority, TaskStatus};
-use shared_core::ports::{Aggregate, StoreError, TaskFilter, TaskQuery, TaskSort};
+use shared_core::ports::{Aggregate, LIST_READ_CAP, StoreError, TaskFilter, TaskQuery, TaskSort};
 
 use super::*;
 
@@ -15,7 +16,7 @@ const DUE_DATES: [Option<&str>; 7] =
 
 /// 24 tasks that differ in every filtered field, two of them deleted afterwards, and one
 /// matching task in another tenant: returns the live ones of `ACME`.
-async fn seed(s: &Subject) -> Vec<TaskSnapshot> {
+pub async fn seed(s: &Subject) -> Vec<TaskSnapshot> {
     let tasks: Vec<TaskSnapshot> = (0..24_usize)
         .map(|i| {
             let mut t = task(&new_id());
@@ -67,7 +68,7 @@ fn rank(p: Priority) -> u8 {
 }
 
 /// The port's documented order of `sort`, over the tasks `filter` matches.
-fn expected(tasks: &[TaskSnapshot], filter: &TaskFilter, sort: TaskSort) -> Vec<String> {
+pub fn expected(tasks: &[TaskSnapshot], filter: &TaskFilter, sort: TaskSort) -> Vec<String> {
     let mut found: Vec<&TaskSnapshot> = tasks.iter().filter(|t| matches(t, filter)).collect();
     match sort {
         TaskSort::Created => found.sort_by_key(|t| Reverse(t.id.clone())),
@@ -77,8 +78,9 @@ fn expected(tasks: &[TaskSnapshot], filter: &TaskFilter, sort: TaskSort) -> Vec<
     found.into_iter().map(|t| t.id.clone()).collect()
 }
 
-/// Every page of a list, checking that each holds at most `limit` items, that a cursor
-/// comes with a full page and always leads to more.
+/// Every page of a list, checking that each holds at most `limit` items, and (these lists
+/// being far below the read cap) that a cursor comes with a full page and always leads to
+/// more.
 async fn all_pages(s: &Subject, tenant: &str, filter: &TaskFilter, sort: TaskSort, limit: usize) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor = None;
@@ -101,7 +103,7 @@ async fn all_pages(s: &Subject, tenant: &str, filter: &TaskFilter, sort: TaskSor
     panic!("{filter:?} {sort:?}: more than 100 pages");
 }
 
-fn filters() -> Vec<TaskFilter> {
+pub fn filters() -> Vec<TaskFilter> {
     let f = TaskFilter::default;
     let some = |s: &str| Some(s.to_owned());
     vec![
@@ -153,6 +155,60 @@ pub async fn tasks_list_by_due_date_under_every_filter(s: &Subject) {
 
 pub async fn tasks_list_by_priority_under_every_filter(s: &Subject) {
     every_filter_pages_in_order(s, TaskSort::Priority).await;
+}
+
+/// More tasks than one call may examine, two of which a filter picks: the newest and the
+/// oldest. A call stops at the read cap with a short page (even an empty one) and a cursor,
+/// and the cursor goes on from there, under every sort.
+pub async fn a_selective_filter_over_a_large_tenant_stops_at_the_read_cap(s: &Subject) {
+    let total = LIST_READ_CAP + 150;
+    let mut tasks: Vec<TaskSnapshot> = (0..total)
+        .map(|i| {
+            let mut t = task(&new_id());
+            t.title = format!("Bulk {i}");
+            t.due_date = Some(format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28));
+            t
+        })
+        .collect();
+    tasks[0].assignee = Some("needle".into());
+    tasks[0].due_date = Some("2027-12-31".into());
+    tasks[total - 1].assignee = Some("needle".into());
+    tasks[total - 1].due_date = Some("2025-01-01".into());
+    // One write each, a few at a time: the emulator makes a transaction of many items slow.
+    let mut writes = tokio::task::JoinSet::new();
+    for t in &tasks {
+        let (store, t) = (s.store.clone(), t.clone());
+        writes.spawn(async move { store.commit(&ctx(ACME), vec![create(Aggregate::Task(t))], None).await });
+        if writes.len() >= 16 {
+            writes.join_next().await.unwrap().unwrap().unwrap();
+        }
+    }
+    while let Some(done) = writes.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let (oldest, newest) = (tasks[0].id.clone(), tasks[total - 1].id.clone());
+    let needle = TaskFilter { assignee: Some("needle".into()), ..TaskFilter::default() };
+    // Newest first and by due date, the first match is near the start and the second beyond
+    // the cap; by priority (all medium, newest first) the same.
+    for sort in [TaskSort::Created, TaskSort::DueDate, TaskSort::Priority] {
+        let query = |cursor: Option<String>| TaskQuery { filter: needle.clone(), sort, limit: 10, cursor };
+        let first = s.store.list_tasks(ACME, &query(None)).await.unwrap();
+        assert_eq!(first.items.iter().map(|t| &t.id).collect::<Vec<_>>(), [&newest], "{sort:?}: the first match only");
+        let cursor = first.next_cursor.expect("a short page at the read cap still has a cursor");
+        let second = s.store.list_tasks(ACME, &query(Some(cursor))).await.unwrap();
+        assert_eq!(second.items.iter().map(|t| &t.id).collect::<Vec<_>>(), [&oldest], "{sort:?}: the rest");
+        assert_eq!(second.next_cursor, None, "{sort:?}");
+    }
+    // A filter only the oldest matches: the first call finds nothing within its cap, says so
+    // with an empty page and a cursor, and the next call finds it.
+    let oldest_only = TaskFilter { due_from: Some("2027-01-01".into()), ..TaskFilter::default() };
+    let query =
+        |cursor: Option<String>| TaskQuery { filter: oldest_only.clone(), sort: TaskSort::Created, limit: 10, cursor };
+    let first = s.store.list_tasks(ACME, &query(None)).await.unwrap();
+    assert!(first.items.is_empty(), "{:?}", first.items.iter().map(|t| &t.title).collect::<Vec<_>>());
+    assert!(first.next_cursor.is_some(), "an empty page within the cap is not the end of the list");
+    let second = s.store.list_tasks(ACME, &query(first.next_cursor)).await.unwrap();
+    assert_eq!((second.items.iter().map(|t| &t.id).collect::<Vec<_>>(), second.next_cursor), (vec![&oldest], None));
 }
 
 pub async fn bad_and_foreign_cursors_are_refused(s: &Subject) {

@@ -47,8 +47,8 @@ pub async fn stream_records_derive_the_expected_events(moto: &Moto, table: &str,
     moto.dynamodb()
         .delete_item()
         .table_name(table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{ACME}#TASK")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(t1.id.clone()))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{ACME}#TASK#{}", t1.id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("TASK".to_owned()))
         .send()
         .await
         .unwrap();

@@ -113,6 +113,33 @@ pub async fn stale_versions_conflict_with_the_current_version(s: &Subject) {
     );
 }
 
+/// Two writers that send the same correlation id (a client reusing its request id, two
+/// services copying one upstream id) at the same version: the second is a conflict, never
+/// taken for the first one's retry, whichever way the write is made.
+pub async fn a_shared_correlation_id_does_not_make_a_conflict_a_success(s: &Subject) {
+    let shared = ctx_as(ACME, "corr-shared");
+    let t = task(&new_id());
+    s.store.commit(&shared, vec![create(Aggregate::Task(t.clone()))], None).await.unwrap();
+    let first = TaskSnapshot { title: "First".into(), version: 2, ..t.clone() };
+    let second = TaskSnapshot { title: "Second".into(), version: 2, ..t.clone() };
+    s.store.commit(&shared, vec![update(Aggregate::Task(first.clone()), 1)], None).await.unwrap();
+    assert_eq!(
+        s.store.commit(&shared, vec![update(Aggregate::Task(second), 1)], None).await,
+        Err(StoreError::Conflict { expected: 1, current: 2 })
+    );
+    assert_eq!(
+        s.store.commit(&shared, vec![delete(AggregateType::Task, &t.id, 1)], None).await,
+        Err(StoreError::Conflict { expected: 1, current: 2 })
+    );
+    assert_eq!(s.store.get_task(ACME, &t.id).await.unwrap(), Some(first.clone()));
+    s.store.commit(&shared, vec![delete(AggregateType::Task, &t.id, 2)], None).await.unwrap();
+    assert_eq!(
+        s.store.commit(&shared, vec![delete(AggregateType::Task, &t.id, 2)], None).await,
+        Err(StoreError::NotFound),
+        "a second delete at the same version is no success either"
+    );
+}
+
 pub async fn creating_an_existing_id_is_already_exists(s: &Subject) {
     let t = task(&new_id());
     s.commit_ok(ACME, vec![create(Aggregate::Task(t.clone()))]).await;

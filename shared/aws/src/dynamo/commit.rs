@@ -1,7 +1,8 @@
 //! The write path: every change is one conditional write, so one stream record. A single
 //! write goes alone (PutItem or UpdateItem); several, or one with an idempotency record, go
 //! in one TransactWriteItems, which the SDK makes safe to retry (it fills in the client
-//! request token).
+//! request token). A single write the SDK retried may be refused by its own first attempt;
+//! it recognises that by the write token it drew and wrote with the item (`item::WRITE_TOKEN`).
 
 use std::collections::HashMap;
 
@@ -21,8 +22,8 @@ use super::{DynamoStore, keys, unavailable};
 const CREATE: &str = "attribute_not_exists(#pk) OR attribute_exists(#deleted)";
 const AT_VERSION: &str = "#version = :expected AND attribute_not_exists(#deleted)";
 const SOFT_DELETE: &str = "SET #deleted = :true, #version = :next, #correlationId = :correlationId, \
-     #actor = :actor, #changedAt = :changedAt, #expiresAt = :expiresAt \
-     REMOVE #gsi1pk, #gsi1sk, #gsi2pk, #gsi2sk";
+     #actor = :actor, #changedAt = :changedAt, #expiresAt = :expiresAt, #writeToken = :writeToken \
+     REMOVE #gsi1pk, #gsi1sk, #gsi2pk, #gsi2sk, #gsi3pk, #gsi3sk";
 /// An expired record no longer counts (TTL removal lags), so its key may be used again.
 const IDEMPOTENCY_FREE: &str = "attribute_not_exists(#pk) OR #expiresAt < :now";
 
@@ -59,7 +60,14 @@ fn names(list: &[&str]) -> HashMap<String, String> {
     list.iter().map(|name| (format!("#{name}"), (*name).to_owned())).collect()
 }
 
-fn change_write(ctx: &RequestContext, change: &Change) -> Result<Write, StoreError> {
+/// What every item of one commit carries: the shard count its tasks are indexed with, and
+/// the commit's own write token.
+struct Stamp<'a> {
+    shards: u16,
+    token: &'a str,
+}
+
+fn change_write(ctx: &RequestContext, change: &Change, stamp: &Stamp) -> Result<Write, StoreError> {
     let tenant = ctx.tenant();
     match change {
         Change::Put { new, expected_version } => {
@@ -73,7 +81,7 @@ fn change_write(ctx: &RequestContext, change: &Change) -> Result<Write, StoreErr
                 pk,
                 sk,
             };
-            let op = Op::Put { item: item::to_item(ctx, new)? };
+            let op = Op::Put { item: item::to_item(ctx, new, stamp.shards, stamp.token)? };
             Ok(match expected_version {
                 None => {
                     Write { target, op, condition: CREATE, names: names(&["pk", "deleted"]), values: HashMap::new() }
@@ -94,7 +102,7 @@ fn change_write(ctx: &RequestContext, change: &Change) -> Result<Write, StoreErr
                     "deleting a comment is not supported by the DynamoDB store: its key needs the task id".to_owned(),
                 ));
             }
-            let (pk, sk) = (keys::aggregate_pk(tenant, *aggregate_type, None), id.clone());
+            let (pk, sk) = keys::aggregate_key(tenant, *aggregate_type, id, None);
             let values = HashMap::from([
                 (":expected".to_owned(), n(expected_version)),
                 (":next".to_owned(), n(expected_version + 1)),
@@ -103,19 +111,18 @@ fn change_write(ctx: &RequestContext, change: &Change) -> Result<Write, StoreErr
                 (":actor".to_owned(), s(&ctx.identity.actor)),
                 (":changedAt".to_owned(), s(Timestamp::now().to_string())),
                 (":expiresAt".to_owned(), n(item::epoch_seconds() + item::DELETED_TTL_SECS)),
+                (":writeToken".to_owned(), s(stamp.token)),
             ]);
-            let attributes = [
-                "deleted",
-                "version",
-                "correlationId",
-                "actor",
-                "changedAt",
-                "expiresAt",
-                "gsi1pk",
-                "gsi1sk",
-                "gsi2pk",
-                "gsi2sk",
+            let mut attributes = vec![
+                item::DELETED,
+                item::VERSION,
+                item::CORRELATION_ID,
+                item::ACTOR,
+                item::CHANGED_AT,
+                item::EXPIRES_AT,
+                item::WRITE_TOKEN,
             ];
+            attributes.extend(keys::TASK_INDEX_KEYS);
             Ok(Write {
                 op: Op::Update { key: key(pk.clone(), sk.clone()), update: SOFT_DELETE },
                 target: Target::Change {
@@ -169,7 +176,10 @@ impl DynamoStore {
         if changes.len() > MAX_CHANGES_PER_COMMIT {
             return Err(StoreError::TooManyChanges(changes.len()));
         }
-        let mut writes = changes.iter().map(|c| change_write(ctx, c)).collect::<Result<Vec<_>, _>>()?;
+        // Drawn here, once per commit: the SDK's retries of this commit send the same items.
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let stamp = Stamp { shards: self.layout.task_shards, token: &token };
+        let mut writes = changes.iter().map(|c| change_write(ctx, c, &stamp)).collect::<Result<Vec<_>, _>>()?;
         writes.extend(idempotency.as_ref().map(|record| idempotency_write(ctx, record)));
         // The idempotency record is one more transaction item, and DynamoDB counts it.
         if writes.len() > MAX_CHANGES_PER_COMMIT {
@@ -178,14 +188,14 @@ impl DynamoStore {
         match writes.len() {
             0 => Ok(()),
             1 => match writes.pop() {
-                Some(write) => self.write_one(ctx, write).await,
+                Some(write) => self.write_one(&token, write).await,
                 None => Ok(()),
             },
             _ => self.write_all(changes.len(), writes).await,
         }
     }
 
-    async fn write_one(&self, ctx: &RequestContext, write: Write) -> Result<(), StoreError> {
+    async fn write_one(&self, token: &str, write: Write) -> Result<(), StoreError> {
         let refused = match write.op {
             Op::Put { item } => {
                 let sent = self
@@ -237,9 +247,11 @@ impl DynamoStore {
             None => self.get_item(pk, sk).await?,
         };
         // The SDK retries a write whose answer was lost; if the first try landed, the retry
-        // is refused by its own result. That is this write's success, not a conflict.
+        // is refused by its own result, which carries this commit's token. That is this
+        // write's success, not a conflict. Another writer's item never carries the token, even
+        // one that sent the same correlation id.
         if let Some(found) = &current
-            && get_s(found, item::CORRELATION_ID) == Some(ctx.correlation_id.as_str())
+            && get_s(found, item::WRITE_TOKEN) == Some(token)
             && get_n::<u64>(found, item::VERSION) == Some(next)
             && is_deleted(found) == deletes
         {
@@ -303,8 +315,14 @@ impl DynamoStore {
             .map(|(i, r)| (i, r.item().cloned()))
             .collect();
         if refused.is_empty() {
-            // Cancelled for another reason (a concurrent transaction on an item, throttling).
-            return Err(unavailable("TransactWriteItems", err));
+            // Cancelled for another reason: throttling of an item (after the SDK's retries) is
+            // worth a backoff; a concurrent transaction on an item is a plain retry.
+            let throttled = cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ThrottlingError"));
+            let error = unavailable("TransactWriteItems", err);
+            return Err(match error {
+                StoreError::Unavailable(message) if throttled => StoreError::Throttled(message),
+                other => other,
+            });
         }
         let mut failures = Vec::with_capacity(refused.len());
         for (index, current) in refused {

@@ -1,7 +1,11 @@
-//! Opaque list cursors: the key of the last item served (what DynamoDB's ExclusiveStartKey
-//! takes), with a fingerprint of the list (tenant, filter, sort) it was issued for, as hex of
-//! JSON. Decoding checks the fingerprint and that every partition value in the key is the
-//! one this list queries: a cursor can never move a Query into another tenant's partition.
+//! Opaque list cursors, as hex of JSON with a fingerprint of the list (tenant, filter, sort)
+//! they were issued for:
+//! - [`Shape`], for a list of one partition: the key of the last item served (what
+//!   DynamoDB's ExclusiveStartKey takes). Decoding checks that every partition value in the
+//!   key is the one this list queries: a cursor can never move a Query into another tenant's
+//!   partition.
+//! - [`ShardCursor`], for a task list merged from shards: one position (a sort-key value)
+//!   per shard, which holds no partition at all.
 
 use std::collections::HashMap;
 
@@ -9,8 +13,10 @@ use serde_json::{Map, Value, json};
 use shared_core::ports::StoreError;
 
 use super::item::{Item, s};
+use super::merge::Position;
 
 const VERSION: u64 = 1;
+const SHARDED_VERSION: u64 = 2;
 /// Far above any real cursor; bounds the work a hostile one can cause.
 const MAX_LEN: usize = 4096;
 
@@ -57,11 +63,62 @@ impl Shape<'_> {
     }
 }
 
+/// The positions of a sharded list's shards: `""` not started, `">key"` past `key`, `"=key"`
+/// at `key`, `"-"` finished.
+pub(crate) struct ShardCursor {
+    pub scope: String,
+    pub shards: u16,
+}
+
+impl ShardCursor {
+    pub fn encode(&self, positions: &[Position]) -> String {
+        let p: Vec<String> = positions
+            .iter()
+            .map(|position| match position {
+                Position::Start => String::new(),
+                Position::After(key) => format!(">{key}"),
+                Position::From(key) => format!("={key}"),
+                Position::Done => "-".to_owned(),
+            })
+            .collect();
+        let body = json!({ "v": SHARDED_VERSION, "s": fingerprint(&self.scope), "p": p }).to_string();
+        body.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The positions, one per shard; a cursor of another list, of another shard count, or
+    /// broken in any way is [`StoreError::BadCursor`].
+    pub fn decode(&self, text: &str) -> Result<Vec<Position>, StoreError> {
+        let bytes = unhex(text).ok_or(StoreError::BadCursor)?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+        if body.get("v").and_then(Value::as_u64) != Some(SHARDED_VERSION)
+            || body.get("s").and_then(Value::as_str) != Some(fingerprint(&self.scope).as_str())
+        {
+            return Err(StoreError::BadCursor);
+        }
+        let p = body.get("p").and_then(Value::as_array).ok_or(StoreError::BadCursor)?;
+        if p.len() != usize::from(self.shards) {
+            return Err(StoreError::BadCursor);
+        }
+        p.iter()
+            .map(|position| {
+                let text = position.as_str().ok_or(StoreError::BadCursor)?;
+                Ok(match text.split_at_checked(1) {
+                    None => Position::Start,
+                    Some(("-", "")) => Position::Done,
+                    Some((">", key)) if !key.is_empty() => Position::After(key.to_owned()),
+                    Some(("=", key)) if !key.is_empty() => Position::From(key.to_owned()),
+                    _ => return Err(StoreError::BadCursor),
+                })
+            })
+            .collect()
+    }
+}
+
 fn fingerprint(scope: &str) -> String {
-    // FNV-1a: stable across builds (unlike std's hasher), so cursors survive a deploy. It
-    // only tells lists apart; the partition check above is what keeps tenants apart.
-    let hash = scope.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{hash:016x}")
+    // Stable across builds (unlike std's hasher), so cursors survive a deploy. It only tells
+    // lists apart; what keeps tenants apart is that no cursor holds a partition of its own
+    // choosing.
+    format!("{:016x}", super::keys::stable_hash(scope))
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -94,6 +151,27 @@ mod tests {
         assert_eq!(back.get("sk").unwrap().as_s().unwrap(), "id1");
         assert_eq!(shape("tasks|acme|g", "T#acme#TASK").decode(&text), Err(StoreError::BadCursor));
         assert_eq!(shape("tasks|acme|f", "T#globex#TASK").decode(&text), Err(StoreError::BadCursor));
+    }
+
+    #[test]
+    fn shard_positions_round_trip_within_their_list_only() {
+        let list = ShardCursor { scope: "tasks|acme|f|3".into(), shards: 3 };
+        let positions = vec![Position::Start, Position::After("2026-05-01#x".into()), Position::Done];
+        let text = list.encode(&positions);
+        assert_eq!(list.decode(&text).unwrap(), positions);
+        let from = vec![Position::From("=>-".into()), Position::Done, Position::Done];
+        assert_eq!(list.decode(&list.encode(&from)).unwrap(), from);
+        assert_eq!(
+            ShardCursor { scope: "tasks|globex|f|3".into(), shards: 3 }.decode(&text),
+            Err(StoreError::BadCursor)
+        );
+        assert_eq!(ShardCursor { scope: "tasks|acme|f|3".into(), shards: 4 }.decode(&text), Err(StoreError::BadCursor));
+        for bad in [json!(["", "", "x"]), json!(["", "", ">"]), json!(["", "", 3]), json!(["", ""])] {
+            let body = json!({ "v": 2, "s": fingerprint("tasks|acme|f|3"), "p": bad }).to_string();
+            let text: String = body.bytes().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(list.decode(&text), Err(StoreError::BadCursor), "{bad}");
+        }
+        assert_eq!(list.decode("zz"), Err(StoreError::BadCursor));
     }
 
     #[test]

@@ -48,16 +48,24 @@ fn ctx(tenant: &str, n: u64) -> RequestContext {
     }
 }
 
+/// The write token of a fixture write: deterministic, like the rest of the fixture.
+fn token(ctx: &RequestContext) -> String {
+    format!("fixture-{}", ctx.correlation_id)
+}
+
 fn image(ctx: &RequestContext, task: &TaskSnapshot) -> serde_dynamo::Item {
     // A snapshot always maps to an item; a failure here would be a bug in the mapping.
-    item::to_item(ctx, &Aggregate::Task(task.clone())).map(serde_dynamo::Item::from).unwrap_or_default()
+    item::to_item(ctx, &Aggregate::Task(task.clone()), super::DEFAULT_TASK_SHARDS, &token(ctx))
+        .map(serde_dynamo::Item::from)
+        .unwrap_or_default()
 }
 
 fn deleted_image(ctx: &RequestContext, task: &TaskSnapshot, at: Timestamp) -> serde_dynamo::Item {
     let mut gone = task.clone();
     gone.version += 1;
-    let mut item = item::to_item(ctx, &Aggregate::Task(gone)).unwrap_or_default();
-    for k in [keys::GSI1PK, keys::GSI1SK, keys::GSI2PK, keys::GSI2SK] {
+    let mut item =
+        item::to_item(ctx, &Aggregate::Task(gone), super::DEFAULT_TASK_SHARDS, &token(ctx)).unwrap_or_default();
+    for k in keys::TASK_INDEX_KEYS {
         item.remove(k);
     }
     item.insert(item::DELETED.to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
@@ -126,30 +134,21 @@ pub fn stream_event(records: usize, seed: u64) -> Event {
                 version: 1,
             };
             let new = image(&ctx, &task);
-            let keys = serde_dynamo::Item::from(item::key(
-                keys::aggregate_pk(&tenant, events_schema::AggregateType::Task, None),
-                id,
-            ));
+            let keys = serde_dynamo::Item::from(item::key(keys::task_pk(&tenant, &id), keys::TASK_SK.to_owned()));
             out.push(record(seq, "INSERT", keys, None, Some(new)));
             live.push((tenant, task));
             continue;
         }
         if roll >= 90 && !deleted.is_empty() {
             let (tenant, task, last) = deleted.swap_remove(rng.below(deleted.len() as u64) as usize);
-            let keys = serde_dynamo::Item::from(item::key(
-                keys::aggregate_pk(&tenant, events_schema::AggregateType::Task, None),
-                task.id.clone(),
-            ));
+            let keys = serde_dynamo::Item::from(item::key(keys::task_pk(&tenant, &task.id), keys::TASK_SK.to_owned()));
             out.push(record(seq, "REMOVE", keys, Some(last), None));
             continue;
         }
         let pick = rng.below(live.len() as u64) as usize;
         let (tenant, old) = live[pick].clone();
         let ctx = self::ctx(&tenant, seq);
-        let keys = serde_dynamo::Item::from(item::key(
-            keys::aggregate_pk(&tenant, events_schema::AggregateType::Task, None),
-            old.id.clone(),
-        ));
+        let keys = serde_dynamo::Item::from(item::key(keys::task_pk(&tenant, &old.id), keys::TASK_SK.to_owned()));
         if roll >= 80 {
             let gone = deleted_image(&ctx, &old, at);
             out.push(record(seq, "MODIFY", keys, Some(image(&ctx, &old)), Some(gone.clone())));

@@ -26,6 +26,10 @@ pub(crate) const CHANGED_AT: &str = "changedAt";
 pub(crate) const DELETED: &str = "deleted";
 /// The table's TTL attribute (epoch seconds): DynamoDB removes the item some time after.
 pub(crate) const EXPIRES_AT: &str = "expiresAt";
+/// A token the store draws for each commit and writes with every item of it: a write that
+/// is refused by its condition yet finds its own token on the item is its own earlier,
+/// retried attempt. Client-supplied values (a correlation id) cannot tell two callers apart.
+pub(crate) const WRITE_TOKEN: &str = "writeToken";
 
 /// How long a soft-deleted aggregate stays before DynamoDB's TTL removes it.
 pub(crate) const DELETED_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -67,15 +71,21 @@ pub(crate) fn aggregate_key(tenant: &str, aggregate: &Aggregate) -> (String, Str
         Aggregate::Comment(c) => Some(c.task_id.as_str()),
         _ => None,
     };
-    (keys::aggregate_pk(tenant, aggregate.aggregate_type(), task_id), aggregate.id().to_owned())
+    keys::aggregate_key(tenant, aggregate.aggregate_type(), aggregate.id(), task_id)
 }
 
 pub(crate) fn key(pk: String, sk: String) -> Item {
     HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
 }
 
-/// The whole item an aggregate is stored as, after a write by `ctx`.
-pub(crate) fn to_item(ctx: &RequestContext, aggregate: &Aggregate) -> Result<Item, StoreError> {
+/// The whole item an aggregate is stored as, after a write by `ctx` carrying `token`; a task's
+/// index keys put it in its shard of `shards`.
+pub(crate) fn to_item(
+    ctx: &RequestContext,
+    aggregate: &Aggregate,
+    shards: u16,
+    token: &str,
+) -> Result<Item, StoreError> {
     let fields: Result<Item, _> = match aggregate {
         Aggregate::Task(t) => serde_dynamo::to_item(t),
         Aggregate::Category(c) => serde_dynamo::to_item(c),
@@ -95,11 +105,14 @@ pub(crate) fn to_item(ctx: &RequestContext, aggregate: &Aggregate) -> Result<Ite
     item.insert(CORRELATION_ID.to_owned(), s(&ctx.correlation_id));
     item.insert(ACTOR.to_owned(), s(&ctx.identity.actor));
     item.insert(CHANGED_AT.to_owned(), s(aggregate.changed_at().to_string()));
+    item.insert(WRITE_TOKEN.to_owned(), s(token));
     if let Aggregate::Task(task) = aggregate {
-        item.insert(keys::GSI1PK.to_owned(), s(keys::due_pk(tenant)));
-        item.insert(keys::GSI1SK.to_owned(), s(keys::due_sk(task.due_date.as_deref(), &task.id)));
-        item.insert(keys::GSI2PK.to_owned(), s(keys::priority_pk(tenant)));
-        item.insert(keys::GSI2SK.to_owned(), s(keys::priority_sk(task.priority, &task.id)));
+        let shard = keys::shard_of(&task.id, shards);
+        for index in keys::TaskIndex::ALL {
+            let (pk, sk) = index.attributes();
+            item.insert(pk.to_owned(), s(index.partition(tenant, shard)));
+            item.insert(sk.to_owned(), s(index.sort_key(task)));
+        }
     }
     Ok(item)
 }

@@ -1,5 +1,10 @@
 //! The key formats of the single table. Every partition key starts with the tenant, so no
 //! key built here can address another tenant's items.
+//!
+//! A task is an item of its own partition (keyed by its id), so a tenant's task writes
+//! spread over as many partitions as it has tasks; its three list orders are indexes whose
+//! partitions are `shards` per tenant (a task's shard is a stable hash of its id), so no list
+//! funnels a tenant's writes into one index partition either.
 
 use std::borrow::Cow;
 
@@ -12,6 +17,13 @@ pub(crate) const GSI1PK: &str = "gsi1pk";
 pub(crate) const GSI1SK: &str = "gsi1sk";
 pub(crate) const GSI2PK: &str = "gsi2pk";
 pub(crate) const GSI2SK: &str = "gsi2sk";
+pub(crate) const GSI3PK: &str = "gsi3pk";
+pub(crate) const GSI3SK: &str = "gsi3sk";
+/// Every index key attribute of a task: a soft delete removes them all.
+pub(crate) const TASK_INDEX_KEYS: [&str; 6] = [GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK];
+
+/// The sort key of a task item, alone in its partition.
+pub(crate) const TASK_SK: &str = "TASK";
 
 /// Sorts after every `YYYY-MM-DD` (and after any digit), so undated tasks come last in
 /// due-date order, as in the embedded engine; unlike a sentinel date it cannot collide with
@@ -31,33 +43,101 @@ fn part(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// The partition of an aggregate kind; comments live under their task.
-pub(crate) fn aggregate_pk(tenant: &str, aggregate_type: AggregateType, task_id: Option<&str>) -> String {
-    let tenant = part(tenant);
+/// The key (partition, sort) of an aggregate's item. A task is alone in its partition;
+/// comments live in their task's comment partition; categories, projects and sprints (a
+/// handful per tenant, written at a person's pace) share one partition per tenant and kind,
+/// which one Query lists.
+pub(crate) fn aggregate_key(
+    tenant: &str,
+    aggregate_type: AggregateType,
+    id: &str,
+    task_id: Option<&str>,
+) -> (String, String) {
     match aggregate_type {
-        AggregateType::Task => format!("T#{tenant}#TASK"),
-        AggregateType::Category => format!("T#{tenant}#CATEGORY"),
-        AggregateType::Project => format!("T#{tenant}#PROJECT"),
-        AggregateType::Sprint => format!("T#{tenant}#SPRINT"),
-        AggregateType::Comment => comments_pk(&tenant, task_id.unwrap_or_default()),
+        AggregateType::Task => (task_pk(tenant, id), TASK_SK.to_owned()),
+        AggregateType::Comment => (comments_pk(tenant, task_id.unwrap_or_default()), id.to_owned()),
+        other => (kind_pk(tenant, other), id.to_owned()),
     }
+}
+
+pub(crate) fn task_pk(tenant: &str, id: &str) -> String {
+    format!("T#{}#TASK#{}", part(tenant), part(id))
+}
+
+/// The shared partition of a tenant's categories, projects or sprints.
+pub(crate) fn kind_pk(tenant: &str, aggregate_type: AggregateType) -> String {
+    let kind = match aggregate_type {
+        AggregateType::Category => "CATEGORY",
+        AggregateType::Project => "PROJECT",
+        AggregateType::Sprint => "SPRINT",
+        AggregateType::Task => "TASK",
+        AggregateType::Comment => "COMMENT",
+    };
+    format!("T#{}#{kind}", part(tenant))
 }
 
 pub(crate) fn comments_pk(tenant: &str, task_id: &str) -> String {
     format!("T#{}#TASK#{}#COMMENT", part(tenant), part(task_id))
 }
 
-pub(crate) fn due_pk(tenant: &str) -> String {
-    format!("T#{}#TASK#DUE", part(tenant))
+/// The three orders of a tenant's tasks, each an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskIndex {
+    /// `gsi1`: by due date, undated last.
+    Due,
+    /// `gsi2`: critical first, newest first within a priority.
+    Priority,
+    /// `gsi3`: newest first (read descending).
+    Created,
+}
+
+impl TaskIndex {
+    pub(crate) const ALL: [TaskIndex; 3] = [TaskIndex::Due, TaskIndex::Priority, TaskIndex::Created];
+
+    /// The index's key attributes (partition, sort).
+    pub(crate) fn attributes(self) -> (&'static str, &'static str) {
+        match self {
+            TaskIndex::Due => (GSI1PK, GSI1SK),
+            TaskIndex::Priority => (GSI2PK, GSI2SK),
+            TaskIndex::Created => (GSI3PK, GSI3SK),
+        }
+    }
+
+    /// One shard of a tenant's part of the index.
+    pub(crate) fn partition(self, tenant: &str, shard: u16) -> String {
+        let order = match self {
+            TaskIndex::Due => "DUE",
+            TaskIndex::Priority => "PRIO",
+            TaskIndex::Created => "NEW",
+        };
+        format!("T#{}#TASK#{order}#{shard}", part(tenant))
+    }
+
+    /// Where a task sorts in this index.
+    pub(crate) fn sort_key(self, task: &events_schema::events::TaskSnapshot) -> String {
+        match self {
+            TaskIndex::Due => due_sk(task.due_date.as_deref(), &task.id),
+            TaskIndex::Priority => priority_sk(task.priority, &task.id),
+            // UUIDv7 ids sort by creation; the index is read descending.
+            TaskIndex::Created => task.id.clone(),
+        }
+    }
+}
+
+/// A task's shard: a stable hash of its id (the same in every process and release, unlike
+/// std's hasher), so a task stays in its shard until the shard count changes.
+pub(crate) fn shard_of(id: &str, shards: u16) -> u16 {
+    (stable_hash(id) % u64::from(shards.max(1))) as u16
+}
+
+/// FNV-1a: stable across builds and processes; for spreading and fingerprints, not secrecy.
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Dates are fixed-width, so `date#id` sorts by date, then by id (oldest first).
 pub(crate) fn due_sk(due_date: Option<&str>, id: &str) -> String {
     format!("{}#{id}", due_date.unwrap_or(NO_DUE_DATE))
-}
-
-pub(crate) fn priority_pk(tenant: &str) -> String {
-    format!("T#{}#TASK#PRIO", part(tenant))
 }
 
 /// Critical first; within a priority, newest first (ids descending).
@@ -120,11 +200,32 @@ mod tests {
 
     #[test]
     fn separators_in_tenants_cannot_reach_another_partition() {
-        let forged = aggregate_pk("a#TASK#x", AggregateType::Category, None);
+        let forged = kind_pk("a#TASK#x", AggregateType::Category);
         assert_ne!(forged, comments_pk("a", "x#CATEGORY"));
-        assert_eq!(aggregate_pk("acme", AggregateType::Task, None), "T#acme#TASK");
+        assert_eq!(
+            aggregate_key("acme", AggregateType::Task, "t1", None),
+            ("T#acme#TASK#t1".to_owned(), "TASK".to_owned())
+        );
+        assert_eq!(task_pk("acme", "t1#HIST"), "T#acme#TASK#t1%23HIST");
+        assert_ne!(task_pk("acme", "t1#HIST"), history_pk("acme", "t1"));
         assert_eq!(comments_pk("acme", "t1"), "T#acme#TASK#t1#COMMENT");
         assert_eq!(history_sk(7, "TaskCreated"), "00000000000000000007#TaskCreated");
+        assert_eq!(TaskIndex::Due.partition("a#b", 3), "T#a%23b#TASK#DUE#3");
+    }
+
+    #[test]
+    fn ids_spread_evenly_over_the_shards_and_stay_put() {
+        let mut counts = [0_u32; 8];
+        for i in 0..8000 {
+            let id = format!("0197{i:04x}-7c3a-7000-8000-{:012x}", i * 7919);
+            counts[usize::from(shard_of(&id, 8))] += 1;
+        }
+        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert_eq!(
+            shard_of("0197f0e4-7c3a-7000-8000-000000000001", 8),
+            shard_of("0197f0e4-7c3a-7000-8000-000000000001", 8)
+        );
+        assert_eq!(shard_of("anything", 1), 0);
     }
 
     #[test]

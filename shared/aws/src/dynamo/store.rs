@@ -33,7 +33,8 @@ impl DynamoStore {
         aggregate_type: AggregateType,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.get_item(keys::aggregate_pk(tenant, aggregate_type, None), id.to_owned()).await? {
+        let (pk, sk) = keys::aggregate_key(tenant, aggregate_type, id, None);
+        match self.get_item(pk, sk).await? {
             Some(found) => item::live(found),
             None => Ok(None),
         }
@@ -61,7 +62,7 @@ impl Store for DynamoStore {
 
     async fn list_categories(&self, tenant: &str) -> Result<Vec<CategorySnapshot>, StoreError> {
         // A tenant has few categories: read them all, order by name in memory.
-        let pk = keys::aggregate_pk(tenant, AggregateType::Category, None);
+        let pk = keys::kind_pk(tenant, AggregateType::Category);
         let mut categories: Vec<CategorySnapshot> = self.list_all(Query::partition(pk, true)).await?;
         categories.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         Ok(categories)
@@ -73,7 +74,7 @@ impl Store for DynamoStore {
 
     async fn list_projects(&self, tenant: &str) -> Result<Vec<ProjectSnapshot>, StoreError> {
         // UUIDv7 ids: descending key order is newest first.
-        let pk = keys::aggregate_pk(tenant, AggregateType::Project, None);
+        let pk = keys::kind_pk(tenant, AggregateType::Project);
         self.list_all(Query::partition(pk, false)).await
     }
 
@@ -82,7 +83,7 @@ impl Store for DynamoStore {
     }
 
     async fn list_sprints(&self, tenant: &str, project_id: &str) -> Result<Vec<SprintSnapshot>, StoreError> {
-        let pk = keys::aggregate_pk(tenant, AggregateType::Sprint, None);
+        let pk = keys::kind_pk(tenant, AggregateType::Sprint);
         let mut query = Query::partition(pk, true);
         query.names.insert("#projectId".to_owned(), "projectId".to_owned());
         query.values.insert(":projectId".to_owned(), item::s(project_id));

@@ -44,7 +44,7 @@ fn task(version: u64) -> TaskSnapshot {
 }
 
 fn stored(correlation_id: &str, aggregate: &Aggregate) -> serde_dynamo::Item {
-    serde_dynamo::Item::from(item::to_item(&ctx(correlation_id), aggregate).unwrap())
+    serde_dynamo::Item::from(item::to_item(&ctx(correlation_id), aggregate, 8, "token-1").unwrap())
 }
 
 /// What a soft delete leaves: the item, marked, at the next version, by its deleter.
@@ -55,7 +55,7 @@ fn soft_deleted(live: &serde_dynamo::Item, version: u64, correlation_id: &str) -
     sdk.insert(item::CORRELATION_ID.into(), item::s(correlation_id));
     sdk.insert(item::CHANGED_AT.into(), item::s("2026-03-02T00:00:00Z"));
     sdk.insert(item::EXPIRES_AT.into(), item::n(1_900_000_000));
-    for index_key in ["gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"] {
+    for index_key in crate::dynamo::keys::TASK_INDEX_KEYS {
         sdk.remove(index_key);
     }
     serde_dynamo::Item::from(sdk)

@@ -18,6 +18,12 @@ use crate::context::RequestContext;
 /// An idempotency record counts against it: it is an item of the same transaction.
 pub const MAX_CHANGES_PER_COMMIT: usize = 100;
 
+/// The most stored items one call of a task list examines, filtered out or not. A call
+/// stops there and answers with what it found and a cursor from where it stopped, so a
+/// selective filter over a large tenant costs every call the same bounded work (on
+/// DynamoDB, about 1 MB of reads) instead of a scan of the tenant in one request.
+pub const LIST_READ_CAP: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -38,6 +44,10 @@ pub enum StoreError {
     BadCursor,
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The backing service refused for load (DynamoDB throughput, OpenSearch 429, SES
+    /// sending rate), after its client's own retries: wait, then try again.
+    #[error("the store is throttling requests: {0}")]
+    Throttled(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
 }
@@ -194,6 +204,10 @@ pub struct IdempotencyRecord {
 }
 
 /// A page of a list, with the opaque cursor of the next page.
+///
+/// A page holds at most the limit asked for, and may hold fewer, even none, while
+/// `next_cursor` is set: a list stops when it has examined [`LIST_READ_CAP`] items. Only a
+/// page without a cursor ends the list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -239,7 +253,8 @@ pub struct TaskQuery {
 pub trait Store: Send + Sync {
     async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<TaskSnapshot>, StoreError>;
     /// A cursor is bound to the tenant, filter and sort it was issued for; any other use is
-    /// [`StoreError::BadCursor`].
+    /// [`StoreError::BadCursor`]. The page may be short (see [`Page`]); the limit may change
+    /// from one page to the next.
     async fn list_tasks(&self, tenant: &str, query: &TaskQuery) -> Result<Page<TaskSnapshot>, StoreError>;
 
     async fn get_category(&self, tenant: &str, id: &str) -> Result<Option<CategorySnapshot>, StoreError>;
