@@ -12,98 +12,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws::{Moto, as_lambda_event, create_table, read_stream, unique_name};
+use aws::{Moto, Queue, as_lambda_event, create_table, queue, read_stream, receive, sqs_event, unique_name};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use events_schema::events::{Priority, TaskSnapshot, TaskStatus};
 use events_schema::{DomainEvent, EVENT_SOURCE, Timestamp, routing};
 use serde_json::json;
 use shared_aws::bus::EventBridgePublisher;
 use shared_aws::dynamo::DynamoStore;
-use shared_aws::lambda::{DeadLettering, SqsEvent, consume_sqs, route_stream};
+use shared_aws::lambda::{DeadLettering, consume_sqs, route_stream};
 use shared_aws::parking::{SqsDeadLetters, SqsParking};
 use shared_core::consumers::history::AuditHistory;
 use shared_core::pipeline::{ApplyError, Consumer, Delivery};
 use shared_core::ports::{Aggregate, Change, HistoryStore, Store};
 use shared_core::stream_router::RetryPolicy;
 use shared_core::{Identity, RequestContext, Role};
-
-struct Queue {
-    url: String,
-    arn: String,
-    dlq_url: String,
-}
-
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) -> Queue {
-    let dlq_url = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url.unwrap();
-    let dlq_arn = arn_of(sqs, &dlq_url).await;
-    let redrive = json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5" }).to_string();
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = arn_of(sqs, &url).await;
-    Queue { url, arn, dlq_url }
-}
-
-async fn arn_of(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    let attrs =
-        sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
-    attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone()
-}
-
-/// Receives until `n` messages arrived (or a few empty polls), as SQS would hand them to Lambda.
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut out = Vec::new();
-    for _ in 0..20 {
-        if out.len() >= n {
-            break;
-        }
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        out.extend(messages);
-    }
-    out
-}
-
-/// The Lambda SQS event for received messages.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let records: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            let count = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                .cloned()
-                .unwrap_or_else(|| "1".into());
-            json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": { "ApproximateReceiveCount": count }, "messageAttributes": {},
-                "eventSource": "aws:sqs", "awsRegion": aws::REGION
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
-}
 
 fn ctx(correlation: &str) -> RequestContext {
     RequestContext {
@@ -185,7 +110,7 @@ impl Backbone {
         event.records = records;
         // The Lambda payload exactly as the event source would send it.
         let payload = serde_json::to_string(&event).unwrap();
-        let (response, report) = route_stream(&payload, &publisher, &parking, &policy).await.unwrap();
+        let (response, report) = route_stream(&payload, None, &publisher, &parking, &policy).await.unwrap();
         assert_eq!(response.batch_item_failures.is_empty(), report.first_failed_sequence.is_none());
         report
     }
@@ -235,10 +160,10 @@ async fn a_write_travels_from_dynamodb_through_the_bus_to_the_history_table() {
     let messages = receive(&b.sqs, &audit.url, 4).await;
     assert_eq!(messages.len(), 4);
     let consumer = AuditHistory::new(b.store.clone());
-    let response = consume_sqs(&consumer, sqs_event(&messages), None).await;
+    let response = consume_sqs(&consumer, sqs_event(&messages), None, None).await;
     assert!(response.batch_item_failures.is_empty());
     // Delivered twice (a redelivery after a lost acknowledgement): still one item per event.
-    let response = consume_sqs(&consumer, sqs_event(&messages), None).await;
+    let response = consume_sqs(&consumer, sqs_event(&messages), None, None).await;
     assert!(response.batch_item_failures.is_empty());
 
     let history = HistoryStore::list(b.store.as_ref(), "acme", &id).await.unwrap();
@@ -332,7 +257,7 @@ async fn a_failing_message_is_reported_alone_then_dead_lettered_with_its_reason(
     for attempt in 1..=5 {
         let messages = receive(&b.sqs, &notifier.url, 1).await;
         assert_eq!(messages.len(), 1, "attempt {attempt}");
-        let response = consume_sqs(&Broken, sqs_event(&messages), Some(&dead)).await;
+        let response = consume_sqs(&Broken, sqs_event(&messages), Some(&dead), None).await;
         if attempt < 5 {
             let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
             assert_eq!(failed, [messages[0].message_id().unwrap().to_owned()], "only that message is reported");

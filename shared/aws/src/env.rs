@@ -21,6 +21,19 @@ pub fn max_receives() -> Result<u32, BadMaxReceives> {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("MAX_THROTTLED_RECEIVES must be a whole number from 1 to 1000, got {0:?}")]
+pub struct BadMaxThrottledReceives(String);
+
+/// Receives before a consumer dead-letters a message that only ever failed for throttling
+/// (`MAX_THROTTLED_RECEIVES`, default 20); the queue's redrive policy allows one more.
+pub fn max_throttled_receives() -> Result<u32, BadMaxThrottledReceives> {
+    match std::env::var("MAX_THROTTLED_RECEIVES") {
+        Err(_) => Ok(20),
+        Ok(text) => text.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or(BadMaxThrottledReceives(text)),
+    }
+}
+
 /// The SDK config from the Lambda environment (region, credentials), with the SDK's
 /// standard retry mode: it retries throttling and transient errors with backoff itself.
 pub async fn sdk_config() -> aws_config::SdkConfig {

@@ -8,7 +8,7 @@ use shared_core::pipeline::{Consumer, InboundMessage, emf_line, process_batch_re
 use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, RouterReport, prepare, route_batch};
 
 use crate::dynamo::stream::{NotAStreamEvent, RawRecords, decode_batch_with};
-use crate::parking::SqsDeadLetters;
+use crate::parking::{SqsDeadLetters, SqsVisibility};
 
 /// The name the router's metrics go under (dimension `Router`), its handler's name.
 pub const STREAM_ROUTER: &str = "stream-router";
@@ -19,21 +19,62 @@ pub struct DeadLettering<'a> {
     pub max_receives: u32,
 }
 
+/// How a message whose sink throttled comes back: after a growing delay (its visibility on
+/// `queue`), and to the dead letters only after `max_throttled_receives`.
+pub struct Backoff<'a> {
+    pub queue: &'a SqsVisibility,
+    pub max_throttled_receives: u32,
+    pub schedule: BackoffSchedule,
+}
+
+/// The delays of a throttled message: the first, doubling on every receive up to the longest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffSchedule {
+    pub first_secs: u64,
+    pub longest_secs: u64,
+}
+
+impl Default for BackoffSchedule {
+    /// 10 s doubling to 15 minutes: with 20 receives, about three and a half hours of
+    /// throttling before a message is parked.
+    fn default() -> Self {
+        Self { first_secs: 10, longest_secs: 15 * 60 }
+    }
+}
+
+impl BackoffSchedule {
+    /// How long a message throttled on its `received`th receive stays away: the schedule's
+    /// delay less a jitter of up to half, drawn from the message id, so that a throttled
+    /// batch does not come back all at once.
+    pub fn delay_secs(&self, message_id: &str, received: u32) -> u64 {
+        let doubled = self.first_secs.saturating_mul(1 << received.saturating_sub(1).min(20));
+        let ceiling = doubled.min(self.longest_secs).max(1);
+        let spread = crate::dynamo::stable_hash(&format!("{message_id}/{received}")) % (ceiling / 2 + 1);
+        ceiling - spread
+    }
+}
+
 /// An SQS batch of bus events for one consumer: only failed message ids are reported, so
 /// SQS retries those alone. A message failing its last allowed receive is sent to the
 /// dead-letter queue with the reason and acknowledged; if that send fails, it is reported
-/// failed and the queue's own redrive policy dead-letters it (without the reason). The
+/// failed and the queue's own redrive policy dead-letters it (without the reason).
+///
+/// A message that failed only because its sink throttled is not poison: with `backoff`, it
+/// comes back after its [`BackoffSchedule`] delay (its visibility is changed) instead of when the queue's
+/// visibility timeout says, and is dead-lettered only after `max_throttled_receives`. The
 /// batch's metrics go to stdout as EMF.
 pub async fn consume_sqs(
     consumer: &dyn Consumer,
     event: SqsEvent,
     dead: Option<&DeadLettering<'_>>,
+    backoff: Option<&Backoff<'_>>,
 ) -> SqsBatchResponse {
     let receives: Vec<u32> = event
         .records
         .iter()
         .map(|r| r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1))
         .collect();
+    let receipts: Vec<Option<String>> = event.records.iter().map(|r| r.receipt_handle.clone()).collect();
     let batch: Vec<InboundMessage> = event
         .records
         .into_iter()
@@ -45,8 +86,12 @@ pub async fn consume_sqs(
     for failure in report.failures {
         let index = batch.iter().position(|m| m.id == failure.id);
         let received = index.and_then(|i| receives.get(i)).copied().unwrap_or(1);
-        if let (Some(dead), Some(i)) = (dead, index)
-            && received >= dead.max_receives
+        let allowed = match (failure.throttled, backoff) {
+            (true, Some(backoff)) => Some(backoff.max_throttled_receives),
+            _ => dead.map(|d| d.max_receives),
+        };
+        if let (Some(dead), Some(i), Some(allowed)) = (dead, index, allowed)
+            && received >= allowed
         {
             match dead.queue.send(&batch[i].body, consumer.name(), &failure.reason, received).await {
                 Ok(()) => {
@@ -54,6 +99,15 @@ pub async fn consume_sqs(
                     continue;
                 }
                 Err(e) => tracing::error!(error = %e, "dead-lettering failed; leaving it to the redrive policy"),
+            }
+        } else if let (true, Some(backoff), Some(Some(receipt))) =
+            (failure.throttled, backoff, index.map(|i| receipts.get(i).cloned().flatten()))
+        {
+            let delay = backoff.schedule.delay_secs(&failure.id, received);
+            match backoff.queue.delay(&receipt, delay).await {
+                Ok(()) => tracing::info!(message_id = %failure.id, delay, received, "throttled; backing off"),
+                // It then comes back when the queue's visibility timeout ends, as any failure.
+                Err(e) => tracing::warn!(error = %e, message_id = %failure.id, "backing off failed"),
             }
         }
         let mut item = BatchItemFailure::default();
@@ -101,4 +155,25 @@ pub async fn route_stream(
         response.batch_item_failures.push(failure);
     }
     Ok((response, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_message_backs_off_ever_longer_with_jitter_up_to_the_longest_delay() {
+        let schedule = BackoffSchedule::default();
+        let ceilings = [10, 20, 40, 80, 160, 320, 640, 900, 900];
+        for (i, ceiling) in ceilings.into_iter().enumerate() {
+            let received = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let delays: Vec<u64> = (0..50).map(|m| schedule.delay_secs(&format!("message-{m}"), received)).collect();
+            assert!(delays.iter().all(|d| (ceiling / 2..=ceiling).contains(d)), "receive {received}: {delays:?}");
+            assert!(delays.iter().collect::<std::collections::HashSet<_>>().len() > 3, "no jitter: {delays:?}");
+        }
+        assert_eq!(schedule.delay_secs("m", 1000), schedule.delay_secs("m", 1000), "stable, and no overflow");
+        assert!(schedule.delay_secs("m", u32::MAX) <= 900);
+        let total: u64 = (1..20).map(|r| ceilings.get(r - 1).copied().unwrap_or(900)).sum();
+        assert!((3 * 3600..4 * 3600).contains(&total), "19 backoffs before the 20th receive: {total} s");
+    }
 }

@@ -82,3 +82,34 @@ impl SqsDeadLetters {
         Ok(())
     }
 }
+
+/// A consumer's own queue, for backing a message off: its visibility is set to the delay,
+/// so it is received again only then.
+pub struct SqsVisibility {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsVisibility {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(Client::new(config), queue_url)
+    }
+
+    /// Hides the message received with `receipt_handle` for `seconds` (SQS allows up to 12 hours).
+    pub async fn delay(&self, receipt_handle: &str, seconds: u64) -> Result<(), String> {
+        let seconds = i32::try_from(seconds.min(12 * 3600)).unwrap_or(12 * 3600);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| format!("ChangeMessageVisibility failed: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+        Ok(())
+    }
+}

@@ -44,6 +44,9 @@ pub struct InboundMessage {
 pub struct MessageFailure {
     pub id: String,
     pub reason: String,
+    /// The sink refused for load ([`StoreError::Throttled`]): the message is sound, and
+    /// should come back after a backoff rather than count toward its dead-lettering.
+    pub throttled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,18 +94,21 @@ pub async fn process_batch_report(consumer: &dyn Consumer, batch: &[InboundMessa
                 report.max_lag_ms = report.max_lag_ms.max(lag);
                 report.replayed += usize::from(replayed);
             }
-            Err(reason) => report.failures.push(MessageFailure { id: message.id.clone(), reason }),
+            Err((reason, throttled)) => {
+                report.failures.push(MessageFailure { id: message.id.clone(), reason, throttled })
+            }
         }
     }
     report
 }
 
-/// Decodes and applies one message; returns its lag and whether it was a replay.
-async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<(i64, bool), String> {
+/// Decodes and applies one message; returns its lag and whether it was a replay, or why it
+/// failed and whether for throttling.
+async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<(i64, bool), (String, bool)> {
     let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id,
         event_type = tracing::field::Empty, correlation_id = tracing::field::Empty, replay = tracing::field::Empty);
     let outcome = async {
-        let (event, delivery) = decode(&message.body).map_err(|e| e.to_string())?;
+        let (event, delivery) = decode(&message.body).map_err(|e| (e.to_string(), false))?;
         let span = tracing::Span::current();
         span.record("event_type", event.event_type());
         span.record("correlation_id", event.meta.correlation_id.as_str());
@@ -110,13 +116,16 @@ async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<
             span.record("replay", name.as_str());
         }
         let lag = events_schema::Timestamp::now().unix_millis() - event.meta.occurred_at.unix_millis();
-        consumer.apply(&event, &delivery).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((lag, delivery.replay_name.is_some()))
+        consumer.apply(&event, &delivery).await.map_err(|e| {
+            let throttled = matches!(e, ApplyError::Store(StoreError::Throttled(_)));
+            (e.to_string(), throttled)
+        })?;
+        Ok::<_, (String, bool)>((lag, delivery.replay_name.is_some()))
     }
     .instrument(span.clone())
     .await;
-    if let Err(reason) = &outcome {
-        span.in_scope(|| tracing::warn!(%reason, "message failed"));
+    if let Err((reason, throttled)) = &outcome {
+        span.in_scope(|| tracing::warn!(%reason, throttled, "message failed"));
     }
     outcome
 }
@@ -153,7 +162,7 @@ mod tests {
     fn emf_names_the_namespace_dimension_and_values() {
         let report = BatchReport {
             processed: 9,
-            failures: vec![MessageFailure { id: "m".into(), reason: "r".into() }],
+            failures: vec![MessageFailure { id: "m".into(), reason: "r".into(), throttled: false }],
             max_lag_ms: 1500,
             replayed: 0,
         };

@@ -16,12 +16,15 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_lambda_events::event::dynamodb::{EventRecord, UserIdentity};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde_json::json;
 
 pub const REGION: &str = "us-east-1";
 /// How long moto may take to answer its first request; it is usually ready in under a second.
@@ -161,7 +164,7 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Creates a table as the CDK deploys it (`cdk/lib/constructs/data.ts`): `pk`/`sk`, the
-/// indexes `gsi1` and `gsi2`, a NEW_AND_OLD_IMAGES stream, TTL on `expiresAt`.
+/// indexes `gsi1`, `gsi2` and `gsi3`, a NEW_AND_OLD_IMAGES stream, TTL on `expiresAt`.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
     let string = |name: &str| {
         AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
@@ -183,12 +186,13 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].into_iter().map(string).collect(),
+            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"].into_iter().map(string).collect(),
         ))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .global_secondary_indexes(index(1))
         .global_secondary_indexes(index(2))
+        .global_secondary_indexes(index(3))
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -262,4 +266,80 @@ pub async fn read_stream(moto: &Moto, table: &str) -> Vec<Record> {
         }
     }
     records
+}
+
+/// A consumer's queue and its DLQ (redrive after 5 receives), as the CDK makes them.
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
+    pub dlq_url: String,
+}
+
+pub async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) -> Queue {
+    let dlq_url = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url.unwrap();
+    let dlq_arn = arn_of(sqs, &dlq_url).await;
+    let redrive = json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5" }).to_string();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = arn_of(sqs, &url).await;
+    Queue { url, arn, dlq_url }
+}
+
+pub async fn arn_of(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    let attrs =
+        sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+    attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone()
+}
+
+/// Receives until `n` messages arrived (or a few empty polls), as SQS would hand them to Lambda.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        if out.len() >= n {
+            break;
+        }
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        out.extend(messages);
+    }
+    out
+}
+
+/// The Lambda SQS event for received messages.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let count = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": { "ApproximateReceiveCount": count }, "messageAttributes": {},
+                "eventSource": "aws:sqs", "awsRegion": REGION
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
 }

@@ -113,6 +113,8 @@ pub struct OpenSearchIndex {
     client: OpenSearch,
     index: String,
     timeout: Duration,
+    /// Set once this process has made sure the index exists (see [`Self::bulk`]).
+    index_ready: tokio::sync::OnceCell<()>,
 }
 
 /// A request failed as a whole: unreachable, or an error status.
@@ -141,7 +143,11 @@ async fn read(what: &str, response: Response) -> Result<(u16, Value), StoreError
 fn checked(what: &str, status: u16, body: Value) -> Result<Value, StoreError> {
     match status {
         200..=299 => Ok(body),
-        429 | 500.. => Err(unavailable(what, format!("status {status}: {}", responses::error_text(body.get("error"))))),
+        429 => Err(StoreError::Throttled(format!(
+            "OpenSearch {what}: status 429: {}",
+            responses::error_text(body.get("error"))
+        ))),
+        500.. => Err(unavailable(what, format!("status {status}: {}", responses::error_text(body.get("error"))))),
         _ => Err(StoreError::Corrupt(format!(
             "OpenSearch {what} refused with status {status}: {}",
             responses::error_text(body.get("error"))
@@ -163,7 +169,12 @@ impl OpenSearchIndex {
             }
         }
         let transport = transport.build().map_err(|e| OpenSearchError::Client(e.to_string()))?;
-        Ok(Self { client: OpenSearch::new(transport), index: config.index, timeout: config.timeout })
+        Ok(Self {
+            client: OpenSearch::new(transport),
+            index: config.index,
+            timeout: config.timeout,
+            index_ready: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// Installs (or replaces) the index template for `<index>*`; run at deployment, before
@@ -185,10 +196,12 @@ impl OpenSearchIndex {
     /// Creates the index with its settings and mappings ([`requests::index_definition`]) if
     /// it does not exist yet: `Ok(true)` created, `Ok(false)` already there (left as it is).
     ///
-    /// The search indexer runs this on a cold start, before its first write could create the
-    /// index with guessed mappings. It needs only index permissions (`aoss:CreateIndex`),
-    /// which the CDK grants the indexer; [`Self::put_template`] needs collection-level
-    /// permissions on OpenSearch Serverless, which no function is granted.
+    /// [`Self::bulk`] runs this before the first write of each process, so that no write
+    /// creates the index with guessed mappings, and nothing is asked of OpenSearch before
+    /// the first event (a cold start while OpenSearch is unreachable still starts). It needs
+    /// only index permissions (`aoss:CreateIndex`), which the CDK grants the indexer;
+    /// [`Self::put_template`] needs collection-level permissions on OpenSearch Serverless,
+    /// which no function is granted.
     pub async fn create_index(&self) -> Result<bool, StoreError> {
         let response = self
             .client
@@ -214,6 +227,14 @@ impl OpenSearchIndex {
         if actions.is_empty() {
             return Ok(Vec::new());
         }
+        // Once per process; a failure leaves it unset, and the next write tries again.
+        self.index_ready
+            .get_or_try_init(|| async {
+                let created = self.create_index().await?;
+                tracing::info!(index = %self.index, created, "task index ready");
+                Ok::<_, StoreError>(())
+            })
+            .await?;
         let body = requests::bulk_body(actions).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let response = self
             .client
@@ -244,7 +265,11 @@ impl OpenSearchIndex {
             ItemOutcome::Stale => Ok(false),
             ItemOutcome::Failed { status, reason } => {
                 let text = format!("OpenSearch refused the write with status {status}: {reason}");
-                Err(if retryable { StoreError::Unavailable(text) } else { StoreError::Corrupt(text) })
+                Err(match (status, retryable) {
+                    (429, _) => StoreError::Throttled(text),
+                    (_, true) => StoreError::Unavailable(text),
+                    (_, false) => StoreError::Corrupt(text),
+                })
             }
         }
     }

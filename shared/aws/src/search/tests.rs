@@ -39,6 +39,10 @@ impl Recorded {
 struct Fake {
     requests: Mutex<Vec<Recorded>>,
     replies: Mutex<VecDeque<(u16, Value)>>,
+    /// Answer the adapter's creation of the index itself (counted, not recorded), so tests
+    /// of writes see their own requests only.
+    auto_create: bool,
+    creates: Mutex<usize>,
 }
 
 async fn answer(
@@ -58,6 +62,10 @@ async fn answer(
             (k.to_owned(), v.to_owned())
         })
         .collect();
+    if fake.auto_create && method == Method::PUT && uri.path() == "/tasks" {
+        *fake.creates.lock().unwrap() += 1;
+        return (StatusCode::OK, [("content-type", "application/json")], json!({"acknowledged": true}).to_string());
+    }
     fake.requests.lock().unwrap().push(Recorded {
         method,
         path: uri.path().to_owned(),
@@ -71,7 +79,11 @@ async fn answer(
 
 /// A listening fake and an adapter pointed at it (index `tasks`).
 async fn fake_with(replies: Vec<(u16, Value)>, auth: OpenSearchAuth) -> (Arc<Fake>, OpenSearchIndex) {
-    let fake = Arc::new(Fake { requests: Mutex::default(), replies: Mutex::new(replies.into()) });
+    listen(Fake { replies: Mutex::new(replies.into()), auto_create: true, ..Fake::default() }, auth).await
+}
+
+async fn listen(fake: Fake, auth: OpenSearchAuth) -> (Arc<Fake>, OpenSearchIndex) {
+    let fake = Arc::new(fake);
     let app = axum::Router::new().fallback(answer).with_state(Arc::clone(&fake));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -224,7 +236,7 @@ async fn a_refused_single_write_is_retryable_only_when_opensearch_says_so() {
     let (_, index) =
         serve(vec![bulk_reply(&[429]), bulk_reply(&[400]), (503, json!({"error": {"type": "x", "reason": "down"}}))])
             .await;
-    assert!(matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Throttled(_))));
     assert!(
         matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Corrupt(m)) if m.contains("mapper_parsing"))
     );
@@ -459,8 +471,9 @@ async fn the_index_is_created_with_the_template_definition_unless_it_exists() {
     let exists =
         json!({"error": {"type": "resource_already_exists_exception", "reason": "index [tasks] already exists"}});
     let bad = json!({"error": {"type": "mapper_parsing_exception", "reason": "unknown parameter"}});
+    let replies = vec![(200, json!({"acknowledged": true})), (400, exists), (400, bad), (503, json!({}))];
     let (fake, index) =
-        serve(vec![(200, json!({"acknowledged": true})), (400, exists), (400, bad), (503, json!({}))]).await;
+        listen(Fake { replies: Mutex::new(replies.into()), ..Fake::default() }, OpenSearchAuth::None).await;
     assert_eq!(index.create_index().await, Ok(true));
     assert_eq!(index.create_index().await, Ok(false), "already there: left as it is");
     assert!(matches!(index.create_index().await, Err(StoreError::Corrupt(_))));
@@ -468,6 +481,38 @@ async fn the_index_is_created_with_the_template_definition_unless_it_exists() {
     let sent = &requests(&fake)[0];
     assert_eq!((&sent.method, sent.path.as_str()), (&Method::PUT, "/tasks"));
     assert_eq!(sent.json(), requests::index_template("tasks*")["template"]);
+}
+
+#[tokio::test]
+async fn nothing_is_asked_before_the_first_write_which_creates_the_index_once() {
+    let replies = vec![(503, json!({})), (200, json!({"acknowledged": true})), bulk_reply(&[201]), bulk_reply(&[201])];
+    let (fake, index) =
+        listen(Fake { replies: Mutex::new(replies.into()), ..Fake::default() }, OpenSearchAuth::None).await;
+    assert!(requests(&fake).is_empty(), "building the adapter asks nothing of OpenSearch");
+    // OpenSearch is unreachable for the first write: the write fails (its message is retried).
+    assert!(matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Unavailable(_))));
+    assert!(index.upsert("acme", &task("t1", 1), 1).await.unwrap());
+    assert!(index.upsert("acme", &task("t2", 1), 1).await.unwrap());
+    let sent: Vec<(Method, String)> = requests(&fake).into_iter().map(|r| (r.method, r.path)).collect();
+    assert_eq!(
+        sent,
+        [
+            (Method::PUT, "/tasks".to_owned()),
+            (Method::PUT, "/tasks".to_owned()),
+            (Method::POST, "/tasks/_bulk".to_owned()),
+            (Method::POST, "/tasks/_bulk".to_owned()),
+        ],
+        "created once it succeeds, then written to"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_told_apart_from_unavailability() {
+    let (fake, index) = serve(vec![bulk_reply(&[429]), (429, json!({"error": "too many"})), bulk_reply(&[503])]).await;
+    assert!(matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Throttled(_))));
+    assert!(matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Throttled(_))));
+    assert!(matches!(index.upsert("acme", &task("t1", 1), 1).await, Err(StoreError::Unavailable(_))));
+    assert_eq!(*fake.creates.lock().unwrap(), 1);
 }
 
 #[test]
