@@ -84,13 +84,14 @@ impl ListPlan {
         Some(Self { index, descending: sort == TaskSort::Created, range, filter })
     }
 
-    /// The sort-key condition of a read from `from`, or `None` when nothing is left there.
-    fn sort_condition(&self, from: &Position) -> Option<(String, Vec<String>)> {
+    /// The sort-key condition of a read from `from` (over `#isk`, with its values), empty
+    /// for the whole partition, or `None` when nothing is left there.
+    fn sort_condition(&self, from: &Position) -> Option<(&'static str, Vec<(&'static str, String)>)> {
         if self.descending {
             return Some(match from {
-                Position::Start => (String::new(), vec![]),
-                Position::After(key) => ("#isk < :a".to_owned(), vec![key.clone()]),
-                Position::From(key) => ("#isk <= :a".to_owned(), vec![key.clone()]),
+                Position::Start => ("", vec![]),
+                Position::After(key) => ("#isk < :a", vec![(":a", key.clone())]),
+                Position::From(key) => ("#isk <= :a", vec![(":a", key.clone())]),
                 Position::Done => return None,
             });
         }
@@ -108,10 +109,10 @@ impl ListPlan {
         };
         Some(match (low, &self.range.high) {
             (Some(low), Some(high)) if &low > high => return None,
-            (Some(low), Some(high)) => ("#isk BETWEEN :a AND :b".to_owned(), vec![low, high.clone()]),
-            (Some(low), None) => ("#isk >= :a".to_owned(), vec![low]),
-            (None, Some(high)) => ("#isk <= :b".to_owned(), vec![high.clone()]),
-            (None, None) => (String::new(), vec![]),
+            (Some(low), Some(high)) => ("#isk BETWEEN :a AND :b", vec![(":a", low), (":b", high.clone())]),
+            (Some(low), None) => ("#isk >= :a", vec![(":a", low)]),
+            (None, Some(high)) => ("#isk <= :b", vec![(":b", high.clone())]),
+            (None, None) => ("", vec![]),
         })
     }
 }
@@ -164,11 +165,9 @@ impl DynamoStore {
         values.insert(":ipk".to_owned(), s(list.index.partition(tenant, shard)));
         if !condition.is_empty() {
             key_condition.push_str(" AND ");
-            key_condition.push_str(&condition);
+            key_condition.push_str(condition);
             names.insert("#isk".to_owned(), sk_name.to_owned());
-            for (placeholder, bound) in [":a", ":b"].iter().filter(|p| condition.contains(**p)).zip(bounds) {
-                values.insert((*placeholder).to_owned(), s(bound));
-            }
+            values.extend(bounds.into_iter().map(|(placeholder, bound)| (placeholder.to_owned(), s(bound))));
         }
         let filter = (!list.filter.filters.is_empty()).then(|| list.filter.filters.join(" AND "));
         let response = self
@@ -202,5 +201,55 @@ impl DynamoStore {
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(Fetched { items, next, scanned })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use events_schema::events::Priority;
+
+    use super::*;
+
+    fn condition(sort: TaskSort, filter: &TaskFilter, from: &Position) -> Option<(&'static str, Vec<String>)> {
+        let plan = ListPlan::new(sort, filter).unwrap();
+        plan.sort_condition(from).map(|(c, values)| (c, values.into_iter().map(|(_, v)| v).collect()))
+    }
+
+    #[test]
+    fn positions_become_key_conditions_within_the_filters_range() {
+        let none = TaskFilter::default();
+        let after = |k: &str| Position::After(k.into());
+        let from = |k: &str| Position::From(k.into());
+        // Newest first: read downwards from the position.
+        assert_eq!(condition(TaskSort::Created, &none, &Position::Start), Some(("", vec![])));
+        assert_eq!(condition(TaskSort::Created, &none, &after("id5")), Some(("#isk < :a", vec!["id5".into()])));
+        assert_eq!(condition(TaskSort::Created, &none, &from("id5")), Some(("#isk <= :a", vec!["id5".into()])));
+        // Ascending: the position raises the low end, past a key by the smallest character.
+        assert_eq!(condition(TaskSort::DueDate, &none, &after("k")), Some(("#isk >= :a", vec!["k\u{0}".into()])));
+        let may = TaskFilter { due_from: Some("2026-05-01".into()), due_to: Some("2026-05-31".into()), ..none.clone() };
+        let range = |low: &str| Some(("#isk BETWEEN :a AND :b", vec![low.to_owned(), "2026-05-31$".to_owned()]));
+        assert_eq!(condition(TaskSort::DueDate, &may, &Position::Start), range("2026-05-01#"));
+        assert_eq!(condition(TaskSort::DueDate, &may, &after("2026-04-01#x")), range("2026-05-01#"));
+        assert_eq!(condition(TaskSort::DueDate, &may, &from("2026-05-07#x")), range("2026-05-07#x"));
+        assert_eq!(condition(TaskSort::DueDate, &may, &after("2026-06-01#x")), None, "past the range: nothing left");
+        let high = TaskFilter { priority: Some(Priority::High), ..none };
+        assert_eq!(
+            condition(TaskSort::Priority, &high, &Position::Start),
+            Some(("#isk BETWEEN :a AND :b", vec!["1#".into(), "1$".into()]))
+        );
+        assert_eq!(condition(TaskSort::Priority, &high, &Position::Done), None);
+    }
+
+    #[test]
+    fn an_empty_due_range_lists_nothing() {
+        let backwards = TaskFilter {
+            due_from: Some("2026-07-01".into()),
+            due_to: Some("2026-04-01".into()),
+            ..TaskFilter::default()
+        };
+        assert!(ListPlan::new(TaskSort::DueDate, &backwards).is_none());
+        assert!(ListPlan::new(TaskSort::Created, &backwards).is_some(), "other orders filter it out instead");
     }
 }
