@@ -147,6 +147,12 @@ macro_rules! op {
     };
 }
 
+/// The paging contract of every paged list.
+const PAGING: &str = "The cursor of the next page; null when the list has ended. A page holds at most `limit` \
+items and may hold fewer, even none, with a cursor: a call stops after examining a fixed number of stored items \
+(1 000), so a selective filter over many tasks pages through them in bounded steps. Follow nextCursor until it \
+is null; the limit may change from page to page.";
+
 use Reply::*;
 const V: Option<Role> = Some(Role::Viewer);
 const M: Option<Role> = Some(Role::Member);
@@ -258,7 +264,7 @@ pub fn document() -> Value {
             Many { item, paged } => {
                 let mut properties = json!({ "data": { "type": "array", "items": item(&mut generator) } });
                 if paged {
-                    properties["nextCursor"] = json!({ "type": ["string", "null"] });
+                    properties["nextCursor"] = json!({ "type": ["string", "null"], "description": PAGING });
                 }
                 Some(("application/json", json!({ "type": "object", "required": ["data"], "properties": properties })))
             }
