@@ -15,8 +15,9 @@ import { KEY_READ_ACTIONS, KEY_WRITE_ACTIONS, type StageKey } from './stage-key'
 export const MAX_RECEIVE_COUNT = 5;
 /**
  * A message that failed only because its sink throttled (OpenSearch 429, SES, DynamoDB) is
- * not poison: the runtime backs it off with ChangeMessageVisibility (growing to 15 minutes
- * between receives, about 3.5 hours in all) and parks it only after this many receives.
+ * not poison: the runtime backs it off with ChangeMessageVisibility (10 s doubling to 15
+ * minutes between receives, less up to half in jitter: 1.7 to 3.4 hours in all) and parks it
+ * only after this many receives.
  */
 export const MAX_THROTTLED_RECEIVES = 20;
 /** SQS's own redrive, one receive after the runtime would have parked a message itself. */
