@@ -1,5 +1,6 @@
 //! `taskstream`: runs the embedded backbone and operates it.
 
+mod bench;
 mod fixture;
 mod http_server;
 mod keys;
@@ -30,6 +31,8 @@ enum Command {
     Route(route::RouteArgs),
     /// Write a synthetic DynamoDB Streams event (JSON) for benchmarks and tools.
     Fixture(fixture::FixtureArgs),
+    /// Measure the embedded engine (`bench pipeline`: the router and consumers against the API).
+    Bench(bench::BenchArgs),
     /// Export the event and command schemas, or check them against shipped ones.
     Schema(schema::SchemaArgs),
 }
@@ -49,6 +52,7 @@ async fn main() -> std::process::ExitCode {
         Command::Route(args) => route::run(args),
         Command::Fixture(args) => fixture::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Bench(args) => bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_api::{AppState, KeysHandle, router};
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::search::SearchIndexer;
+use shared_core::pipeline::Consumer;
 use shared_embedded::{Durability, Engine, EngineConfig};
 use tokio::sync::watch;
 
@@ -52,6 +53,11 @@ pub struct ServeArgs {
     /// writes.
     #[arg(long, env = "TASKSTREAM_SYNC", value_enum, default_value = "full")]
     sync: SyncMode,
+    /// Accept writes but leave the router and the consumers stopped: the change log keeps
+    /// every change for the next start. For measuring how fast a backlog drains (`taskstream
+    /// bench pipeline`) and for maintenance.
+    #[arg(long, env = "TASKSTREAM_NO_PIPELINE")]
+    no_pipeline: bool,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -133,10 +139,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop, stopped) = watch::channel(false);
     let history = engine.history_store();
-    let mut loops = vec![engine.spawn_consumer(Arc::new(AuditHistory::new(Arc::clone(&history))), stopped.clone())?];
     let search = engine.search_index();
-    loops.push(engine.spawn_consumer(Arc::new(SearchIndexer::new(Arc::clone(&search))), stopped.clone())?);
-    loops.push(engine.spawn_router(stopped));
+    let consumers: [Arc<dyn Consumer>; 2] =
+        [Arc::new(AuditHistory::new(Arc::clone(&history))), Arc::new(SearchIndexer::new(Arc::clone(&search)))];
+    let mut loops = Vec::new();
+    if args.no_pipeline {
+        for consumer in &consumers {
+            engine.register_queue(consumer.name())?;
+        }
+        tracing::warn!("the pipeline is stopped (--no-pipeline): changes wait in the change log");
+    } else {
+        for consumer in consumers {
+            loops.push(engine.spawn_consumer(consumer, stopped.clone())?);
+        }
+        loops.push(engine.spawn_router(stopped));
+    }
 
     let keys = engine.api_keys();
     crate::keys::ensure_admin_key(&args.data, &keys).await?;

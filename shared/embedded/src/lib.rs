@@ -8,6 +8,7 @@ mod change_log;
 mod db;
 mod history;
 mod keys;
+mod progress;
 mod queue;
 mod router;
 mod search;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 
 pub use db::{Db, Durability};
 pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
+pub use progress::{ConsumerProgress, Observer, Progress};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +176,12 @@ impl Engine {
     /// Change records the router parked, with why.
     pub async fn router_dead_letters(&self) -> Result<Vec<(i64, String)>, EmbeddedError> {
         self.db.read(router::parked).await
+    }
+
+    /// Where the router and every consumer stand, and the age of the oldest change not yet
+    /// through the pipeline.
+    pub async fn progress(&self) -> Result<Progress, EmbeddedError> {
+        self.db.read(progress::read).await
     }
 
     pub async fn change_log_len(&self) -> Result<i64, EmbeddedError> {
