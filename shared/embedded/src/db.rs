@@ -298,6 +298,25 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
+    /// The mode the write connection really runs in, as SQLite reports it (2 = FULL, 1 = NORMAL).
+    fn writer_synchronous(db: &Db) -> i64 {
+        db.write_blocking(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)).unwrap()
+    }
+
+    #[test]
+    fn commits_are_synced_on_every_commit_unless_asked_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        assert_eq!(writer_synchronous(&db), 2, "FULL by default");
+        let journal: String =
+            db.write_blocking(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?)).unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(Durability::default(), Durability::Full);
+        drop(db);
+        let db = Db::open_with(dir.path(), Durability::Normal).unwrap();
+        assert_eq!(writer_synchronous(&db), 1, "NORMAL only when asked for");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_write_rolls_back_alone_within_its_group() {
         let dir = tempfile::tempdir().unwrap();
