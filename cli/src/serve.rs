@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use shared_api::auth_failures::AuthFailureLayer;
+use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_api::{AppState, KeysHandle, router};
 use shared_core::consumers::history::AuditHistory;
@@ -58,6 +59,11 @@ pub struct ServeArgs {
     /// bench pipeline`) and for maintenance.
     #[arg(long, env = "TASKSTREAM_NO_PIPELINE")]
     no_pipeline: bool,
+    /// How stale history and search may get: while the oldest change not yet through the
+    /// router and every consumer is older than this, writes are refused with 503 and
+    /// `Retry-After` (reads go on). `500ms`, `30s`, `2m`, or seconds; `0` turns it off.
+    #[arg(long, env = "TASKSTREAM_MAX_LAG", default_value = "30s", value_parser = parse_duration)]
+    max_lag: Duration,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -109,6 +115,22 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("expected HOST:PORT, localhost:PORT or a port, got {text:?}"))
 }
 
+/// `250ms`, `30s`, `2m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("expected a duration such as 500ms, 30s or 2m, got {text:?}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+    }
+}
+
 /// A limiter of `per_second` with `burst`, or none when `per_second` is 0.
 fn limiter(per_second: f64, burst: u32) -> anyhow::Result<Option<Arc<RateLimiter>>> {
     if per_second == 0.0 {
@@ -138,6 +160,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(data = %engine.db().path().display(), sync = ?args.sync, "data directory open");
 
     let (stop, stopped) = watch::channel(false);
+    let stopped_lag = stopped.clone();
     let history = engine.history_store();
     let search = engine.search_index();
     let consumers: [Arc<dyn Consumer>; 2] =
@@ -172,6 +195,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(limiter) => app = app.layer(AuthFailureLayer::new(limiter)),
         None => tracing::warn!("failed authentications are not limited"),
     }
+    if args.max_lag.is_zero() {
+        tracing::warn!("the pipeline's lag is not bounded (--max-lag 0)");
+    } else {
+        let gate = Backpressure::new(args.max_lag);
+        loops.push(watch_lag(engine.clone(), gate.clone(), stopped_lag));
+        app = app.layer(BackpressureLayer::new(gate));
+    }
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "listening");
     // The one line on stdout: scripts and tests read the address from it.
@@ -186,6 +216,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Looks at the pipeline a few times a second and tells `gate` how far behind it is.
+fn watch_lag(engine: Engine, gate: Backpressure, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let period = (gate.bound() / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+    tokio::spawn(async move {
+        while !*shutdown.borrow() {
+            match engine.progress().await {
+                Ok(progress) => gate
+                    .observe(progress.oldest_age_ms().map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))),
+                Err(e) => tracing::warn!(error = %e, "the pipeline's lag could not be read"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    })
 }
 
 /// The listening socket; a port in use is a plain message with what to do about it.
@@ -226,5 +274,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_unit_or_as_seconds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("fast").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! A full disk under a running `serve`: writes are refused with 503 `unavailable` and
 //! `Retry-After` (not a corrupt-data 500), reads go on, and once space is back writes work
-//! again in the same process, with every acknowledged write in place.
+//! again in the same process, with every acknowledged write in place and the consumers'
+//! interrupted work done promptly.
 //!
 //! The disk is a real small filesystem: a tmpfs mounted for the test, which needs root (as
 //! CI runs). Without the privilege the test says so and passes only outside CI; in CI it
@@ -13,6 +14,7 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use support::{Server, read_response, send};
 
@@ -106,5 +108,29 @@ fn a_full_disk_is_503_unavailable_and_writes_resume_without_a_restart() {
         let (status, _) = server.call("GET", &format!("/tasks/{id}"), None);
         assert_eq!(status, 200, "acknowledged write {id} is in place");
     }
+    acknowledged.push(created["data"]["id"].as_str().unwrap().to_owned());
+
+    // The consumers' work that the full disk interrupted comes back promptly, not after a
+    // visibility timeout (30 s on SQS): every acknowledged task has its history well within
+    // that, with nothing dead-lettered for the disk's fault.
+    let db =
+        rusqlite::Connection::open_with_flags(data.join("taskstream.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let freed = Instant::now();
+    loop {
+        let with_history: i64 = db.query_row("SELECT COUNT(DISTINCT task_id) FROM history", [], |r| r.get(0)).unwrap();
+        if with_history == acknowledged.len() as i64 {
+            break;
+        }
+        assert!(
+            freed.elapsed() < Duration::from_secs(10),
+            "{with_history} of {} tasks have their history 10 s after the disk has room again",
+            acknowledged.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("history complete {:.1} s after the disk had room again", freed.elapsed().as_secs_f64());
+    let dead: i64 = db.query_row("SELECT COUNT(*) FROM consumer_dead_letters", [], |r| r.get(0)).unwrap();
+    assert_eq!(dead, 0, "a full disk is not the events' fault");
     assert!(server.terminate().0.success());
 }

@@ -122,7 +122,8 @@ fn a_task_travels_from_the_api_to_its_history_and_serve_stops_cleanly() {
 }
 
 /// Writes, then SIGKILL before the consumers can have caught up; a restart on the same data
-/// finishes the work: every write's history appears, exactly once.
+/// finishes the work: for every consumer, every write's effect appears exactly once, in
+/// per-task order (history: versions 1 then 2; search: each task at its latest version).
 #[test]
 fn a_crash_loses_no_event_and_duplicates_none() {
     let data = tempfile::tempdir().unwrap();
@@ -171,12 +172,35 @@ fn a_crash_loses_no_event_and_duplicates_none() {
         let got: Vec<(u64, Vec<&str>)> = entries.iter().map(|e| (e["version"].as_u64().unwrap(), types(e))).collect();
         assert_eq!(got, vec![(1, vec!["TaskCreated"]), (2, vec!["TaskStatusChanged"])], "task {id}");
     }
-    // Nothing more trickles in later: no duplicate deliveries waiting in a queue.
+    // The search index, the other consumer, holds every task at its latest version, once.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    wait_for("every task indexed at version 2", || {
+        let at_2: i64 = conn.query_row("SELECT COUNT(*) FROM search_docs WHERE version = 2", [], |r| r.get(0)).ok()?;
+        (at_2 == ids.len() as i64).then_some(())
+    });
+    let docs: i64 = conn.query_row("SELECT COUNT(*) FROM search_docs", [], |r| r.get(0)).unwrap();
+    assert_eq!(docs, ids.len() as i64, "one document per task");
+    let in_progress: i64 =
+        conn.query_row("SELECT COUNT(*) FROM search_docs WHERE status = 'in_progress'", [], |r| r.get(0)).unwrap();
+    assert_eq!(in_progress, ids.len() as i64, "the index shows each task's last change");
+    // Nothing more trickles in later: every consumer's cursor is at the archive's end, with
+    // nothing failed, waiting or parked.
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(history_rows(), (ids.len() * 2) as i64);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM queue_messages", [], |r| r.get(0)).unwrap();
-    assert_eq!(waiting, 0);
+    let archived: i64 = conn.query_row("SELECT MAX(seq) FROM archive", [], |r| r.get(0)).unwrap();
+    let cursors: Vec<(String, i64)> = {
+        let mut stmt = conn.prepare("SELECT name, seq FROM consumer_cursors ORDER BY name").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(cursors, [("audit-history".to_owned(), archived), ("search-indexer".to_owned(), archived)]);
+    let failed: i64 = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM consumer_retries) + (SELECT COUNT(*) FROM consumer_dead_letters)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 0);
     assert!(server.terminate().success());
 }
 

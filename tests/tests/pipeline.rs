@@ -158,6 +158,90 @@ async fn a_failing_message_is_retried_then_dead_lettered_with_its_reason_and_blo
 }
 
 #[tokio::test]
+async fn a_poison_event_waits_in_its_retries_while_the_events_behind_it_flow_and_redrive_brings_it_back() {
+    let h = Harness::new();
+    let picky = Arc::new(Picky { applied: Default::default() });
+    h.engine.register_queue(picky.name()).unwrap();
+    let poison = h.create(json!({"title": "poison"})).await["id"].as_str().unwrap().to_owned();
+    h.call("PUT", &format!("/tasks/{poison}"), Some(json!({"version": 1, "status": "in_progress"}))).await;
+    h.engine.route_pending().await.unwrap();
+    h.engine.drain_once(picky.as_ref()).await.unwrap();
+    let stats = h.engine.queue_stats(picky.name()).await.unwrap();
+    assert_eq!(stats.visible + stats.in_flight, 1, "the failed event waits for its retry: {stats:?}");
+
+    // Written after the poison: flows past it while it is still being retried.
+    let behind = h.create(json!({"title": "behind"})).await["id"].as_str().unwrap().to_owned();
+    h.call("PUT", &format!("/tasks/{behind}"), Some(json!({"version": 1, "status": "in_progress"}))).await;
+    h.engine.route_pending().await.unwrap();
+    h.engine.drain_once(picky.as_ref()).await.unwrap();
+    assert_eq!(*picky.applied.lock().unwrap(), std::slice::from_ref(&behind));
+    assert_eq!(h.engine.dead_letters(picky.name()).await.unwrap().len(), 0, "not yet out of receives");
+
+    for _ in 0..10 {
+        h.engine.drain_once(picky.as_ref()).await.unwrap();
+    }
+    let dead = h.engine.dead_letters(picky.name()).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].receive_count, dead[0].reason.as_str()), (5, "the template for this task cannot render"));
+    let parked: serde_json::Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(parked["detail"]["aggregateId"], poison.as_str(), "the whole event is kept: {parked}");
+
+    // Redrive: back to the retries, due at once; it fails again (nothing was fixed) and is
+    // parked again, with the other events untouched.
+    assert_eq!(h.engine.redrive(picky.name()).await.unwrap(), 1);
+    assert_eq!(h.engine.dead_letters(picky.name()).await.unwrap().len(), 0);
+    assert!(h.engine.drain_once(picky.as_ref()).await.unwrap() > 0, "the redriven event is read again");
+    let stats = h.engine.queue_stats(picky.name()).await.unwrap();
+    assert_eq!((stats.dead, stats.visible + stats.in_flight), (0, 1), "{stats:?}");
+    assert_eq!(*picky.applied.lock().unwrap(), [behind], "nothing applied twice");
+}
+
+/// Fails with the store unavailable (as a full disk does) until told the store is back.
+struct FlakyStore {
+    down: std::sync::atomic::AtomicBool,
+    applied: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Consumer for FlakyStore {
+    fn name(&self) -> &'static str {
+        events_schema::routing::AUDIT_HISTORY
+    }
+
+    async fn apply(&self, event: &DomainEvent, _: &Delivery) -> Result<(), ApplyError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApplyError::Store(shared_core::ports::StoreError::Unavailable("disk full".into())));
+        }
+        self.applied.lock().unwrap().push(event.meta.event_id.to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn after_a_storage_error_the_batch_comes_back_at_once_and_no_event_is_charged_for_it() {
+    let h = Harness::new();
+    let flaky = Arc::new(FlakyStore { down: true.into(), applied: Default::default() });
+    for title in ["a", "b", "c"] {
+        h.create(json!({"title": title})).await;
+    }
+    h.engine.route_pending().await.unwrap();
+    // While the store fails, the batch is not settled: an error, and nothing recorded.
+    for _ in 0..6 {
+        assert!(matches!(h.engine.drain_once(flaky.as_ref()).await, Err(EmbeddedError::Unavailable(_))));
+    }
+    let stats = h.engine.queue_stats(flaky.name()).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.dead), (3, 0, 0), "waiting, not failed: {stats:?}");
+
+    // Once the store works, the very next read takes the batch: no visibility timeout, no
+    // backoff, and no failure counted against any event.
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(h.engine.drain_once(flaky.as_ref()).await.unwrap(), 3);
+    assert_eq!(flaky.applied.lock().unwrap().len(), 3);
+    let stats = h.engine.queue_stats(flaky.name()).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.dead), (0, 0, 0));
+}
+
+#[tokio::test]
 async fn a_message_that_is_not_an_event_is_dead_lettered_not_retried_forever() {
     let h = Harness::new();
     let failures = process_batch(h.history.as_ref(), &[
@@ -209,4 +293,43 @@ async fn routing_twice_derives_nothing_new() {
     assert_eq!(h.engine.route_pending().await.unwrap(), 1);
     assert_eq!(h.engine.route_pending().await.unwrap(), 0);
     assert_eq!(archived_bodies(&h).len(), 1);
+}
+
+/// `serve --max-lag` in process: the gate over the real router, fed the engine's measure of
+/// lag, as serve's watch loop feeds it.
+#[tokio::test]
+async fn writes_wait_while_the_pipeline_is_behind_its_bound_and_resume_once_it_catches_up() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use shared_api::backpressure::{Backpressure, BackpressureLayer};
+    use tower::ServiceExt;
+
+    let h = Harness::new();
+    let gate = Backpressure::new(std::time::Duration::from_millis(100));
+    let app = h.app.clone().layer(BackpressureLayer::new(gate.clone()));
+    let send = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).unwrap();
+        app.clone().oneshot(request)
+    };
+    let observe = || async {
+        let progress = h.engine.progress().await.unwrap();
+        gate.observe(progress.oldest_age_ms().map(|ms| std::time::Duration::from_millis(ms as u64)));
+    };
+
+    assert_eq!(send("POST", "/tasks", Some(json!({"title": "first"}))).await.unwrap().status(), 201);
+    observe().await;
+    assert_eq!(send("POST", "/tasks", Some(json!({"title": "within the bound"}))).await.unwrap().status(), 201);
+    // Nothing routes or consumes here until `settle`: the change ages past the bound.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    observe().await;
+    let refused = send("POST", "/tasks", Some(json!({"title": "behind"}))).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_eq!(send("GET", "/tasks", None).await.unwrap().status(), 200, "reads go on");
+
+    h.settle().await;
+    observe().await;
+    assert_eq!(h.engine.progress().await.unwrap().oldest_age_ms(), None, "caught up");
+    assert_eq!(send("POST", "/tasks", Some(json!({"title": "after"}))).await.unwrap().status(), 201);
 }

@@ -2,6 +2,7 @@
 //! socket, the task-api Lambda feeds it through `lambda_http`.
 
 pub mod auth_failures;
+pub mod backpressure;
 mod bulk;
 mod categories;
 mod comments;

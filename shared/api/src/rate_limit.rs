@@ -235,7 +235,6 @@ where
 /// read: the response says `Connection: close`, so the client knows the connection ends
 /// here rather than finding it dropped.
 pub(crate) fn refusal(headers: &HeaderMap, what: &str, retry_after: u64) -> Response {
-    let id = headers.get(CORRELATION_HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let error = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RateLimited,
@@ -243,6 +242,13 @@ pub(crate) fn refusal(headers: &HeaderMap, what: &str, retry_after: u64) -> Resp
     )
     .with_details(serde_json::json!({ "retryAfterSeconds": retry_after }))
     .with_retry_after(retry_after);
+    refuse(headers, error)
+}
+
+/// Answers `error` to a request refused before the router saw it: the correlation id
+/// settled as the router would, and `Connection: close` when a body was announced.
+pub(crate) fn refuse(headers: &HeaderMap, error: ApiError) -> Response {
+    let id = headers.get(CORRELATION_HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let mut response = CORRELATION_ID.sync_scope(id.clone(), || error.into_response());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(CORRELATION_HEADER, value);

@@ -47,6 +47,9 @@ pub struct MessageFailure {
     /// The sink refused for load ([`StoreError::Throttled`]): the message is sound, and
     /// should come back after a backoff rather than count toward its dead-lettering.
     pub throttled: bool,
+    /// The consumer's own store failed ([`StoreError::Unavailable`]: a full disk, an I/O
+    /// error): the message is sound, and the batch is worth retrying once the store works.
+    pub unavailable: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,21 +97,33 @@ pub async fn process_batch_report(consumer: &dyn Consumer, batch: &[InboundMessa
                 report.max_lag_ms = report.max_lag_ms.max(lag);
                 report.replayed += usize::from(replayed);
             }
-            Err((reason, throttled)) => {
-                report.failures.push(MessageFailure { id: message.id.clone(), reason, throttled })
-            }
+            Err((reason, cause)) => report.failures.push(MessageFailure {
+                id: message.id.clone(),
+                reason,
+                throttled: cause == Cause::Throttled,
+                unavailable: cause == Cause::Unavailable,
+            }),
         }
     }
     report
 }
 
+/// Why a message failed, where it matters for what happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The message itself (bad input, a rejection): it counts toward its dead-lettering.
+    Message,
+    Throttled,
+    Unavailable,
+}
+
 /// Decodes and applies one message; returns its lag and whether it was a replay, or why it
-/// failed and whether for throttling.
-async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<(i64, bool), (String, bool)> {
+/// failed.
+async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<(i64, bool), (String, Cause)> {
     let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id,
         event_type = tracing::field::Empty, correlation_id = tracing::field::Empty, replay = tracing::field::Empty);
     let outcome = async {
-        let (event, delivery) = decode(&message.body).map_err(|e| (e.to_string(), false))?;
+        let (event, delivery) = decode(&message.body).map_err(|e| (e.to_string(), Cause::Message))?;
         let span = tracing::Span::current();
         span.record("event_type", event.event_type());
         span.record("correlation_id", event.meta.correlation_id.as_str());
@@ -117,15 +132,19 @@ async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<
         }
         let lag = events_schema::Timestamp::now().unix_millis() - event.meta.occurred_at.unix_millis();
         consumer.apply(&event, &delivery).await.map_err(|e| {
-            let throttled = matches!(e, ApplyError::Store(StoreError::Throttled(_)));
-            (e.to_string(), throttled)
+            let cause = match e {
+                ApplyError::Store(StoreError::Throttled(_)) => Cause::Throttled,
+                ApplyError::Store(StoreError::Unavailable(_)) => Cause::Unavailable,
+                _ => Cause::Message,
+            };
+            (e.to_string(), cause)
         })?;
-        Ok::<_, (String, bool)>((lag, delivery.replay_name.is_some()))
+        Ok::<_, (String, Cause)>((lag, delivery.replay_name.is_some()))
     }
     .instrument(span.clone())
     .await;
-    if let Err((reason, throttled)) = &outcome {
-        span.in_scope(|| tracing::warn!(%reason, throttled, "message failed"));
+    if let Err((reason, cause)) = &outcome {
+        span.in_scope(|| tracing::warn!(%reason, ?cause, "message failed"));
     }
     outcome
 }
@@ -162,7 +181,7 @@ mod tests {
     fn emf_names_the_namespace_dimension_and_values() {
         let report = BatchReport {
             processed: 9,
-            failures: vec![MessageFailure { id: "m".into(), reason: "r".into(), throttled: false }],
+            failures: vec![MessageFailure { id: "m".into(), reason: "r".into(), throttled: false, unavailable: false }],
             max_lag_ms: 1500,
             replayed: 0,
         };

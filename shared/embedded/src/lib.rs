@@ -93,11 +93,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (creating if needed) the data directory. Messages a previous process had
-    /// received but not finished become visible again at once: that process is gone.
+    /// Opens (creating if needed) the data directory. Retries a previous process left
+    /// waiting out a backoff are due at once: that process is gone.
     pub fn open(dir: &Path, config: EngineConfig) -> Result<Self, EmbeddedError> {
         let db = Db::open_with(dir, config.durability)?;
-        queue::release_in_flight(&db)?;
+        queue::migrate_queue_tables(&db)?;
+        queue::release_retries(&db)?;
         db.write_blocking(keys::create_tables)?;
         Ok(Self { db, config })
     }
@@ -125,7 +126,8 @@ impl Engine {
         ApiKeys::new(Arc::clone(&self.db))
     }
 
-    /// Subscribes a consumer's queue to the bus (from now on; replay fills the past).
+    /// Subscribes a consumer to the bus: its cursor starts at the archive's end (from now on;
+    /// replay fills the past). A registered consumer keeps its place across restarts.
     pub fn register_queue(&self, name: &str) -> Result<(), EmbeddedError> {
         queue::register(&self.db, name)
     }
@@ -135,7 +137,7 @@ impl Engine {
         tokio::spawn(router::run(Arc::clone(&self.db), self.config.clone(), shutdown))
     }
 
-    /// Registers the consumer's queue and drains it until `shutdown` turns true.
+    /// Registers the consumer and drives it until `shutdown` turns true.
     pub fn spawn_consumer(
         &self,
         consumer: Arc<dyn Consumer>,
@@ -158,7 +160,8 @@ impl Engine {
         }
     }
 
-    /// Receives and settles one batch of `consumer`'s queue, in this task; returns its size.
+    /// Reads, applies and settles one batch of `consumer`'s, in this task; returns how much it
+    /// took (archive rows read past its cursor plus retries), zero when it was idle.
     pub async fn drain_once(&self, consumer: &dyn Consumer) -> Result<usize, EmbeddedError> {
         worker::drain_once(&self.db, consumer, &self.config).await
     }
@@ -171,6 +174,13 @@ impl Engine {
     pub async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, EmbeddedError> {
         let queue = queue.to_owned();
         self.db.read(move |conn| queue::dead_letters(conn, &queue)).await
+    }
+
+    /// Moves `queue`'s dead letters back to its retries, due at once; returns how many.
+    pub async fn redrive(&self, queue: &str) -> Result<usize, EmbeddedError> {
+        let queue = queue.to_owned();
+        let moved = self.db.write(move |tx| queue::redrive(tx, &queue)).await?;
+        Ok(moved)
     }
 
     /// Change records the router parked, with why.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 use crate::EmbeddedError;
@@ -32,10 +32,14 @@ pub struct Progress {
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerProgress {
     pub name: String,
-    /// Events routed to this consumer and not yet settled (applied, or parked).
+    /// Archived events past this consumer's cursor (it has yet to read them; those the
+    /// routing table does not send it, it steps over).
     pub pending: i64,
-    /// Age of the change behind the oldest pending event, in milliseconds.
+    /// Age of the change behind the first event past the cursor, in milliseconds.
     pub oldest_age_ms: Option<i64>,
+    /// Failed events waiting for another attempt (not counted in the age: a poison event
+    /// must not hold up the pipeline's measure of lag).
+    pub retrying: i64,
     pub dead: i64,
 }
 
@@ -92,7 +96,7 @@ impl Observer {
 }
 
 fn consumer_names(conn: &Connection) -> Result<Vec<String>, EmbeddedError> {
-    let mut stmt = conn.prepare_cached("SELECT name FROM queues ORDER BY name")?;
+    let mut stmt = conn.prepare_cached("SELECT name FROM consumer_cursors ORDER BY name")?;
     let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(names)
 }
@@ -124,23 +128,29 @@ fn read_in(conn: &Connection) -> Result<Progress, EmbeddedError> {
         .query_row([routed], |r| r.get(0))
         .optional()?;
     let mut consumers = Vec::new();
-    for name in consumer_names(conn)? {
-        let pending: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1")?
-            .query_row([&name], |r| r.get(0))?;
-        // The oldest message waiting is the first enqueued; its event's change time is kept
-        // in the archive.
+    let cursors: Vec<(String, i64)> = conn
+        .prepare_cached("SELECT name, seq FROM consumer_cursors ORDER BY name")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (name, cursor) in cursors {
+        // The first event past the cursor is the oldest this consumer has not read past.
         let oldest: Option<String> = conn
-            .prepare_cached(
-                "SELECT a.occurred_at FROM archive a WHERE a.event_id =
-                   (SELECT dedup_key FROM queue_messages WHERE id = (SELECT MIN(id) FROM queue_messages WHERE queue = ?1))",
-            )?
-            .query_row(params![name], |r| r.get(0))
+            .prepare_cached("SELECT occurred_at FROM archive WHERE seq > ?1 ORDER BY seq LIMIT 1")?
+            .query_row([cursor], |r| r.get(0))
             .optional()?;
-        let dead: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM dead_letters WHERE queue = ?1")?
+        let retrying: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM consumer_retries WHERE consumer = ?1")?
             .query_row([&name], |r| r.get(0))?;
-        consumers.push(ConsumerProgress { oldest_age_ms: age_of(now, oldest), name, pending, dead });
+        let dead: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM consumer_dead_letters WHERE consumer = ?1")?
+            .query_row([&name], |r| r.get(0))?;
+        consumers.push(ConsumerProgress {
+            oldest_age_ms: age_of(now, oldest),
+            pending: (archived - cursor).max(0),
+            retrying,
+            name,
+            dead,
+        });
     }
     Ok(Progress { at_ms: now, changes, routed, archived, router_oldest_age_ms: age_of(now, router_oldest), consumers })
 }

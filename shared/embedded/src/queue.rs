@@ -1,10 +1,20 @@
-//! Durable queues with SQS semantics: a received message is hidden for the visibility
-//! timeout; a failed one comes back after a backoff; after `max_receives` receives it moves
-//! to the dead-letter table with the reason of its last failure.
+//! A consumer's queue, embedded: a cursor over the archive (as a Kafka or Kinesis consumer
+//! group reads its stream) and a retry table holding only the events that failed.
+//!
+//! Every event is archived once by the router; a consumer reads the archive past its cursor,
+//! applies what the routing table sends it, and then, in one transaction, moves its cursor
+//! past the batch and records the batch's failures. A failed event waits in the retry table
+//! for a backoff that doubles with jitter; after `max_receives` failed attempts it moves to
+//! the dead letters with the reason of its last failure, and can be redriven from there.
+//! Nothing is written per event that succeeds: the cost of a healthy event is its read.
+//!
+//! Operators keep the view SQS gives: depth (events past the cursor plus retries), oldest
+//! age, retries waiting out their backoff (reported as in flight), dead letters with their
+//! reasons, and redrive.
 
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::EmbeddedError;
@@ -12,35 +22,51 @@ use crate::db::{Db, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
-    /// How long a received message stays hidden while its consumer works on it.
-    pub visibility_timeout: Duration,
-    /// Receives before a failing message is dead-lettered (SQS's maxReceiveCount).
+    /// Failed attempts before an event is dead-lettered (SQS's maxReceiveCount).
     pub max_receives: u32,
     /// The first retry delay; each later one doubles, with jitter, up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
-    /// Messages received at once. Larger than SQS's 10: a local queue has no such limit,
-    /// and a batch's writes share commits.
+    /// Archived events read at once (and retries taken at once). A batch's writes share
+    /// commits, and its settlement is one transaction.
     pub batch_size: usize,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
-            visibility_timeout: Duration::from_secs(30),
             max_receives: 5,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
-            batch_size: 100,
+            batch_size: 256,
         }
     }
 }
 
+/// An event read for a consumer: from past its cursor, or due again from its retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
-    pub id: i64,
+pub(crate) struct Received {
+    /// The event's position in the archive.
+    pub seq: i64,
     pub body: String,
-    pub receive_count: u32,
+    /// Failed attempts so far (0 for an event read past the cursor).
+    pub failures: u32,
+}
+
+/// What one read took: the events for the consumer and where its cursor may move.
+pub(crate) struct Batch {
+    pub cursor: i64,
+    /// The archive position the cursor moves to once the batch settles.
+    pub next_cursor: i64,
+    pub fresh: Vec<Received>,
+    pub retries: Vec<Received>,
+}
+
+impl Batch {
+    /// Archive rows read plus retries taken: zero means there was nothing to do.
+    pub fn taken(&self) -> usize {
+        usize::try_from(self.next_cursor - self.cursor).unwrap_or(0) + self.retries.len()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +74,8 @@ pub struct Received {
 pub struct DeadLetter {
     pub id: i64,
     pub queue: String,
+    /// The event's position in the archive.
+    pub seq: i64,
     pub body: String,
     pub receive_count: u32,
     pub reason: String,
@@ -57,143 +85,248 @@ pub struct DeadLetter {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStats {
+    /// Events waiting: routed to this consumer past its cursor, plus retries that are due.
     pub visible: i64,
+    /// Failed events waiting out their retry backoff.
     pub in_flight: i64,
     pub dead: i64,
-    /// Age of the oldest message waiting, in milliseconds.
+    /// Age of the oldest event waiting (since it was archived), in milliseconds.
     pub oldest_age_ms: Option<i64>,
 }
 
+/// Subscribes `name` from the archive's end on (a durable subscription: it keeps its place
+/// whether or not its consumer runs). Registering again changes nothing.
 pub(crate) fn register(db: &Db, name: &str) -> Result<(), EmbeddedError> {
     let name = name.to_owned();
     db.write_blocking(move |tx| {
-        tx.execute("INSERT OR IGNORE INTO queues (name) VALUES (?1)", [name])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO consumer_cursors (name, seq) SELECT ?1, COALESCE(MAX(seq), 0) FROM archive",
+            [name],
+        )?;
         Ok(())
     })
 }
 
-/// Makes every hidden message visible: used at start-up, when no receiver can be alive.
-/// That includes messages received again after a failure, and those waiting out a retry
-/// backoff: a restart retries them at once, and their receive counts still lead a message
-/// that keeps failing to the dead letters.
-pub(crate) fn release_in_flight(db: &Db) -> Result<(), EmbeddedError> {
+/// Data directories written before consumers read the archive through cursors kept a row
+/// per event and queue. Each such queue becomes a cursor just before its oldest waiting event
+/// (nothing waiting is skipped; what was applied already is applied again, harmlessly), its
+/// dead letters move over (the event found in the archive by its id; the old table stays, so nothing is lost), and
+/// the old queue tables go.
+pub(crate) fn migrate_queue_tables(db: &Db) -> Result<(), EmbeddedError> {
     db.write_blocking(|tx| {
-        let now = now_ms();
-        let n = tx.execute("UPDATE queue_messages SET visible_ms = ?1 WHERE visible_ms > ?1", [now])?;
+        let old: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'queue_messages')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !old {
+            return Ok(());
+        }
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO consumer_cursors (name, seq)
+               SELECT q.name, COALESCE(
+                 (SELECT MIN(a.seq) - 1 FROM queue_messages m JOIN archive a ON a.event_id = m.dedup_key WHERE m.queue = q.name),
+                 (SELECT COALESCE(MAX(seq), 0) FROM archive))
+               FROM queues q;
+             INSERT INTO consumer_dead_letters (consumer, seq, receive_count, reason, failed_ms)
+               SELECT d.queue, a.seq, d.receive_count, d.reason, d.failed_ms
+               FROM dead_letters d JOIN archive a ON a.event_id = json_extract(d.body, '$.id') ORDER BY d.id;
+             DROP TABLE queue_messages;
+             DROP TABLE queues;",
+        )?;
+        tracing::info!("queues of an earlier layout moved to consumer cursors");
+        Ok(())
+    })
+}
+
+/// Makes every retry due now: used at start-up, so a restart retries at once what a previous
+/// process left waiting (its failure counts still lead a poison event to the dead letters).
+pub(crate) fn release_retries(db: &Db) -> Result<(), EmbeddedError> {
+    db.write_blocking(|tx| {
+        let n = tx.execute("UPDATE consumer_retries SET visible_ms = ?1 WHERE visible_ms > ?1", [now_ms()])?;
         if n > 0 {
-            tracing::info!(messages = n, "released messages left in flight by a previous process");
+            tracing::info!(events = n, "retries a previous process left waiting are due now");
         }
         Ok(())
     })
 }
 
-/// Enqueues unless the same `dedup_key` is already waiting in that queue.
-pub(crate) fn enqueue(
-    tx: &Connection,
-    queue: &str,
-    dedup_key: &str,
-    body: &str,
-    now: i64,
-) -> Result<(), EmbeddedError> {
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO queue_messages (queue, dedup_key, body, enqueued_ms, visible_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-    )?
-    .execute(params![queue, dedup_key, body, now])?;
-    Ok(())
+pub(crate) fn cursor(conn: &Connection, name: &str) -> Result<Option<i64>, EmbeddedError> {
+    Ok(conn
+        .prepare_cached("SELECT seq FROM consumer_cursors WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
 }
 
-pub(crate) fn receive(tx: &Connection, queue: &str, config: &QueueConfig) -> Result<Vec<Received>, EmbeddedError> {
-    let now = now_ms();
-    let hidden_until = now + i64::try_from(config.visibility_timeout.as_millis()).unwrap_or(i64::MAX / 2);
-    let mut stmt = tx.prepare_cached(
-        "UPDATE queue_messages SET visible_ms = ?1, receive_count = receive_count + 1
-         WHERE id IN (SELECT id FROM queue_messages WHERE queue = ?2 AND visible_ms <= ?3 ORDER BY id LIMIT ?4)
-         RETURNING id, body, receive_count",
+/// Reads the next batch for `name` (a read: nothing is marked). Only one worker drives a
+/// consumer; settlement is fenced on the cursor it read, so a second one would only repeat
+/// idempotent effects, never lose or double-settle an event.
+pub(crate) fn read_batch(conn: &Connection, name: &str, config: &QueueConfig) -> Result<Batch, EmbeddedError> {
+    let Some(cursor) = cursor(conn, name)? else {
+        return Err(EmbeddedError::Corrupt(format!("the consumer {name} is not registered")));
+    };
+    let limit = i64::try_from(config.batch_size).unwrap_or(256);
+    let mut next_cursor = cursor;
+    let mut fresh = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT seq, detail_type, body FROM archive WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let mut rows = stmt.query(params![cursor, limit])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            next_cursor = seq;
+            let detail_type = row.get_ref(1)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
+            if events_schema::routing::consumers_of(detail_type).any(|c| c == name) {
+                fresh.push(Received { seq, body: row.get(2)?, failures: 0 });
+            }
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.seq, a.body, r.receive_count FROM consumer_retries r JOIN archive a ON a.seq = r.seq
+         WHERE r.consumer = ?1 AND r.visible_ms <= ?2 ORDER BY r.seq LIMIT ?3",
     )?;
-    let mut batch: Vec<Received> = stmt
-        .query_map(params![hidden_until, queue, now, i64::try_from(config.batch_size).unwrap_or(10)], |r| {
-            Ok(Received { id: r.get(0)?, body: r.get(1)?, receive_count: r.get(2)? })
+    let retries = stmt
+        .query_map(params![name, now_ms(), limit], |r| {
+            Ok(Received { seq: r.get(0)?, body: r.get(1)?, failures: r.get(2)? })
         })?
         .collect::<Result<_, _>>()?;
-    // RETURNING does not promise an order; the queue is FIFO per enqueue.
-    batch.sort_by_key(|m| m.id);
-    Ok(batch)
+    Ok(Batch { cursor, next_cursor, fresh, retries })
 }
 
-pub(crate) fn delete(tx: &Connection, id: i64) -> Result<(), EmbeddedError> {
-    tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?.execute([id])?;
-    Ok(())
-}
-
-/// Records a failure: back to the queue after a backoff, or to the dead letters when the
-/// message has used its receives.
-pub(crate) fn fail(
+/// Settles a batch in one transaction: the cursor moves past it, each failure is kept for
+/// a retry or dead-lettered, each retry that went through is forgotten. `failures` maps an
+/// event's archive position to why it failed. Returns false (and changes nothing) when the
+/// cursor is no longer where the batch was read from.
+pub(crate) fn settle(
     tx: &Connection,
-    queue: &str,
-    message: &Received,
-    reason: &str,
+    name: &str,
+    batch: &Batch,
+    failures: &[(i64, String)],
     config: &QueueConfig,
 ) -> Result<bool, EmbeddedError> {
-    let now = now_ms();
-    if message.receive_count >= config.max_receives {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO dead_letters (id, queue, body, receive_count, reason, enqueued_ms, failed_ms)
-             SELECT id, queue, body, receive_count, ?2, enqueued_ms, ?3 FROM queue_messages WHERE id = ?1",
-        )?
-        .execute(params![message.id, reason, now])?;
-        delete(tx, message.id)?;
-        tracing::warn!(queue, message_id = message.id, receives = message.receive_count, %reason, "message dead-lettered");
-        return Ok(true);
+    let moved = tx
+        .prepare_cached("UPDATE consumer_cursors SET seq = ?3 WHERE name = ?1 AND seq = ?2")?
+        .execute(params![name, batch.cursor, batch.next_cursor])?;
+    if moved == 0 && batch.next_cursor != batch.cursor {
+        return Ok(false);
     }
-    let delay = backoff(config, message.receive_count, message.id);
-    tx.prepare_cached("UPDATE queue_messages SET visible_ms = ?1, last_error = ?2 WHERE id = ?3")?.execute(params![
-        now + i64::try_from(delay.as_millis()).unwrap_or(0),
-        reason,
-        message.id
-    ])?;
-    Ok(false)
+    let now = now_ms();
+    let failed = |seq: i64| failures.iter().find(|(s, _)| *s == seq).map(|(_, reason)| reason.as_str());
+    for event in batch.fresh.iter().chain(&batch.retries) {
+        match failed(event.seq) {
+            None if event.failures > 0 => {
+                tx.prepare_cached("DELETE FROM consumer_retries WHERE consumer = ?1 AND seq = ?2")?
+                    .execute(params![name, event.seq])?;
+            }
+            None => {}
+            Some(reason) => fail(tx, name, event, reason, config, now)?,
+        }
+    }
+    Ok(true)
+}
+
+fn fail(
+    tx: &Connection,
+    name: &str,
+    event: &Received,
+    reason: &str,
+    config: &QueueConfig,
+    now: i64,
+) -> Result<(), EmbeddedError> {
+    let failures = event.failures + 1;
+    if failures >= config.max_receives {
+        tx.prepare_cached(
+            "INSERT INTO consumer_dead_letters (consumer, seq, receive_count, reason, failed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![name, event.seq, failures, reason, now])?;
+        tx.prepare_cached("DELETE FROM consumer_retries WHERE consumer = ?1 AND seq = ?2")?
+            .execute(params![name, event.seq])?;
+        tracing::warn!(consumer = name, seq = event.seq, receives = failures, %reason, "event dead-lettered");
+        return Ok(());
+    }
+    let delay = backoff(config, failures, event.seq);
+    tx.prepare_cached(
+        "INSERT INTO consumer_retries (consumer, seq, receive_count, visible_ms, last_error) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (consumer, seq) DO UPDATE SET receive_count = excluded.receive_count,
+             visible_ms = excluded.visible_ms, last_error = excluded.last_error",
+    )?
+    .execute(params![name, event.seq, failures, now + i64::try_from(delay.as_millis()).unwrap_or(0), reason])?;
+    Ok(())
 }
 
 /// Exponential backoff with "equal jitter": half the step fixed, half spread, so retries of
-/// many failing messages do not land together.
-fn backoff(config: &QueueConfig, receive_count: u32, salt: i64) -> Duration {
-    let exp = receive_count.saturating_sub(1).min(20);
+/// many failing events do not land together.
+fn backoff(config: &QueueConfig, failures: u32, salt: i64) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
     let step = config.base_backoff.saturating_mul(1u32 << exp).min(config.max_backoff);
     let half = step / 2;
     let spread = u64::try_from(half.as_millis()).unwrap_or(0);
     let jitter = if spread == 0 {
         0
     } else {
-        (salt.unsigned_abs().wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(receive_count)) % spread
+        (salt.unsigned_abs().wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(failures)) % spread
     };
     half + Duration::from_millis(jitter)
 }
 
-pub(crate) fn stats(conn: &Connection, queue: &str) -> Result<QueueStats, EmbeddedError> {
+/// Moves `name`'s dead letters back to its retries, due now, with their counts reset.
+pub(crate) fn redrive(tx: &Connection, name: &str) -> Result<usize, EmbeddedError> {
     let now = now_ms();
-    let (visible, in_flight, oldest): (i64, i64, Option<i64>) = conn.query_row(
-        "SELECT COALESCE(SUM(visible_ms <= ?2), 0), COALESCE(SUM(visible_ms > ?2), 0), MIN(enqueued_ms)
-         FROM queue_messages WHERE queue = ?1",
-        params![queue, now],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let dead = conn.query_row("SELECT COUNT(*) FROM dead_letters WHERE queue = ?1", [queue], |r| r.get(0))?;
-    Ok(QueueStats { visible, in_flight, dead, oldest_age_ms: oldest.map(|t| now - t) })
+    tx.prepare_cached(
+        "INSERT INTO consumer_retries (consumer, seq, receive_count, visible_ms, last_error)
+         SELECT consumer, seq, 0, ?2, reason FROM consumer_dead_letters WHERE consumer = ?1
+         ON CONFLICT (consumer, seq) DO UPDATE SET receive_count = 0, visible_ms = excluded.visible_ms",
+    )?
+    .execute(params![name, now])?;
+    Ok(tx.prepare_cached("DELETE FROM consumer_dead_letters WHERE consumer = ?1")?.execute([name])?)
 }
 
-pub(crate) fn dead_letters(conn: &Connection, queue: &str) -> Result<Vec<DeadLetter>, EmbeddedError> {
+pub(crate) fn stats(conn: &Connection, name: &str) -> Result<QueueStats, EmbeddedError> {
+    let now = now_ms();
+    let cursor = cursor(conn, name)?.unwrap_or(i64::MAX);
+    let types: Vec<&str> = events_schema::routing::route(name).map(|r| r.detail_types.to_vec()).unwrap_or_default();
+    // Past the cursor, only this consumer's detail-types count (a short scan: the backlog).
+    let (mut visible, mut oldest): (i64, Option<i64>) = (0, None);
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT detail_type, archived_ms FROM archive WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([cursor])?;
+        while let Some(row) = rows.next()? {
+            let t = row.get_ref(0)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
+            if types.contains(&t) {
+                visible += 1;
+                oldest.get_or_insert(row.get(1)?);
+            }
+        }
+    }
+    let (due, waiting, oldest_retry): (i64, i64, Option<i64>) = conn.query_row(
+        "SELECT COALESCE(SUM(r.visible_ms <= ?2), 0), COALESCE(SUM(r.visible_ms > ?2), 0), MIN(a.archived_ms)
+         FROM consumer_retries r JOIN archive a ON a.seq = r.seq WHERE r.consumer = ?1",
+        params![name, now],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    visible += due;
+    let oldest = [oldest, oldest_retry].into_iter().flatten().min();
+    let dead =
+        conn.query_row("SELECT COUNT(*) FROM consumer_dead_letters WHERE consumer = ?1", [name], |r| r.get(0))?;
+    Ok(QueueStats { visible, in_flight: waiting, dead, oldest_age_ms: oldest.map(|t| now - t) })
+}
+
+pub(crate) fn dead_letters(conn: &Connection, name: &str) -> Result<Vec<DeadLetter>, EmbeddedError> {
     let mut stmt = conn.prepare(
-        "SELECT id, queue, body, receive_count, reason, failed_ms FROM dead_letters WHERE queue = ?1 ORDER BY id",
+        "SELECT d.id, d.consumer, d.seq, a.body, d.receive_count, d.reason, d.failed_ms
+         FROM consumer_dead_letters d JOIN archive a ON a.seq = d.seq WHERE d.consumer = ?1 ORDER BY d.id",
     )?;
     let rows = stmt
-        .query_map([queue], |r| {
+        .query_map([name], |r| {
             Ok(DeadLetter {
                 id: r.get(0)?,
                 queue: r.get(1)?,
-                body: r.get(2)?,
-                receive_count: r.get(3)?,
-                reason: r.get(4)?,
-                failed_ms: r.get(5)?,
+                seq: r.get(2)?,
+                body: r.get(3)?,
+                receive_count: r.get(4)?,
+                reason: r.get(5)?,
+                failed_ms: r.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -205,36 +338,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_restart_releases_every_hidden_message_failed_before_or_not() {
+    fn a_restart_makes_every_waiting_retry_due_and_keeps_its_count() {
+        // A consumer the routing table sends task creations to.
+        const Q: &str = events_schema::routing::AUDIT_HISTORY;
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).unwrap();
-        let config = QueueConfig { visibility_timeout: Duration::from_secs(3600), ..Default::default() };
-        let failing = QueueConfig { base_backoff: Duration::ZERO, max_backoff: Duration::ZERO, ..config.clone() };
-        let first = config.clone();
-        let received = db
-            .write_blocking(move |tx| {
-                for key in ["a", "b"] {
-                    enqueue(tx, "q", key, key, now_ms())?;
-                }
-                receive(tx, "q", &first)
-            })
-            .unwrap();
-        assert_eq!(received.len(), 2);
-        // "a" fails and is received again (in flight with an error on record); "b" is in flight.
-        let again = db
-            .write_blocking(move |tx| {
-                fail(tx, "q", &received[0], "boom", &failing)?;
-                receive(tx, "q", &failing)
-            })
-            .unwrap();
-        assert_eq!(again.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), [("a", 2)]);
-        let hidden = |db: &Db| db.read_blocking(|c| stats(c, "q")).unwrap().in_flight;
-        assert_eq!(hidden(&db), 2);
+        register(&db, Q).unwrap();
+        let slow = QueueConfig {
+            base_backoff: Duration::from_secs(3600),
+            max_backoff: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        db.write_blocking(|tx| {
+            tx.execute(
+                "INSERT INTO archive (event_id, detail_type, tenant, occurred_at, archived_ms, body)
+                 VALUES ('e', 'TaskCreated', 't', '2026-01-01T00:00:00.000Z', 0, '{}')",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let config = slow.clone();
+        db.write_blocking(move |tx| {
+            let batch = read_batch(tx, Q, &config)?;
+            assert_eq!(batch.fresh.len(), 1);
+            settle(tx, Q, &batch, &[(batch.fresh[0].seq, "boom".into())], &config)
+        })
+        .unwrap();
+        let waiting = |db: &Db| db.read_blocking(|c| stats(c, Q)).unwrap();
+        assert_eq!((waiting(&db).visible, waiting(&db).in_flight), (0, 1), "waiting out an hour's backoff");
 
-        release_in_flight(&db).unwrap();
-        assert_eq!(hidden(&db), 0);
-        let next = db.write_blocking(move |tx| receive(tx, "q", &config)).unwrap();
-        assert_eq!(next.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), [("a", 3), ("b", 2)]);
+        release_retries(&db).unwrap();
+        assert_eq!((waiting(&db).visible, waiting(&db).in_flight), (1, 0));
+        let batch = db.read_blocking(|c| read_batch(c, Q, &slow)).unwrap();
+        assert_eq!(batch.retries.iter().map(|r| r.failures).collect::<Vec<_>>(), [1], "its count is kept");
+        assert!(batch.fresh.is_empty(), "the cursor moved past it");
     }
 
     #[test]
@@ -247,7 +385,7 @@ mod tests {
         for (count, lo, hi) in [(1, 500, 1000), (2, 1000, 2000), (3, 2000, 4000), (9, 4000, 8000)] {
             for salt in 0..50 {
                 let d = backoff(&config, count, salt).as_millis();
-                assert!((lo..hi).contains(&d), "receive {count}: {d} ms outside {lo}..{hi}");
+                assert!((lo..hi).contains(&d), "attempt {count}: {d} ms outside {lo}..{hi}");
             }
         }
         let spread: std::collections::HashSet<_> = (0..50).map(|s| backoff(&config, 3, s)).collect();

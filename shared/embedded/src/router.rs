@@ -37,14 +37,14 @@ pub(crate) async fn run(db: Arc<Db>, config: EngineConfig, mut shutdown: watch::
 
 /// Routes up to `limit` records; returns how many it took.
 pub(crate) async fn route_batch(db: &Arc<Db>, limit: usize) -> Result<usize, EmbeddedError> {
-    let (taken, queues) = db.write(move |tx| route_in(tx, limit)).await?;
-    for queue in queues {
-        db.queue_signal(&queue).notify_one();
+    let (taken, consumers) = db.write(move |tx| route_in(tx, limit)).await?;
+    for consumer in consumers {
+        db.queue_signal(consumer).notify_one();
     }
     Ok(taken)
 }
 
-fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<String>), EmbeddedError> {
+fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<&'static str>), EmbeddedError> {
     let cursor: i64 = tx
         .prepare_cached("SELECT seq FROM cursors WHERE name = ?1")?
         .query_row([CURSOR], |r| r.get(0))
@@ -76,14 +76,14 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<String>), Embed
     let Some(&(last, _)) = rows.last() else { return Ok((0, Vec::new())) };
 
     let taken = rows.len();
-    let mut queues: Vec<String> = Vec::new();
+    let mut consumers: Vec<&'static str> = Vec::new();
     for (seq, record) in rows {
         let derived = record.and_then(|r| derive(r).map_err(|e| e.to_string()));
         match derived {
             Ok(events) => {
-                for q in crate::bus::publish(tx, &events)? {
-                    if !queues.contains(&q) {
-                        queues.push(q);
+                for c in crate::bus::publish(tx, &events)? {
+                    if !consumers.contains(&c) {
+                        consumers.push(c);
                     }
                 }
             }
@@ -94,7 +94,7 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<String>), Embed
         "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
     )?
     .execute(params![CURSOR, last])?;
-    Ok((taken, queues))
+    Ok((taken, consumers))
 }
 
 /// The change log row as stored, before its text columns are trusted.

@@ -86,35 +86,36 @@ CREATE TABLE IF NOT EXISTS archive (
     body         TEXT    NOT NULL
 );
 
--- The queues the bus fans out to; a registered queue keeps receiving whether or not its
--- consumer runs, like a durable subscription.
-CREATE TABLE IF NOT EXISTS queues (
-    name TEXT PRIMARY KEY
+-- Each consumer's place in the archive, as a Kafka consumer group keeps its offset: it has
+-- applied (or parked) every event up to `seq` that the routing table sends it. A registered
+-- consumer keeps its place whether or not it runs, like a durable subscription.
+CREATE TABLE IF NOT EXISTS consumer_cursors (
+    name TEXT    PRIMARY KEY,
+    seq  INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS queue_messages (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    queue         TEXT    NOT NULL,
-    dedup_key     TEXT    NOT NULL,
-    body          TEXT    NOT NULL,
-    enqueued_ms   INTEGER NOT NULL,
+-- Events a consumer failed to apply, waiting out a backoff before the next attempt; only
+-- failures are written here, never the events that went through.
+CREATE TABLE IF NOT EXISTS consumer_retries (
+    consumer      TEXT    NOT NULL,
+    seq           INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
     visible_ms    INTEGER NOT NULL,
-    receive_count INTEGER NOT NULL DEFAULT 0,
-    last_error    TEXT,
-    UNIQUE (queue, dedup_key)
-);
-CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, visible_ms, id);
+    last_error    TEXT    NOT NULL,
+    PRIMARY KEY (consumer, seq)
+) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id            INTEGER PRIMARY KEY,
-    queue         TEXT    NOT NULL,
-    body          TEXT    NOT NULL,
+-- Events a consumer gave up on, with the reason of the last failure; the event itself stays
+-- whole in the archive at `seq`.
+CREATE TABLE IF NOT EXISTS consumer_dead_letters (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    consumer      TEXT    NOT NULL,
+    seq           INTEGER NOT NULL,
     receive_count INTEGER NOT NULL,
     reason        TEXT    NOT NULL,
-    enqueued_ms   INTEGER NOT NULL,
     failed_ms     INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS dead_letters_by_queue ON dead_letters (queue, id);
+CREATE INDEX IF NOT EXISTS consumer_dead_letters_by_consumer ON consumer_dead_letters (consumer, id);
 
 -- Audit history: one immutable row per task event, so one entry per task version.
 CREATE TABLE IF NOT EXISTS history (

@@ -1,13 +1,19 @@
-//! A consumer's worker: receives batches from its queue and drives the core's consumer
-//! pipeline, the same code a Lambda runs on an SQS batch.
+//! A consumer's worker: reads the archive past its cursor (and its due retries), drives the
+//! core's consumer pipeline over the batch, the same code a Lambda runs on an SQS batch, and
+//! settles the batch in one transaction.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use shared_core::pipeline::{Consumer, InboundMessage, process_batch};
 use tokio::sync::watch;
 
 use crate::db::Db;
 use crate::{EmbeddedError, EngineConfig, queue};
+
+/// How long a worker waits before reading again after the store failed (a full disk, say):
+/// short, so the batch comes back promptly once the store works again.
+const STORE_RETRY: Duration = Duration::from_millis(250);
 
 pub(crate) async fn run(
     db: Arc<Db>,
@@ -22,21 +28,29 @@ pub(crate) async fn run(
         if *shutdown.borrow() {
             break;
         }
-        match drain_once(&db, consumer.as_ref(), &config).await {
+        let wait = match drain_once(&db, consumer.as_ref(), &config).await {
             Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::error!(consumer = name, error = %e, "queue unavailable; retrying"),
-        }
+            Ok(_) => config.idle_poll,
+            Err(e) => {
+                tracing::error!(consumer = name, error = %e, "the store is unavailable; the batch will be read again");
+                STORE_RETRY
+            }
+        };
         tokio::select! {
             _ = signal.notified() => {}
-            _ = tokio::time::sleep(config.idle_poll) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
     }
     tracing::info!(consumer = name, "consumer stopped");
 }
 
-/// Receives one batch, applies it and settles every message; returns the batch size.
+/// Reads one batch, applies it and settles it; returns how much it took (archive rows read
+/// plus retries), zero when there was nothing to do.
+///
+/// When an event fails because the store itself failed (unavailable: a full disk, an I/O
+/// error), nothing of the batch is settled: the cursor stays, the batch is read again once
+/// the store works, and no event is charged a failure that was not its own.
 pub(crate) async fn drain_once(
     db: &Arc<Db>,
     consumer: &dyn Consumer,
@@ -44,27 +58,28 @@ pub(crate) async fn drain_once(
 ) -> Result<usize, EmbeddedError> {
     let name = consumer.name();
     let qc = config.queue.clone();
-    let batch = db.write(move |tx| queue::receive(tx, name, &qc)).await?;
-    if batch.is_empty() {
+    let mut batch = db.read(move |conn| queue::read_batch(conn, name, &qc)).await?;
+    let taken = batch.taken();
+    if taken == 0 {
         return Ok(0);
     }
-    let inbound: Vec<InboundMessage> =
-        batch.iter().map(|m| InboundMessage { id: m.id.to_string(), body: m.body.clone() }).collect();
+    // The archived text is handed over as it is: decoded once, by the consumer pipeline.
+    let inbound: Vec<InboundMessage> = batch
+        .fresh
+        .iter_mut()
+        .chain(batch.retries.iter_mut())
+        .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
+        .collect();
     let failures = process_batch(consumer, &inbound).await;
+    if let Some(f) = failures.iter().find(|f| f.unavailable) {
+        return Err(EmbeddedError::Unavailable(f.reason.clone()));
+    }
+    let failures: Vec<(i64, String)> =
+        failures.into_iter().filter_map(|f| f.id.parse().ok().map(|seq| (seq, f.reason))).collect();
     let qc = config.queue.clone();
-    let size = batch.len();
-    db.write(move |tx| {
-        for message in &batch {
-            let id = message.id.to_string();
-            match failures.iter().find(|f| f.id == id) {
-                Some(failure) => {
-                    queue::fail(tx, name, message, &failure.reason, &qc)?;
-                }
-                None => queue::delete(tx, message.id)?,
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(size)
+    let settled = db.write(move |tx| queue::settle(tx, name, &batch, &failures, &qc)).await?;
+    if !settled {
+        tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
+    }
+    Ok(taken)
 }
