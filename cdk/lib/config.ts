@@ -38,6 +38,8 @@ export interface TaskstreamConfig {
   readonly tenants: readonly TenantLimits[];
   /** Requests from one IP address per five minutes before the firewall blocks it. */
   readonly ipRequestsPer5Minutes: number;
+  /** How long the presigned link to a CSV export works, in seconds (1 to 3600). */
+  readonly exportLinkSeconds: number;
   /** Stateful resources of prod outlive the stack; dev ones are torn down with it. */
   readonly removalPolicy: RemovalPolicy;
   readonly logRetention: RetentionDays;
@@ -56,6 +58,8 @@ export const DEFAULT_TENANT_BURST_LIMIT = 200;
 /** The firewall's backstop per client address, far above what one tenant's keys allow. */
 export const DEFAULT_IP_REQUESTS_PER_5_MINUTES = 60_000;
 export const DEFAULT_TASK_SHARDS = 8;
+/** Long enough to start a download, short enough that a leaked link soon stops working. */
+export const DEFAULT_EXPORT_LINK_SECONDS = 300;
 /** Tenants end up inside table keys and API key names: the plain names the API accepts. */
 const TENANT_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -123,6 +127,8 @@ export function readConfig(node: Node): TaskstreamConfig {
     // WAF's own bounds for a rate-based rule over five minutes.
     ipRequestsPer5Minutes:
       readInteger(node, 'ipRequestsPer5Minutes', 10, 2_000_000_000) ?? DEFAULT_IP_REQUESTS_PER_5_MINUTES,
+    // A presigned URL dies with the role credentials that signed it, which last hours at most.
+    exportLinkSeconds: readInteger(node, 'exportLinkSeconds', 1, 3600) ?? DEFAULT_EXPORT_LINK_SECONDS,
     removalPolicy: defaults.removalPolicy,
     logRetention: defaults.logRetention,
   };

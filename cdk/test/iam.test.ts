@@ -39,12 +39,16 @@ interface Statement {
   Condition?: Record<string, Record<string, unknown>>;
 }
 
-/** Object actions may name every object of one of the stack's own buckets (`<bucket ARN>/*`). */
+/**
+ * Object actions may name the objects of one of the stack's own buckets: all of them
+ * (`<bucket ARN>/*`) or those under a fixed prefix (`<bucket ARN>/exports/*`).
+ */
 const OBJECT_ACTIONS = new Set(['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload']);
 
 function isOwnBucketObjects(value: unknown, actions: string[], resources: Synthesized['resources']): boolean {
   const join = (value as Record<string, unknown> | null)?.['Fn::Join'] as [string, unknown[]] | undefined;
-  if (!Array.isArray(join) || join[0] !== '' || join[1].length !== 2 || join[1][1] !== '/*') return false;
+  if (!Array.isArray(join) || join[0] !== '' || join[1].length !== 2) return false;
+  if (typeof join[1][1] !== 'string' || !/^\/([A-Za-z0-9_-]+\/)*\*$/.test(join[1][1])) return false;
   const bucket = referencedId(join[1][0]);
   return bucket !== undefined && resources[bucket]?.Type === 'AWS::S3::Bucket' && actions.every((a) => OBJECT_ACTIONS.has(a));
 }
@@ -183,6 +187,10 @@ describe('the least-privilege checks themselves', () => {
     const own = { Bucket: { Type: 'AWS::S3::Bucket' }, ...resources };
     const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] };
     assert.ok(isOwnBucketObjects(objects, ['s3:PutObject'], own));
+    const prefixed = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/exports/*']] };
+    assert.ok(isOwnBucketObjects(prefixed, ['s3:GetObject'], own));
+    const sloppy = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/ex*/*']] };
+    assert.ok(!isOwnBucketObjects(sloppy, ['s3:GetObject'], own));
     assert.ok(!isOwnBucketObjects(objects, ['s3:PutObject', 's3:DeleteObject'], own));
     assert.ok(!isOwnBucketObjects({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Table', 'Arn'] }, '/*']] }, ['s3:GetObject'], own));
   });

@@ -185,6 +185,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         history,
         search,
         auth: Arc::new(keys.authenticator(Duration::from_secs(args.key_cache_seconds))),
+        // No response size limit here: the export is streamed as the response.
+        exports: None,
     };
     let mut app = router(state).layer(axum::Extension(KeysHandle(Arc::new(keys))));
     match key_limiter {

@@ -1,24 +1,30 @@
 //! The HTTP API over the AWS adapters, against the emulator: the same axum router the
-//! task-api Lambda runs, over the DynamoDB store.
+//! task-api Lambda runs, over the DynamoDB store and the S3 export store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 mod aws;
 mod hooked;
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use events_schema::Timestamp;
+use events_schema::events::{Priority, TaskSnapshot, TaskStatus};
 use hooked::Hooked;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared_api::{AppState, CORRELATION_HEADER, router};
 use shared_aws::dynamo::{DynamoStore, TableLayout};
+use shared_aws::export::{ExportConfig, S3Exports};
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
-use shared_core::ports::{SingleTenant, Store};
+use shared_core::context::RequestContext;
+use shared_core::ports::{Aggregate, Change, ExportStore, SingleTenant, Store};
 use shared_core::{Identity, Role};
+use shared_embedded::Engine;
 use tower::ServiceExt;
 
 /// A fresh table in the shared emulator, its store spreading task lists over 4 shards.
@@ -35,9 +41,19 @@ async fn table() -> (Arc<aws::Moto>, String, Arc<DynamoStore>) {
 /// The router as the task-api Lambda builds it, for one caller. Search is never reached
 /// by these tests; its index stands where the function's would, unreachable.
 fn app(store: Arc<dyn Store>, history: Arc<DynamoStore>, tenant: &str, role: Role) -> axum::Router {
+    app_exporting(store, history, None, tenant, role)
+}
+
+fn app_exporting(
+    store: Arc<dyn Store>,
+    history: Arc<DynamoStore>,
+    exports: Option<Arc<dyn ExportStore>>,
+    tenant: &str,
+    role: Role,
+) -> axum::Router {
     let search = OpenSearchIndex::new(OpenSearchConfig::new("http://127.0.0.1:9", "tasks")).unwrap();
     let caller = Identity { tenant: tenant.into(), actor: "tester".into(), role };
-    router(AppState { store, history, search: Arc::new(search), auth: Arc::new(SingleTenant(caller)) })
+    router(AppState { store, history, search: Arc::new(search), auth: Arc::new(SingleTenant(caller)), exports })
 }
 
 async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
@@ -108,4 +124,232 @@ async fn two_concurrent_puts_with_one_correlation_id_are_one_200_and_one_409() {
         .map(|r| r.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default())
         .collect();
     assert_eq!(ours, ["INSERT", "MODIFY"], "{records:?}");
+}
+
+/// A bucket of its own in the shared emulator, as the CDK makes the export bucket.
+async fn bucket(moto: &aws::Moto) -> String {
+    let name = aws::unique_name("exports");
+    moto.s3().create_bucket().bucket(&name).send().await.unwrap();
+    name
+}
+
+fn exports(moto: &aws::Moto, bucket: &str, part_size: usize) -> S3Exports {
+    let config = ExportConfig { bucket: bucket.to_owned(), part_size, link_lifetime: Duration::from_secs(120) };
+    S3Exports::from_client(moto.s3(), config)
+}
+
+/// `n` tasks, a minute apart, with text a CSV has to quote or neutralise.
+fn tasks(n: usize) -> Vec<TaskSnapshot> {
+    let base = Timestamp::parse("2026-03-01T09:30:00.250Z").unwrap().unix_millis();
+    (0..n)
+        .map(|i| {
+            let at = Timestamp::from_unix_millis(base + 60_000 * i as i64).unwrap();
+            TaskSnapshot {
+                id: uuid::Uuid::now_v7().to_string(),
+                title: match i % 4 {
+                    0 => format!("Task {i}"),
+                    1 => format!("Review \"chapter\" {i}, then merge"),
+                    2 => format!("=SUM(A{i}) looks like a formula"),
+                    _ => format!("Two\nlines {i}"),
+                },
+                description: (i % 3 == 0).then(|| format!("Notes for {i}; with a comma, and more")),
+                status: [TaskStatus::Todo, TaskStatus::InProgress, TaskStatus::Done][i % 3],
+                priority: [Priority::Low, Priority::Medium, Priority::High, Priority::Critical][i % 4],
+                assignee: (i % 2 == 0).then(|| "maria".to_owned()),
+                reporter: Some("tester".into()),
+                category_id: None,
+                project_id: None,
+                sprint_id: None,
+                tags: if i % 5 == 0 { vec!["release".into(), "docs".into()] } else { vec![] },
+                due_date: (i % 2 == 1).then(|| format!("2026-04-{:02}", 1 + i % 28)),
+                estimate_points: (i % 3 == 1).then_some(3),
+                created_at: at,
+                updated_at: at,
+                status_changed_at: at,
+                version: 1,
+            }
+        })
+        .collect()
+}
+
+/// The same tasks into any store, a full transaction at a time.
+async fn seed(store: &dyn Store, tenant: &str, tasks: &[TaskSnapshot]) {
+    let ctx = RequestContext {
+        identity: Identity { tenant: tenant.into(), actor: "tester".into(), role: Role::Admin },
+        correlation_id: "corr-seed".into(),
+    };
+    for chunk in tasks.chunks(100) {
+        let changes =
+            chunk.iter().map(|t| Change::Put { new: Aggregate::Task(t.clone()), expected_version: None }).collect();
+        store.commit(&ctx, changes, None).await.unwrap();
+    }
+}
+
+/// A GET of a presigned URL, as any HTTP client makes it: no credentials of its own.
+fn fetch(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("the emulator's URLs are plain HTTP");
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+async fn get_text(app: &axum::Router, path: &str) -> (StatusCode, String) {
+    let response = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// The export's S3 key, read from its presigned URL (path style: `/bucket/key?signature`).
+fn key_of(url: &str, bucket: &str) -> String {
+    let path = url.split('?').next().unwrap();
+    let start = path.find(&format!("/{bucket}/")).unwrap() + bucket.len() + 2;
+    path[start..].to_owned()
+}
+
+async fn uploads_in_progress(moto: &aws::Moto, bucket: &str) -> usize {
+    let listed = moto.s3().list_multipart_uploads().bucket(bucket).send().await.unwrap();
+    listed.uploads().len()
+}
+
+/// On AWS the export is written to S3 while the list is read and the answer is a short-lived
+/// link; what the link fetches is byte for byte what `serve` streams for the same tasks and
+/// query. A large export goes up in parts, a small one in one PutObject; neither leaves an
+/// upload open, and each tenant's exports are its own.
+#[tokio::test]
+async fn the_export_on_aws_is_the_embedded_csv_in_s3_behind_a_presigned_link() {
+    let (moto, _, store) = table().await;
+    let bucket = bucket(&moto).await;
+    let data = tasks(250);
+    seed(store.as_ref(), "acme", &data).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Default::default()).unwrap();
+    seed(engine.store().as_ref(), "acme", &data).await;
+    let viewer = Identity { tenant: "acme".into(), actor: "tester".into(), role: Role::Viewer };
+    let embedded = router(AppState {
+        store: engine.store(),
+        history: engine.history_store(),
+        search: engine.search_index(),
+        auth: Arc::new(SingleTenant(viewer)),
+        exports: None,
+    });
+    let part_size = 8 * 1024;
+    let on_aws = |tenant: &str| {
+        let exports: Arc<dyn ExportStore> = Arc::new(exports(&moto, &bucket, part_size));
+        app_exporting(store.clone(), store.clone(), Some(exports), tenant, Role::Viewer)
+    };
+    let acme = on_aws("acme");
+
+    for query in ["", "?status=done&sort=priority", "?assignee=maria&sort=dueDate"] {
+        let path = format!("/tasks/export.csv{query}");
+        let (status, expected) = get_text(&embedded, &path).await;
+        assert_eq!(status, StatusCode::OK, "{expected}");
+        let before = Timestamp::now().unix_millis();
+        let (status, answer) = send(&acme, Request::get(&path).body(Body::empty()).unwrap()).await;
+        let after = Timestamp::now().unix_millis();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let url = answer["data"]["url"].as_str().unwrap();
+        let expires_at = Timestamp::parse(answer["data"]["expiresAt"].as_str().unwrap()).unwrap().unix_millis();
+        // Signed during the request, for the configured 120 s.
+        assert!(
+            (before + 120_000 - 1..=after + 120_000 + 1).contains(&expires_at),
+            "the link expires {} ms after the request began, not 120 s after it was signed",
+            expires_at - before
+        );
+        assert!(url.contains("X-Amz-Expires=120"), "{url}");
+
+        let (status, fetched) = fetch(url);
+        assert_eq!(status, 200, "{fetched}");
+        assert_eq!(fetched, expected, "{query}: the object differs from the embedded export");
+
+        let key = key_of(url, &bucket);
+        assert!(key.starts_with("exports/acme/") && key.ends_with("tasks.csv"), "{key}");
+        let head = moto.s3().head_object().bucket(&bucket).key(&key).send().await.unwrap();
+        assert_eq!(head.content_type(), Some("text/csv; charset=utf-8"));
+        assert_eq!(head.content_length(), Some(expected.len() as i64));
+        // A multipart object's ETag ends in `-<parts>`.
+        let parts = head.e_tag().and_then(|e| e.trim_matches('"').split_once('-')).map(|(_, n)| n.to_owned());
+        let expected_parts = expected.len().div_ceil(part_size);
+        if expected.len() > part_size {
+            let parts: usize = parts.expect("an export larger than a part is a multipart object").parse().unwrap();
+            assert!((1..=expected_parts).contains(&parts), "{parts} parts for {} bytes", expected.len());
+        } else {
+            assert_eq!(parts, None, "a small export is one PutObject");
+        }
+    }
+    let (_, everything) = get_text(&embedded, "/tasks/export.csv").await;
+    assert_eq!(everything.matches("\r\n").count(), 251, "a header and 250 rows (line breaks in titles are bare LFs)");
+    assert_eq!(uploads_in_progress(&moto, &bucket).await, 0);
+
+    // Another tenant's export holds none of acme's tasks, under its own prefix.
+    let (status, answer) =
+        send(&on_aws("globex"), Request::get("/tasks/export.csv").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let url = answer["data"]["url"].as_str().unwrap();
+    assert!(key_of(url, &bucket).starts_with("exports/globex/"), "{url}");
+    let (_, fetched) = fetch(url);
+    assert_eq!(fetched.lines().count(), 1, "only the header: {fetched}");
+}
+
+/// An export whose list fails after a part went up answers 503 with the envelope, and
+/// leaves nothing behind: no object to link, no upload in progress.
+#[tokio::test]
+async fn an_export_that_fails_midway_links_nothing_and_leaves_no_upload() {
+    let (moto, _, store) = table().await;
+    let bucket = bucket(&moto).await;
+    seed(store.as_ref(), "acme", &tasks(250)).await;
+    let failing: Arc<dyn Store> = Arc::new(Hooked::new(store.clone()).fail_lists_from(2));
+    let exports: Arc<dyn ExportStore> = Arc::new(exports(&moto, &bucket, aws::S3_TEST_PART_MIN_SIZE));
+    let app = app_exporting(failing, store.clone(), Some(exports), "acme", Role::Viewer);
+
+    let (status, answer) = send(&app, Request::get("/tasks/export.csv").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
+    assert!(answer["error"]["correlationId"].is_string(), "{answer}");
+    assert_eq!(uploads_in_progress(&moto, &bucket).await, 0, "the started upload was aborted");
+    let objects = moto.s3().list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(objects.key_count(), Some(0), "{objects:?}");
+}
+
+/// The upload sends each part as soon as it has one: while an export is being written, S3
+/// already holds its earlier parts, and the process only the rest.
+#[tokio::test]
+async fn an_export_goes_up_part_by_part_while_it_is_written() {
+    let moto = aws::Moto::shared();
+    let bucket = bucket(&moto).await;
+    let part = 4 * aws::S3_TEST_PART_MIN_SIZE;
+    let exports = exports(&moto, &bucket, part);
+    let mut upload = exports.create("acme", "tasks.csv").await.unwrap();
+    let line = "0123456789,abcdefghij,klmnopqrstuvwxyz\r\n";
+    let mut written = String::new();
+    while written.len() < 3 * part {
+        upload.write(line.as_bytes()).await.unwrap();
+        written.push_str(line);
+    }
+    let listed = moto.s3().list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+    let [open] = listed.uploads() else { panic!("one upload in progress: {listed:?}") };
+    // ListParts over plain HTTP: the emulator names its answer's root `ListPartsResponse`,
+    // which the SDK refuses to parse (S3 says `ListPartsResult`).
+    let upload_id: String = open
+        .upload_id()
+        .unwrap()
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let (status, listing) = fetch(&format!("{}/{bucket}/{}?uploadId={upload_id}", moto.endpoint, open.key().unwrap()));
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(listing.matches("<Part>").count(), 2, "two full parts are in S3 before the export ends: {listing}");
+    assert_eq!(listing.matches(&format!("<Size>{}</Size>", 103 * line.len())).count(), 2, "{listing}");
+
+    let link = upload.finish().await.unwrap();
+    let (status, fetched) = fetch(&link.url);
+    assert_eq!(status, 200, "{fetched}");
+    assert_eq!(fetched, written);
+    assert_eq!(uploads_in_progress(&moto, &bucket).await, 0);
 }

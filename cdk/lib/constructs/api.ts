@@ -15,6 +15,8 @@ import { RustFunction } from './rust-function';
 
 /** How long an export stays in its bucket; its presigned URL lives far shorter. */
 export const EXPORT_RETENTION = Duration.days(1);
+/** Where the task API writes exports (shared/aws/src/export.rs, `KEY_PREFIX`); its grants stop there. */
+export const EXPORT_PREFIX = 'exports/';
 
 export interface ApiProps {
   readonly config: TaskstreamConfig;
@@ -98,10 +100,15 @@ export class Api extends Construct {
       config,
       handler: TASK_API,
       observability,
-      environment: { ...props.environment, EXPORT_BUCKET: this.exportBucket.bucketName },
+      environment: {
+        ...props.environment,
+        EXPORT_BUCKET: this.exportBucket.bucketName,
+        EXPORT_LINK_SECONDS: String(config.exportLinkSeconds),
+      },
     });
-    props.buckets.grantWrite(this.handler, this.exportBucket);
-    props.buckets.grantRead(this.handler, this.exportBucket);
+    // Multipart uploads and PutObject, and GetObject for the presigned links, under the prefix only.
+    props.buckets.grantWrite(this.handler, this.exportBucket, { prefix: EXPORT_PREFIX });
+    props.buckets.grantRead(this.handler, this.exportBucket, { prefix: EXPORT_PREFIX });
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       logGroupName: `/aws/apigateway/${name}/access`,

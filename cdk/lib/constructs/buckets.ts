@@ -60,13 +60,16 @@ export class Buckets extends Construct {
     });
   }
 
-  /** Let `fn` write objects into `bucket` (and list it, as Lambda's failure destination needs). */
-  grantWrite(fn: RustFunction, bucket: s3.Bucket, options: { list?: boolean } = {}): void {
+  /**
+   * Let `fn` write objects into `bucket` (and list it, as Lambda's failure destination needs);
+   * with `prefix`, only objects whose keys start with it.
+   */
+  grantWrite(fn: RustFunction, bucket: s3.Bucket, options: { list?: boolean; prefix?: string } = {}): void {
     const grantee = fn.function;
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: [bucket.arnForObjects('*')],
+        resources: [bucket.arnForObjects(objectPattern(options.prefix))],
       }),
     );
     if (options.list === true) {
@@ -75,24 +78,27 @@ export class Buckets extends Construct {
       );
     }
     this.key.grantVia(grantee, 's3', [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]);
-    this.acknowledgeObjects(fn, bucket);
+    this.acknowledgeObjects(fn, bucket, options.prefix);
   }
 
-  /** Let `fn` read objects of `bucket` (a presigned URL carries its signer's rights). */
-  grantRead(fn: RustFunction, bucket: s3.Bucket): void {
+  /**
+   * Let `fn` read objects of `bucket`, with `prefix` only those whose keys start with it (a
+   * presigned URL carries its signer's rights).
+   */
+  grantRead(fn: RustFunction, bucket: s3.Bucket, options: { prefix?: string } = {}): void {
     fn.function.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects('*')] }),
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects(objectPattern(options.prefix))] }),
     );
     this.key.grantVia(fn.function, 's3', KEY_READ_ACTIONS);
-    this.acknowledgeObjects(fn, bucket);
+    this.acknowledgeObjects(fn, bucket, options.prefix);
   }
 
   /** Object actions name objects by key, and every key of a taskstream bucket is its own data. */
-  private acknowledgeObjects(fn: RustFunction, bucket: s3.Bucket): void {
+  private acknowledgeObjects(fn: RustFunction, bucket: s3.Bucket, prefix?: string): void {
     const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
     acknowledge(
       fn.role,
-      `IAM5[Resource::<${logicalId}.Arn>/*]`,
+      `IAM5[Resource::<${logicalId}.Arn>/${objectPattern(prefix)}]`,
       `${fn.handler} writes and reads objects under keys it chooses at run time (export names, Lambda's failure records) in a bucket that holds nothing else; the bucket ARN itself is fixed.`,
     );
   }
@@ -105,4 +111,13 @@ export class Buckets extends Construct {
   private removal(): { removalPolicy: RemovalPolicy } {
     return { removalPolicy: this.config.removalPolicy };
   }
+}
+
+/** The object keys a grant covers: all of them, or those under `prefix` (e.g. `exports/`). */
+function objectPattern(prefix: string | undefined): string {
+  if (prefix === undefined) return '*';
+  if (!/^([A-Za-z0-9_-]+\/)+$/.test(prefix)) {
+    throw new Error(`an object prefix is folder names each ending in "/", got ${JSON.stringify(prefix)}`);
+  }
+  return `${prefix}*`;
 }

@@ -1,5 +1,5 @@
 //! The task API: API Gateway (REST, Cognito authorizer) → the core's axum router over
-//! DynamoDB, reading search results from OpenSearch.
+//! DynamoDB, reading search results from OpenSearch and writing CSV exports to S3.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use shared_aws::api::lambda_service;
 use shared_aws::auth::CognitoAuthenticator;
 use shared_aws::dynamo::DynamoStore;
 use shared_aws::env::{init_tracing, sdk_config};
+use shared_aws::export::{ExportConfig, S3Exports};
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
 
 /// The function may run 10 s (`cdk/lib/handlers.ts`): a slow search answers with our 503
@@ -28,6 +29,8 @@ async fn main() -> Result<(), Error> {
         history: store,
         search: Arc::new(search),
         auth: Arc::new(CognitoAuthenticator),
+        // A Lambda response is at most 6 MB: exports go to S3, answered with a link.
+        exports: Some(Arc::new(S3Exports::new(&config, ExportConfig::from_env()?))),
     };
     lambda_http::run(lambda_service(router(state))).await
 }

@@ -40,6 +40,7 @@ impl Api {
             history: engine.history_store(),
             search: engine.search_index(),
             auth: Arc::new(CognitoAuthenticator),
+            exports: None,
         };
         Self { state, _engine: engine, _dir: dir }
     }

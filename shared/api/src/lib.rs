@@ -32,7 +32,7 @@ pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use keys::KeysHandle;
 
-use shared_core::ports::{Authenticator, HistoryStore, SearchIndex, Store};
+use shared_core::ports::{Authenticator, ExportStore, HistoryStore, SearchIndex, Store};
 
 /// Request bodies above this are refused with 413 before they are read whole.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -44,6 +44,9 @@ pub struct AppState {
     /// Read by `/search`; written only by the search-indexer consumer.
     pub search: Arc<dyn SearchIndex>,
     pub auth: Arc<dyn Authenticator>,
+    /// Where `GET /tasks/export.csv` writes the CSV, answering with a link to it; `None`
+    /// answers with the CSV itself.
+    pub exports: Option<Arc<dyn ExportStore>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -107,6 +107,18 @@ struct ErrorBody {
     correlation_id: String,
 }
 
+/// Where an export written to the export store (on AWS: S3) can be fetched.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ExportLinkDoc {
+    /// A presigned GET URL of the CSV; it needs no credentials and works until `expiresAt`.
+    #[schemars(extend("format" = "uri"))]
+    url: String,
+    #[schemars(extend("format" = "date-time"))]
+    expires_at: String,
+}
+
 #[derive(JsonSchema)]
 #[allow(dead_code)]
 struct Health {
@@ -163,7 +175,7 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/health" "health", "Liveness; no credentials needed.", None, body: None, query: None, 200 => One(s::<Health>)),
         op!("get" "/tasks" "listTasks", "List tasks: filter, sort, page.", V, body: None, query: Some(s::<ListQuery>), 200 => Many { item: s::<TaskSnapshot>, paged: true }),
         op!("post" "/tasks" "createTask", "Create a task (status todo, version 1).", M, body: Some(s::<CreateBody>), query: None, 201 => One(s::<TaskSnapshot>), idempotent true),
-        op!("get" "/tasks/export.csv" "exportTasks", "Export a filtered list as CSV (RFC 4180, formula-safe).", V, body: None, query: Some(s::<ListQuery>), 200 => Csv),
+        op!("get" "/tasks/export.csv" "exportTasks", "Export a filtered list as CSV (RFC 4180, formula-safe): the CSV itself, or on AWS a short-lived link to it.", V, body: None, query: Some(s::<ListQuery>), 200 => Csv),
         op!("post" "/tasks/bulk" "bulkTasks", "One action on up to 100 tasks, all or nothing.", M, body: Some(s::<BulkBody>), query: None, 200 => One(s::<BulkResults>), idempotent true),
         op!("get" "/tasks/{id}" "getTask", "Read a task.", V, body: None, query: None, 200 => One(s::<TaskSnapshot>)),
         op!("put" "/tasks/{id}" "updateTask", "Change a task at the expected version (body or If-Match).", M, body: Some(s::<UpdateBody>), query: None, 200 => One(s::<TaskSnapshot>)),
@@ -256,25 +268,35 @@ pub fn document() -> Value {
                 json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
             );
         }
-        let content = match op.reply {
-            One(f) => Some((
+        let content: Vec<(&str, Value)> = match op.reply {
+            One(f) => vec![(
                 "application/json",
                 json!({ "type": "object", "required": ["data"], "properties": { "data": f(&mut generator) } }),
-            )),
+            )],
             Many { item, paged } => {
                 let mut properties = json!({ "data": { "type": "array", "items": item(&mut generator) } });
                 if paged {
                     properties["nextCursor"] = json!({ "type": ["string", "null"], "description": PAGING });
                 }
-                Some(("application/json", json!({ "type": "object", "required": ["data"], "properties": properties })))
+                vec![("application/json", json!({ "type": "object", "required": ["data"], "properties": properties }))]
             }
-            Csv => Some(("text/csv", json!({ "type": "string" }))),
-            Raw(f) => Some(("application/json", f(&mut generator).to_value())),
-            Empty => None,
+            // `serve` streams the CSV itself; the AWS deployment (whose Lambda responses are
+            // limited to 6 MB) writes it to S3 and answers with a link.
+            Csv => vec![
+                ("text/csv", json!({ "type": "string" })),
+                (
+                    "application/json",
+                    json!({ "type": "object", "required": ["data"], "properties": { "data": s::<ExportLinkDoc>(&mut generator) } }),
+                ),
+            ],
+            Raw(f) => vec![("application/json", f(&mut generator).to_value())],
+            Empty => vec![],
         };
         let mut ok = json!({ "description": "success" });
-        if let Some((media, schema)) = content {
-            ok["content"] = json!({ media: { "schema": schema } });
+        if !content.is_empty() {
+            let media: Map<String, Value> =
+                content.into_iter().map(|(media, schema)| (media.to_owned(), json!({ "schema": schema }))).collect();
+            ok["content"] = Value::Object(media);
         }
         let mut responses = Map::new();
         responses.insert(op.status.to_string(), ok);

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bus;
 pub mod dynamo;
 pub mod env;
+pub mod export;
 pub mod lambda;
 pub mod parking;
 pub mod search;

@@ -27,6 +27,8 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::json;
 
 pub const REGION: &str = "us-east-1";
+/// The smallest multipart part the emulator's S3 accepts (AWS: 5 MiB).
+pub const S3_TEST_PART_MIN_SIZE: usize = 1024;
 /// How long moto may take to answer its first request; it is usually ready in under a second.
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 
@@ -61,6 +63,9 @@ impl Moto {
         let log_file = std::fs::File::create(&log).expect("a log file for moto_server");
         let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // S3 refuses multipart parts under 5 MiB but the last; lowered here so that tests
+            // see exports go out in several parts without writing megabytes each.
+            .env("S3_UPLOAD_PART_MIN_SIZE", S3_TEST_PART_MIN_SIZE.to_string())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("the log file, twice"))
             .stderr(log_file)
@@ -111,6 +116,13 @@ impl Moto {
 
     pub fn dynamodb_streams(&self) -> aws_sdk_dynamodbstreams::Client {
         aws_sdk_dynamodbstreams::Client::new(&self.sdk_config())
+    }
+
+    /// Path-style addressing: a bucket's own host name (`bucket.127.0.0.1`) does not resolve.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config()).force_path_style(true).build(),
+        )
     }
 }
 

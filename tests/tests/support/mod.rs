@@ -76,7 +76,8 @@ impl Harness {
         let search_index = engine.search_index();
         let search: Arc<dyn Consumer> = Arc::new(SearchIndexer::new(Arc::clone(&search_index)));
         engine.register_queue(search.name()).unwrap();
-        let state = AppState { store: engine.store(), history: history_store, search: search_index, auth };
+        let state =
+            AppState { store: engine.store(), history: history_store, search: search_index, auth, exports: None };
         Self { app: router(state), engine, history, search, dir }
     }
 

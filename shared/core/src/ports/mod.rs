@@ -2,12 +2,14 @@
 //! SQLite, `shared/aws` over DynamoDB and friends; tests can implement them in memory.
 
 mod auth;
+mod export;
 mod history;
 mod keys;
 mod search;
 mod store;
 
 pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented_credential};
+pub use export::{ExportLink, ExportStore, ExportUpload};
 pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
 pub use http;
