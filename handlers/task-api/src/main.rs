@@ -7,7 +7,7 @@ use std::time::Duration;
 use lambda_http::Error;
 use shared_api::{AppState, router};
 use shared_aws::api::lambda_service;
-use shared_aws::auth::CognitoAuthenticator;
+use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
 use shared_aws::dynamo::DynamoStore;
 use shared_aws::env::{init_tracing, sdk_config};
 use shared_aws::export::{ExportConfig, S3Exports};
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         store: store.clone(),
         history: store,
         search: Arc::new(search),
-        auth: Arc::new(CognitoAuthenticator),
+        auth: Arc::new(CognitoAuthenticator::new(TenantKeys::from_env()?)),
         // A Lambda response is at most 6 MB: exports go to S3, answered with a link.
         exports: Some(Arc::new(S3Exports::new(&config, ExportConfig::from_env()?))),
     };

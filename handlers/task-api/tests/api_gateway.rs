@@ -15,7 +15,7 @@ use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::{Value, json};
 use shared_api::{AppState, router};
 use shared_aws::api::lambda_service;
-use shared_aws::auth::CognitoAuthenticator;
+use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
 use shared_embedded::{Engine, EngineConfig};
 
 struct Api {
@@ -39,7 +39,11 @@ impl Api {
             store: engine.store(),
             history: engine.history_store(),
             search: engine.search_index(),
-            auth: Arc::new(CognitoAuthenticator),
+            // Each tenant's key, as the CDK app lists them in TENANT_API_KEYS.
+            auth: Arc::new(CognitoAuthenticator::new(TenantKeys::new([
+                ("key-acme".to_owned(), "acme".to_owned()),
+                ("key-globex".to_owned(), "globex".to_owned()),
+            ]))),
             exports: None,
         };
         Self { state, _engine: engine, _dir: dir }
@@ -71,12 +75,15 @@ fn claims(tenant: &str, groups: &str) -> Value {
 /// proxy integration delivers it; `claims` as the Cognito authorizer passes them (none: no
 /// authorizer ran).
 fn event(method: &str, path: &str, query: Option<Value>, body: Option<Value>, claims: Option<Value>) -> Value {
+    // The caller's services call with their own tenant's API key.
+    let tenant = claims.as_ref().and_then(|c| c["custom:tenant"].as_str()).unwrap_or("none");
+    let key_id = format!("key-{tenant}");
     let mut context = json!({
         "resourceId": "r1", "resourcePath": "/{proxy+}", "httpMethod": method,
         "path": format!("/prod{path}"), "stage": "prod", "protocol": "HTTP/1.1",
         "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", "requestTimeEpoch": 1_767_225_600_000_i64,
         "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-        "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8.5.0", "apiKey": "key-value", "apiKeyId": "k1"}
+        "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8.5.0", "apiKey": "key-value", "apiKeyId": key_id}
     });
     if let Some(claims) = claims {
         context["authorizer"] = json!({ "claims": claims });
@@ -183,4 +190,19 @@ async fn routes_outside_the_authorizer_answer_through_the_stage_too() {
     assert_eq!((health.status, &health.body), (200, &json!({"data": {"status": "ok"}})));
     let unknown = api.invoke(event("GET", "/nowhere", None, None, Some(claims("acme", "admin")))).await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
+}
+
+#[tokio::test]
+async fn a_token_with_another_tenants_api_key_is_refused() {
+    let api = Api::new();
+    let mut request = event("GET", "/tasks", None, None, Some(claims("acme", "admin")));
+    request["requestContext"]["identity"]["apiKeyId"] = json!("key-globex");
+    let answer = api.invoke(request).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(answer.body["error"]["correlationId"].is_string(), "{}", answer.body);
+
+    let mut request = event("POST", "/tasks", None, Some(json!({"title": "t"})), Some(claims("acme", "admin")));
+    request["requestContext"]["identity"]["apiKeyId"] = json!("key-of-nobody");
+    let answer = api.invoke(request).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
 }

@@ -6,6 +6,14 @@
 //! Claims: `sub` is the actor, `custom:tenant` the tenant, `cognito:groups` the role (the
 //! highest of admin > member > viewer; other groups are ignored). Without a tenant or a
 //! known group the caller is refused (401), never given a default.
+//!
+//! API Gateway throttles each tenant on its own API key (a usage plan's limits apply to each
+//! key separately). A token of one tenant with another tenant's key would spend that tenant's
+//! allowance and escape its own, so the key API Gateway checked (its id is in the request
+//! context) must belong to the token's tenant (`TENANT_API_KEYS`, written by the CDK app).
+//! A key the table does not name is refused too.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use lambda_http::request::RequestContext;
@@ -18,21 +26,80 @@ pub const TENANT_CLAIM: &str = "custom:tenant";
 pub const GROUPS_CLAIM: &str = "cognito:groups";
 pub const SUBJECT_CLAIM: &str = "sub";
 
-/// Authenticates from the API Gateway (REST API) Cognito authorizer context.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CognitoAuthenticator;
+#[derive(Debug, thiserror::Error)]
+pub enum TenantKeysError {
+    #[error(transparent)]
+    Missing(#[from] crate::env::MissingEnv),
+    #[error("TENANT_API_KEYS must be a JSON list of [API key id, tenant] pairs: {0}")]
+    Invalid(String),
+}
+
+/// Which tenant each API key belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantKeys(HashMap<String, String>);
+
+impl TenantKeys {
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+
+    /// `[["<key id>", "<tenant>"], …]`, as the CDK app writes `TENANT_API_KEYS`.
+    pub fn parse(json: &str) -> Result<Self, TenantKeysError> {
+        let pairs: Vec<(String, String)> =
+            serde_json::from_str(json).map_err(|e| TenantKeysError::Invalid(e.to_string()))?;
+        Ok(Self::new(pairs))
+    }
+
+    pub fn from_env() -> Result<Self, TenantKeysError> {
+        Self::parse(&crate::env::required("TENANT_API_KEYS")?)
+    }
+
+    fn tenant_of(&self, key_id: &str) -> Option<&str> {
+        self.0.get(key_id).map(String::as_str)
+    }
+}
+
+/// Authenticates from the API Gateway (REST API) Cognito authorizer context, with the
+/// tenant's own API key.
+#[derive(Debug, Clone, Default)]
+pub struct CognitoAuthenticator {
+    keys: TenantKeys,
+}
+
+impl CognitoAuthenticator {
+    pub fn new(keys: TenantKeys) -> Self {
+        Self { keys }
+    }
+}
 
 #[async_trait]
 impl Authenticator for CognitoAuthenticator {
     async fn authenticate(&self, _client_headers: &HeaderMap, extensions: &Extensions) -> Result<Identity, AuthError> {
-        identity(claims(extensions).ok_or(AuthError::Missing)?)
+        let (claims, key_id) = authorized(extensions).ok_or(AuthError::Missing)?;
+        let identity = identity(claims)?;
+        match key_id.and_then(|id| self.keys.tenant_of(id)) {
+            Some(tenant) if tenant == identity.tenant => Ok(identity),
+            key_tenant => {
+                tracing::warn!(
+                    token_tenant = %identity.tenant,
+                    key_id = key_id.unwrap_or("<none>"),
+                    key_tenant = key_tenant.unwrap_or("<unknown>"),
+                    "API key of another tenant, or of none"
+                );
+                Err(AuthError::Invalid)
+            }
+        }
     }
 }
 
-/// The authorizer's claims, if this request came through an authorizer at all.
-fn claims(extensions: &Extensions) -> Option<&Map<String, Value>> {
+/// The authorizer's claims and the id of the API key API Gateway checked, if this request
+/// came through an authorizer at all.
+fn authorized(extensions: &Extensions) -> Option<(&Map<String, Value>, Option<&str>)> {
     match extensions.get::<RequestContext>()? {
-        RequestContext::ApiGatewayV1(context) => context.authorizer.fields.get("claims")?.as_object(),
+        RequestContext::ApiGatewayV1(context) => {
+            let claims = context.authorizer.fields.get("claims")?.as_object()?;
+            Some((claims, context.identity.api_key_id.as_deref()))
+        }
         _ => None,
     }
 }
@@ -74,17 +141,30 @@ mod tests {
 
     use super::*;
 
-    /// The extensions `lambda_http` builds for a REST API request with these claims.
+    /// The extensions `lambda_http` builds for a REST API request with these claims, made
+    /// with acme's API key.
     fn extensions(claims: Value) -> Extensions {
+        with_key(claims, Some("k-acme"))
+    }
+
+    fn with_key(claims: Value, key_id: Option<&str>) -> Extensions {
         let mut context = ApiGatewayProxyRequestContext::default();
         context.authorizer.fields.insert("claims".into(), claims);
+        context.identity.api_key_id = key_id.map(str::to_owned);
         let mut extensions = Extensions::new();
         extensions.insert(RequestContext::ApiGatewayV1(context));
         extensions
     }
 
+    fn authenticator() -> CognitoAuthenticator {
+        CognitoAuthenticator::new(TenantKeys::new([
+            ("k-acme".to_owned(), "acme".to_owned()),
+            ("k-globex".to_owned(), "globex".to_owned()),
+        ]))
+    }
+
     async fn auth(headers: &HeaderMap, extensions: &Extensions) -> Result<Identity, AuthError> {
-        CognitoAuthenticator.authenticate(headers, extensions).await
+        authenticator().authenticate(headers, extensions).await
     }
 
     #[tokio::test]
@@ -113,6 +193,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_api_key_must_be_the_tokens_tenants() {
+        let acme = json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": "member"});
+        assert_eq!(
+            auth(&HeaderMap::new(), &with_key(acme.clone(), Some("k-acme"))).await.map(|i| i.tenant),
+            Ok("acme".into())
+        );
+        for key in [Some("k-globex"), Some("k-unknown"), None] {
+            assert_eq!(auth(&HeaderMap::new(), &with_key(acme.clone(), key)).await, Err(AuthError::Invalid), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn tenant_keys_read_the_cdk_apps_pairs() {
+        let keys = TenantKeys::parse(r#"[["abc123", "acme"], ["def456", "globex"]]"#).unwrap();
+        assert_eq!(keys.tenant_of("def456"), Some("globex"));
+        assert_eq!(keys.tenant_of("acme"), None);
+        assert_eq!(TenantKeys::parse("[]").unwrap(), TenantKeys::default());
+        for bad in ["", "{}", r#"[["abc123"]]"#, r#"[{"abc123": "acme"}]"#] {
+            assert!(TenantKeys::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_client_header_chooses_nothing() {
         let mut headers = HeaderMap::new();
         headers.insert("x-tenant", "globex".parse().unwrap());
@@ -134,7 +237,7 @@ mod tests {
             "requestContext": {
                 "resourcePath": "/tasks", "httpMethod": "GET", "path": "/prod/tasks", "stage": "prod",
                 "requestId": "r-1", "accountId": "123456789012", "apiId": "abc123",
-                "identity": {"sourceIp": "192.0.2.1"},
+                "identity": {"sourceIp": "192.0.2.1", "apiKeyId": "k-acme"},
                 "authorizer": {"claims": {"sub": "u-9", "custom:tenant": "acme", "cognito:groups": "viewer"}}
             },
             "body": null, "isBase64Encoded": false
