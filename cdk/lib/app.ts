@@ -4,6 +4,7 @@ import { readConfig } from './config';
 import { listHandlerCrates } from './handler-crates';
 import { planHandlers } from './handlers';
 import { loadRoutingTable } from './routing-table';
+import { loadSchemaDocuments } from './schema-documents';
 import { listStateMachineFiles } from './state-machine-files';
 import { TaskstreamStack } from './taskstream-stack';
 
@@ -19,6 +20,7 @@ export function createApp(props: AppProps = {}): TaskstreamApp {
   const routing = loadRoutingTable(config.routingFile);
   const handlers = planHandlers(routing, listHandlerCrates(config.handlersDir));
   const stateMachineFiles = listStateMachineFiles(config.stateMachinesDir);
+  const schemaDocuments = loadSchemaDocuments(config.registryDir);
 
   const stack = new TaskstreamStack(app, `taskstream-${config.stage}`, {
     description: `taskstream event backbone (${config.stage})`,
@@ -27,6 +29,7 @@ export function createApp(props: AppProps = {}): TaskstreamApp {
     routing,
     handlers,
     stateMachineFiles,
+    schemaDocuments,
   });
 
   // Cost allocation tags (activate them once in the Billing console).

@@ -21,6 +21,14 @@ export interface TaskstreamConfig {
    */
   readonly handlersDir: string;
   readonly stateMachinesDir: string;
+  /** The schema registry documents (`taskstream schema export --format eventbridge`). */
+  readonly registryDir: string;
+  /**
+   * Which tenant each internal service's bus source writes to through the ingest
+   * (`source[@account]=tenant`, comma-separated); the task-ingest handler refuses every other
+   * source's commands to its DLQ.
+   */
+  readonly ingestSources: readonly IngestSource[];
   readonly deletionProtection: boolean;
   readonly archiveRetentionDays: number;
   readonly timestreamMemoryRetentionHours: number;
@@ -50,6 +58,13 @@ export interface TenantLimits {
   readonly tenant: string;
   readonly rateLimit: number;
   readonly burstLimit: number;
+}
+
+/** A publishing service's bus source, optionally bound to one account, and its tenant. */
+export interface IngestSource {
+  readonly source: string;
+  readonly account?: string;
+  readonly tenant: string;
 }
 
 /** What a tenant's key allows unless `tenants` says otherwise for it. */
@@ -112,6 +127,8 @@ export function readConfig(node: Node): TaskstreamConfig {
     routingFile: readPath(node, 'routingFile', '../events-schema/routing.json'),
     handlersDir: readPath(node, 'handlersDir', '../handlers'),
     stateMachinesDir: readPath(node, 'stateMachinesDir', '../state-machines'),
+    registryDir: readPath(node, 'registryDir', '../events-schema/registry'),
+    ingestSources: readIngestSources(readString(node, 'ingestSources')),
     deletionProtection: readBoolean(node, 'deletionProtection') ?? defaults.deletionProtection,
     archiveRetentionDays: readInteger(node, 'archiveRetentionDays', 1, 36500) ?? defaults.archiveRetentionDays,
     // Timestream's own bounds: memory store 1 h to 1 year, magnetic store 1 day to 200 years.
@@ -161,6 +178,37 @@ export function readTenants(raw: string | undefined, rateLimit: number, burstLim
     tenants.push({ tenant, rateLimit: rate, burstLimit: burst });
   }
   return tenants;
+}
+
+/**
+ * `integrations.git=acme,ci.builds@111122223333=acme`: each service's source (bound to an
+ * account when given) and the tenant its commands apply to. Neither taskstream's own sources
+ * nor AWS's may be mapped.
+ */
+export function readIngestSources(raw: string | undefined): IngestSource[] {
+  if (raw === undefined) return [];
+  const sources: IngestSource[] = [];
+  for (const item of raw.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+    const m = /^([A-Za-z0-9._-]{1,256})(?:@(\d{12}))?=([^=]+)$/.exec(item);
+    const source = m?.[1] ?? '';
+    const tenant = m?.[3] ?? '';
+    if (m === null || !TENANT_NAME.test(tenant) || source === 'taskstream' || source.startsWith('taskstream.') || source.startsWith('aws.')) {
+      throw new Error(
+        `context "ingestSources" must list "source[@account]=tenant" pairs, with a service's own source ` +
+          `(not taskstream's, not aws.*) and a tenant name, e.g. "integrations.git=acme"; got ${JSON.stringify(item)}`,
+      );
+    }
+    if (sources.some((s) => s.source === source)) {
+      throw new Error(`context "ingestSources" maps ${source} twice`);
+    }
+    sources.push({ source, ...(m[2] === undefined ? {} : { account: m[2] }), tenant });
+  }
+  return sources;
+}
+
+/** The handler's `INGEST_SOURCES`: the same pairs, as it parses them. */
+export function ingestSourcesEnv(sources: readonly IngestSource[]): string {
+  return sources.map((s) => `${s.source}${s.account === undefined ? '' : `@${s.account}`}=${s.tenant}`).join(',');
 }
 
 function readStage(raw: unknown): Stage {

@@ -5,6 +5,10 @@ import type { Route, RoutingTable } from './routing-table';
 
 export const TASK_API = 'task-api';
 export const STREAM_ROUTER = 'stream-router';
+/** Fed by its own rule (commands of internal services), not by the routing table. */
+export const TASK_INGEST = 'task-ingest';
+/** Deployed when their crate exists, each with a rule of its own rather than a route. */
+export const INBOUND_HANDLERS: readonly string[] = [TASK_INGEST];
 /** Deployed whatever the routing table says: without them nothing is written or routed. */
 export const REQUIRED_HANDLERS: readonly string[] = [TASK_API, STREAM_ROUTER];
 
@@ -45,6 +49,8 @@ const SIZING: Record<string, Partial<HandlerSizing>> = {
   // An OpenSearch Serverless collection at its minimum capacity takes a few concurrent bulk
   // writers; more would only meet 429s.
   'search-indexer': { memoryMiB: 512, timeout: Duration.seconds(60), maxConcurrency: 4 },
+  // Each command is a few table reads and one conditional write.
+  [TASK_INGEST]: {},
 };
 
 export function sizingFor(handler: string): HandlerSizing {
@@ -61,7 +67,9 @@ export interface HandlerPlan {
   readonly consumers: readonly Route[];
   /** Routed consumers without a crate: not deployed. */
   readonly withoutCrate: readonly string[];
-  /** Crates that are neither required nor routed to: nothing would ever invoke them. */
+  /** Inbound handlers with a crate (the task ingest): each gets its own rule, queue and function. */
+  readonly inbound: readonly string[];
+  /** Crates that are neither required, routed to nor inbound: nothing would ever invoke them. */
   readonly unrouted: readonly string[];
 }
 
@@ -79,11 +87,14 @@ export function planHandlers(routing: RoutingTable, crates: HandlerCrates): Hand
   return {
     consumers: routing.consumers.filter((c) => present.has(c.name)),
     withoutCrate: routing.consumers.filter((c) => !present.has(c.name)).map((c) => c.name),
-    unrouted: crates.names.filter((name) => !routed.has(name) && !REQUIRED_HANDLERS.includes(name)),
+    inbound: INBOUND_HANDLERS.filter((name) => present.has(name)),
+    unrouted: crates.names.filter(
+      (name) => !routed.has(name) && !REQUIRED_HANDLERS.includes(name) && !INBOUND_HANDLERS.includes(name),
+    ),
   };
 }
 
-/** Every Lambda binary the stack deploys: the API, the router, and each deployed consumer. */
+/** Every Lambda binary the stack deploys: the API, the router, each deployed consumer and inbound handler. */
 export function handlerNames(plan: HandlerPlan): string[] {
-  return [...REQUIRED_HANDLERS, ...plan.consumers.map((c) => c.name)];
+  return [...REQUIRED_HANDLERS, ...plan.consumers.map((c) => c.name), ...plan.inbound];
 }

@@ -1,6 +1,6 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { TaskstreamConfig } from './config';
+import { ingestSourcesEnv, type TaskstreamConfig } from './config';
 import { Api } from './constructs/api';
 import { Buckets } from './constructs/buckets';
 import { Consumer } from './constructs/consumer';
@@ -10,12 +10,14 @@ import { MetricsStore } from './constructs/metrics-store';
 import { Notifications } from './constructs/notifications';
 import { Observability } from './constructs/observability';
 import { Router } from './constructs/router';
+import { SchemaRegistry } from './constructs/schema-registry';
 import type { RustFunction } from './constructs/rust-function';
 import { Search } from './constructs/search';
 import { StageKey } from './constructs/stage-key';
 import { Workflows } from './constructs/workflows';
-import type { HandlerPlan } from './handlers';
+import { type HandlerPlan, TASK_INGEST } from './handlers';
 import type { RoutingTable } from './routing-table';
+import { commandTypes, type SchemaDocument } from './schema-documents';
 import type { StateMachineFile } from './state-machine-files';
 
 export interface TaskstreamStackProps extends StackProps {
@@ -24,6 +26,8 @@ export interface TaskstreamStackProps extends StackProps {
   /** The consumers to deploy: those of the routing table whose handler crate exists. */
   readonly handlers: HandlerPlan;
   readonly stateMachineFiles: readonly StateMachineFile[];
+  /** The registry documents of every event and command (`events-schema/registry/`). */
+  readonly schemaDocuments: readonly SchemaDocument[];
 }
 
 /** What a consumer reaches beyond its own queue: its environment and its grants. */
@@ -45,6 +49,9 @@ export class TaskstreamStack extends Stack {
   readonly api: Api;
   readonly search: Search;
   readonly observability: Observability;
+  readonly schemaRegistry: SchemaRegistry;
+  /** The task ingest, when its handler crate exists. */
+  readonly ingest?: Consumer;
 
   constructor(scope: Construct, id: string, props: TaskstreamStackProps) {
     super(scope, id, props);
@@ -161,6 +168,39 @@ export class TaskstreamStack extends Stack {
       this.observability.addConsumerRow(route.name, consumer.queue, consumer.dlq);
       this.consumers.set(route.name, consumer);
     }
+    this.schemaRegistry = new SchemaRegistry(this, 'SchemaRegistry', {
+      config,
+      documents: props.schemaDocuments,
+      source: routing.source,
+    });
+
+    // Commands of internal services: a rule of its own (every source but taskstream's),
+    // applied to the table as the tenant each source maps to.
+    if (handlers.inbound.includes(TASK_INGEST)) {
+      const commands = commandTypes(props.schemaDocuments, routing.source);
+      if (commands.length === 0) {
+        throw new Error(`no command documents in ${config.registryDir}: the ingest would have nothing to route`);
+      }
+      const ingest = new Consumer(this, `Consumer-${TASK_INGEST}`, {
+        config,
+        route: { name: TASK_INGEST, detailTypes: commands },
+        key,
+        observability: this.observability,
+        environment: { ...tableEnv, INGEST_SOURCES: ingestSourcesEnv(config.ingestSources) },
+      });
+      // Reads tasks and external keys, writes tasks, comments, links and receipts.
+      this.data.grantReadWrite(ingest.handler.function);
+      this.events.routeCommands(TASK_INGEST, commands, ingest.queue, ingest.dlq);
+      this.observability.addConsumerRow(TASK_INGEST, ingest.queue, ingest.dlq);
+      this.ingest = ingest;
+      if (config.ingestSources.length === 0) {
+        Annotations.of(this).addWarningV2(
+          'taskstream:ingest-without-sources',
+          'no ingestSources are configured: every command published on the bus is dead-lettered as from an unmapped ' +
+            'source. Map each service\'s source to its tenant, e.g. -c ingestSources=integrations.git=acme.',
+        );
+      }
+    }
     this.warnUndeployed(config);
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.restApi.url });
@@ -172,6 +212,7 @@ export class TaskstreamStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
+    new CfnOutput(this, 'SchemaRegistryName', { value: this.schemaRegistry.registryName });
     new CfnOutput(this, 'SearchEndpoint', { value: this.search.endpoint });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn });
   }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { listHandlerCrates } from '../lib/handler-crates';
-import { planHandlers, REQUIRED_HANDLERS, STREAM_ROUTER, TASK_API } from '../lib/handlers';
+import { INBOUND_HANDLERS, planHandlers, REQUIRED_HANDLERS, STREAM_ROUTER, TASK_API, TASK_INGEST } from '../lib/handlers';
 import { DEFAULT_HANDLERS_DIR, tempDir, writePlaceholderAssets } from './support/placeholder-assets';
 import {
   ALL_HANDLERS,
@@ -23,7 +23,8 @@ const crates = fs.readdirSync(DEFAULT_HANDLERS_DIR).filter((n) => fs.existsSync(
 const routed = ROUTING.consumers.map((c) => c.name);
 const deployed = routed.filter((n) => crates.includes(n));
 const skipped = routed.filter((n) => !crates.includes(n));
-const unrouted = crates.filter((n) => !routed.includes(n) && !REQUIRED_HANDLERS.includes(n));
+const inbound = INBOUND_HANDLERS.filter((n) => crates.includes(n));
+const unrouted = crates.filter((n) => !routed.includes(n) && !REQUIRED_HANDLERS.includes(n) && !inbound.includes(n));
 
 const CONSUMER_WITHOUT_HANDLER = 'taskstream:consumer-without-handler';
 const HANDLER_WITHOUT_ROUTE = 'taskstream:handler-without-route';
@@ -57,8 +58,8 @@ describe("with the workspace's handlers/: exactly the routed consumers that have
     for (const handler of REQUIRED_HANDLERS) assert.ok(crates.includes(handler), handler);
   });
 
-  it('deploys a function for the API, the router and each routed consumer with a crate, and no other', () => {
-    assert.deepEqual(functionNames(s), [...REQUIRED_HANDLERS, ...deployed].sort());
+  it('deploys a function for the API, the router, each routed consumer and each inbound handler with a crate, and no other', () => {
+    assert.deepEqual(functionNames(s), [...REQUIRED_HANDLERS, ...deployed, ...inbound].sort());
     assert.deepEqual([...s.stack.consumers.keys()], deployed);
   });
 
@@ -80,7 +81,7 @@ describe("with the workspace's handlers/: exactly the routed consumers that have
 
   it('deploys nothing of a routed consumer without a crate', () => {
     const row = (name: string) => `\\"Consumer\\",\\"${name}\\"`;
-    s.template.resourceCountIs('AWS::Events::Rule', deployed.length);
+    s.template.resourceCountIs('AWS::Events::Rule', deployed.length + inbound.length);
     const dashboard = JSON.stringify(s.resources[logicalIds(s, 'AWS::CloudWatch::Dashboard')[0] as string]?.Properties);
     for (const name of skipped) {
       const queueName = `dev-taskstream-${name}`;
@@ -139,7 +140,7 @@ describe("with the workspace's handlers/: exactly the routed consumers that have
   it('writes placeholder binaries for exactly the deployed handlers', () => {
     const dir = tempDir('workspace-assets');
     const written = writePlaceholderAssets(dir, DEFAULT_HANDLERS_DIR);
-    assert.deepEqual([...written].sort(), [...REQUIRED_HANDLERS, ...deployed].sort());
+    assert.deepEqual([...written].sort(), [...REQUIRED_HANDLERS, ...deployed, ...inbound].sort());
     assert.deepEqual(fs.readdirSync(dir).sort(), [...written].sort());
     for (const handler of written) assert.ok(fs.existsSync(path.join(dir, handler, 'bootstrap')), handler);
   });
@@ -198,13 +199,17 @@ describe('the handler plan', () => {
   };
 
   it('keeps routed consumers with a crate, in routing-table order, and sorts out the rest', () => {
-    const plan = planHandlers(routing, { dir: '/ws/handlers', names: ['audit-history', 'reporting', STREAM_ROUTER, TASK_API] });
+    const plan = planHandlers(routing, {
+      dir: '/ws/handlers',
+      names: ['audit-history', 'reporting', STREAM_ROUTER, TASK_API, TASK_INGEST],
+    });
     assert.deepEqual(
       plan.consumers.map((c) => c.name),
       ['audit-history'],
     );
     assert.deepEqual(plan.withoutCrate, ['notifier']);
     assert.deepEqual(plan.unrouted, ['reporting']);
+    assert.deepEqual(plan.inbound, [TASK_INGEST]);
   });
 
   it('counts only folders with a Cargo.toml as crates', () => {

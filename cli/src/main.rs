@@ -4,6 +4,7 @@ mod bench;
 mod fixture;
 mod http_server;
 mod keys;
+mod publish;
 mod route;
 mod schema;
 mod serve;
@@ -35,6 +36,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Export the event and command schemas, or check them against shipped ones.
     Schema(schema::SchemaArgs),
+    /// Send commands (NDJSON, one a line) to a running serve; every refused line is reported.
+    Publish(publish::PublishArgs),
 }
 
 /// The allocator the Lambda handlers use, so `route --stats` measures what the stream-router
@@ -53,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         Command::Fixture(args) => fixture::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args).await,
+        Command::Publish(args) => publish::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -87,6 +87,10 @@ contract! {
     lists::bad_and_foreign_cursors_are_refused,
     lists::comments_list_oldest_first_in_pages,
     lists::categories_projects_and_sprints_list_in_their_orders,
+    ingest::external_keys_link_once_with_their_task,
+    ingest::commands_apply_once_and_name_their_rejections,
+    ingest::duplicate_and_shuffled_deliveries_apply_once,
+    ingest::publishers_reach_only_their_tenant,
 }
 
 #[tokio::test]

@@ -121,6 +121,34 @@ export class Events extends Construct {
   }
 
   /**
+   * Deliver the commands services publish (`commandTypes`) to the queue of the inbound
+   * handler `name`.
+   */
+  routeCommands(name: string, commandTypes: readonly string[], queue: sqs.IQueue, dlq: sqs.IQueue): events.Rule {
+    // Every source but taskstream's own (its events and its workflows'): a service whose
+    // source is not mapped to a tenant still reaches the ingest, which dead-letters its
+    // commands with that reason, where an operator sees it.
+    const rule = new events.Rule(this, `Inbound-${name}`, {
+      ruleName: `${this.busName}-${name}`.slice(0, 64),
+      description: `commands of internal services for ${name}`,
+      eventBus: this.bus,
+      eventPattern: {
+        source: events.Match.anythingBut(this.routing.source, WORKFLOW_SOURCE),
+        detailType: [...commandTypes],
+      },
+      targets: [
+        new targets.SqsQueue(queue, {
+          deadLetterQueue: dlq,
+          retryAttempts: 185,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
+    this.rules.set(name, rule);
+    return rule;
+  }
+
+  /**
    * Deliver the consumer's detail-types to its queue. Events EventBridge cannot deliver
    * after its retries go to the consumer's DLQ: they have the same shape as the queue's
    * messages, so the same redrive puts them back.

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidTransition,
+    /// An ingested command names another tenant than its publisher's.
+    WrongTenant,
+    /// An ingested create names an external key that already names a task.
+    ExternalKeyTaken,
     BulkRejected,
     // Too many requests for this key; `Retry-After` says when to try again.
     RateLimited,

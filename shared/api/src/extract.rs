@@ -112,7 +112,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Rewrites every whole-number float (`3.0`) within the 64-bit integers as an integer.
-fn integral_numbers(value: &mut serde_json::Value) {
+pub(super) fn integral_numbers(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Number(n) if n.is_f64() => {
             if let Some(f) = n.as_f64()

@@ -12,6 +12,7 @@ mod export;
 mod extract;
 mod history;
 mod idempotency;
+pub mod ingest;
 mod keys;
 pub mod openapi;
 mod projects;
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sprints/{id}", get(projects::get_sprint))
         .route("/sprints/{id}/start", post(projects::start))
         .route("/sprints/{id}/close", post(projects::close))
+        .route("/ingest", post(ingest::one))
+        .route("/ingest/batch", post(ingest::batch))
         .route("/search", get(search::search))
         .route("/search/suggest", get(search::suggest))
         .route("/keys", get(keys::list).post(keys::create))

@@ -10,11 +10,13 @@ use serde_json::{Map, Value, json};
 use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
+use super::ingest::{BatchReport, MAX_BATCH, OutcomeDoc};
 use super::keys::{KeyBody, KeyView};
 use super::projects::{ProjectBody, SprintBody};
 use super::search::{SearchParams, SuggestParams};
 use super::tasks::{CreateBody, ListQuery, UpdateBody};
 use super::versions::VersionQuery;
+use events_schema::commands::CommandEnvelope;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use shared_core::Role;
 
@@ -65,6 +67,12 @@ fn change<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     required.push(json!("version"));
     schema["required"] = Value::Array(required);
     Schema::try_from(schema).unwrap_or_default()
+}
+
+/// A batch of commands as a JSON array (NDJSON, `application/x-ndjson`, is read alike).
+fn command_batch(g: &mut SchemaGenerator) -> Schema {
+    let item = g.subschema_for::<CommandEnvelope>().to_value();
+    Schema::try_from(json!({ "type": "array", "maxItems": MAX_BATCH, "items": item })).unwrap_or_default()
 }
 
 /// A history entry as `/tasks/{id}/history` returns it.
@@ -197,6 +205,8 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/sprints/{id}" "getSprint", "Read a sprint.", V, body: None, query: None, 200 => One(s::<SprintSnapshot>)),
         op!("post" "/sprints/{id}/start" "startSprint", "Start a planned sprint (one active per project).", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
         op!("post" "/sprints/{id}/close" "closeSprint", "Close an active sprint.", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
+        op!("post" "/ingest" "ingestCommand", "Apply one command (TaskCreateRequested, TaskStatusRequested, TaskCommentRequested) as the caller's tenant; its commandId makes a second delivery a no-op (duplicate: true). A command its type, rules or the tenant's data refuse is a 422 (a stale version or a taken external key a 409), with details.reason.", M, body: Some(s::<CommandEnvelope>), query: None, 200 => One(s::<OutcomeDoc>)),
+        op!("post" "/ingest/batch" "ingestBatch", "Apply up to 1 000 commands (a JSON array, or NDJSON as application/x-ndjson): one result per command, in order; the good ones apply whatever the others. Commands naming the same task the same way apply in their order.", M, body: Some(command_batch), query: None, 200 => One(s::<BatchReport>)),
         op!("get" "/search" "searchTasks", "Full-text search with filters, facets and cursor paging (eventually consistent).", V, body: None, query: Some(s::<SearchParams>), 200 => Raw(s::<SearchPage>)),
         op!("get" "/search/suggest" "suggestTitles", "Task titles by prefix of the title or of a word in it.", V, body: None, query: Some(s::<SuggestParams>), 200 => Many { item: s::<String>, paged: false }),
         op!("get" "/keys" "listKeys", "The API keys of the caller's tenant (never their secrets); serve only.", A, body: None, query: None, 200 => Many { item: s::<KeyView>, paged: false }),

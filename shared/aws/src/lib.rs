@@ -6,6 +6,7 @@ pub mod bus;
 pub mod dynamo;
 pub mod env;
 pub mod export;
+pub mod ingest;
 pub mod lambda;
 pub mod parking;
 pub mod search;

@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod context;
 pub mod derive;
 pub mod domain;
+pub mod ingest;
 pub mod pipeline;
 pub mod ports;
 pub mod stream_router;

@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use shared_core::context::RequestContext;
 use shared_core::ports::{
-    Aggregate, Change, ChangeFailure, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, Page, Store,
-    StoreError, TaskQuery,
+    Aggregate, Change, ChangeFailure, ExternalKeyLink, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, Page,
+    Store, StoreError, TaskQuery,
 };
 
 use crate::EmbeddedError;
@@ -138,6 +138,7 @@ fn commit_in(
     ctx: &RequestContext,
     changes: &[Change],
     idempotency: Option<&IdempotencyRecord>,
+    link: Option<&ExternalKeyLink>,
 ) -> Result<(), EmbeddedError> {
     let tenant = ctx.tenant();
     if let Some(record) = idempotency {
@@ -148,6 +149,17 @@ fn commit_in(
             .execute(params![tenant, record.key, record.fingerprint, record.status, record.body, now_ms()])?;
         if inserted == 0 {
             return Err(StoreError::IdempotencyRace.into());
+        }
+    }
+    // After the receipt: a second delivery of a create is a duplicate, not a taken key.
+    if let Some(link) = link {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO external_keys (tenant, key, task_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, link.key, link.task_id, now_ms()])?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists(link.key.clone()).into());
         }
     }
     // Check every condition before writing anything, to report every failure at once.
@@ -325,7 +337,38 @@ impl Store for SqliteStore {
             return Err(StoreError::TooManyChanges(items));
         }
         let ctx = ctx.clone();
-        self.db.write(move |tx| commit_in(tx, &ctx, &changes, idempotency.as_ref())).await?;
+        self.db.write(move |tx| commit_in(tx, &ctx, &changes, idempotency.as_ref(), None)).await?;
+        self.db.changes.notify_one();
+        Ok(())
+    }
+
+    async fn task_for_external_key(&self, tenant: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let (tenant, key) = (tenant.to_owned(), key.to_owned());
+        Ok(self
+            .db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT task_id FROM external_keys WHERE tenant = ?1 AND key = ?2")?
+                    .query_row(params![tenant, key], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn commit_command(
+        &self,
+        ctx: &RequestContext,
+        changes: Vec<Change>,
+        receipt: IdempotencyRecord,
+        link: Option<ExternalKeyLink>,
+    ) -> Result<(), StoreError> {
+        // The receipt is an item of the transaction as on DynamoDB; the link is one more there.
+        let items = changes.len() + 1 + usize::from(link.is_some());
+        if items > MAX_CHANGES_PER_COMMIT {
+            return Err(StoreError::TooManyChanges(items));
+        }
+        let ctx = ctx.clone();
+        self.db.write(move |tx| commit_in(tx, &ctx, &changes, Some(&receipt), link.as_ref())).await?;
         self.db.changes.notify_one();
         Ok(())
     }

@@ -47,6 +47,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (tenant, key)
 ) WITHOUT ROWID;
 
+-- External keys (a publisher's own name for a task, `PR-123`), linked when an inbound command
+-- creates the task, in the same transaction; a key names one task of a tenant for good.
+CREATE TABLE IF NOT EXISTS external_keys (
+    tenant     TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    task_id    TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
+
 -- One row per committed write, in commit order: the embedded counterpart of a DynamoDB stream.
 CREATE TABLE IF NOT EXISTS change_log (
     seq               INTEGER PRIMARY KEY AUTOINCREMENT,

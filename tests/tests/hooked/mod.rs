@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use shared_core::context::RequestContext;
-use shared_core::ports::{Change, IdempotencyRecord, Page, Store, StoreError, TaskQuery};
+use shared_core::ports::{Change, ExternalKeyLink, IdempotencyRecord, Page, Store, StoreError, TaskQuery};
 use tokio::sync::Barrier;
 
 pub struct Hooked {
@@ -93,5 +93,20 @@ impl Store for Hooked {
             barrier.wait().await;
         }
         self.inner.commit(ctx, changes, idempotency).await
+    }
+    async fn task_for_external_key(&self, tenant: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.task_for_external_key(tenant, key).await
+    }
+    async fn commit_command(
+        &self,
+        ctx: &RequestContext,
+        changes: Vec<Change>,
+        receipt: IdempotencyRecord,
+        link: Option<ExternalKeyLink>,
+    ) -> Result<(), StoreError> {
+        if let Some(barrier) = &self.commits_together {
+            barrier.wait().await;
+        }
+        self.inner.commit_command(ctx, changes, receipt, link).await
     }
 }

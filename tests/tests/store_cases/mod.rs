@@ -1,6 +1,7 @@
 //! The store contract: what every engine behind the `Store` and `HistoryStore` ports must
 //! do, written once over the ports and run against each engine by `store_contract.rs`.
 
+pub mod ingest;
 pub mod lists;
 pub mod stream;
 pub mod writes;

@@ -12,7 +12,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use events_schema::{AggregateType, Timestamp};
 use shared_core::context::RequestContext;
-use shared_core::ports::{Change, ChangeFailure, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, StoreError};
+use shared_core::ports::{
+    Change, ChangeFailure, ExternalKeyLink, FailureReason, IdempotencyRecord, MAX_CHANGES_PER_COMMIT, StoreError,
+};
 
 use super::item::{self, Item, get_n, get_s, is_deleted, key, n, s};
 use super::{DynamoStore, keys, unavailable};
@@ -26,6 +28,8 @@ const SOFT_DELETE: &str = "SET #deleted = :true, #version = :next, #correlationI
      REMOVE #gsi1pk, #gsi1sk, #gsi2pk, #gsi2sk, #gsi3pk, #gsi3sk";
 /// An expired record no longer counts (TTL removal lags), so its key may be used again.
 const IDEMPOTENCY_FREE: &str = "attribute_not_exists(#pk) OR #expiresAt < :now";
+/// An external key is linked once, for good.
+const KEY_FREE: &str = "attribute_not_exists(#pk)";
 
 /// What a write is for, to explain its refusal.
 enum Target {
@@ -41,6 +45,7 @@ enum Target {
         sk: String,
     },
     Idempotency,
+    ExternalKey(String),
 }
 
 enum Op {
@@ -166,12 +171,33 @@ fn idempotency_write(ctx: &RequestContext, record: &IdempotencyRecord) -> Write 
     }
 }
 
+fn link_write(ctx: &RequestContext, link: &ExternalKeyLink) -> Write {
+    let tenant = ctx.tenant();
+    let stored = HashMap::from([
+        (keys::PK.to_owned(), s(keys::external_key_pk(tenant, &link.key))),
+        (keys::SK.to_owned(), s(keys::EXTERNAL_KEY_SK)),
+        (item::ENTITY.to_owned(), s("external_key")),
+        (item::TENANT.to_owned(), s(tenant)),
+        ("key".to_owned(), s(&link.key)),
+        (item::TASK_ID.to_owned(), s(&link.task_id)),
+        (item::CORRELATION_ID.to_owned(), s(&ctx.correlation_id)),
+    ]);
+    Write {
+        target: Target::ExternalKey(link.key.clone()),
+        op: Op::Put { item: stored },
+        condition: KEY_FREE,
+        names: names(&["pk"]),
+        values: HashMap::new(),
+    }
+}
+
 impl DynamoStore {
     pub(crate) async fn commit_changes(
         &self,
         ctx: &RequestContext,
         changes: Vec<Change>,
         idempotency: Option<IdempotencyRecord>,
+        link: Option<ExternalKeyLink>,
     ) -> Result<(), StoreError> {
         if changes.len() > MAX_CHANGES_PER_COMMIT {
             return Err(StoreError::TooManyChanges(changes.len()));
@@ -181,7 +207,8 @@ impl DynamoStore {
         let stamp = Stamp { shards: self.layout.task_shards, token: &token };
         let mut writes = changes.iter().map(|c| change_write(ctx, c, &stamp)).collect::<Result<Vec<_>, _>>()?;
         writes.extend(idempotency.as_ref().map(|record| idempotency_write(ctx, record)));
-        // The idempotency record is one more transaction item, and DynamoDB counts it.
+        writes.extend(link.as_ref().map(|link| link_write(ctx, link)));
+        // The idempotency record and the link are transaction items too, and DynamoDB counts them.
         if writes.len() > MAX_CHANGES_PER_COMMIT {
             return Err(StoreError::TooManyChanges(writes.len()));
         }
@@ -239,8 +266,12 @@ impl DynamoStore {
                 }
             }
         };
-        let Target::Change { aggregate_type, id, expected, next, deletes, pk, sk } = write.target else {
-            return Err(StoreError::IdempotencyRace);
+        let (aggregate_type, id, expected, next, deletes, pk, sk) = match write.target {
+            Target::Change { aggregate_type, id, expected, next, deletes, pk, sk } => {
+                (aggregate_type, id, expected, next, deletes, pk, sk)
+            }
+            Target::Idempotency => return Err(StoreError::IdempotencyRace),
+            Target::ExternalKey(key) => return Err(StoreError::AlreadyExists(key)),
         };
         let current = match refused {
             Some(found) => Some(found),
@@ -325,9 +356,12 @@ impl DynamoStore {
             });
         }
         let mut failures = Vec::with_capacity(refused.len());
+        // A taken key is reported after the receipt: a second delivery is a duplicate.
+        let mut key_taken = None;
         for (index, current) in refused {
             match targets.get(index) {
                 Some(Target::Idempotency) => return Err(StoreError::IdempotencyRace),
+                Some(Target::ExternalKey(key)) => key_taken = Some(key.clone()),
                 Some(Target::Change { aggregate_type, id, expected, pk, sk, .. }) => {
                     let current = match current {
                         Some(found) => Some(found),
@@ -342,6 +376,9 @@ impl DynamoStore {
                 }
                 None => {}
             }
+        }
+        if let Some(key) = key_taken {
+            return Err(StoreError::AlreadyExists(key));
         }
         Err(StoreError::refused(change_count, failures))
     }

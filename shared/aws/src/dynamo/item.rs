@@ -17,6 +17,8 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 /// items carry other values, which is how the stream tells them apart.
 pub(crate) const ENTITY: &str = "entity";
 pub(crate) const TENANT: &str = "tenant";
+/// The task an external key's link names.
+pub(crate) const TASK_ID: &str = "taskId";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CORRELATION_ID: &str = "correlationId";
 pub(crate) const ACTOR: &str = "actor";

@@ -184,6 +184,15 @@ pub(crate) fn idempotency_pk(tenant: &str, key: &str) -> String {
     format!("T#{}#IDEM#{}", part(tenant), part(key))
 }
 
+/// The sort key of an external key's link (one item per partition).
+pub(crate) const EXTERNAL_KEY_SK: &str = "XKEY";
+
+/// An external key's own partition: its link is written once, with a condition that the
+/// partition is empty, which is what keeps a key to one task.
+pub(crate) fn external_key_pk(tenant: &str, key: &str) -> String {
+    format!("T#{}#XKEY#{}", part(tenant), part(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +220,7 @@ mod tests {
         assert_eq!(comments_pk("acme", "t1"), "T#acme#TASK#t1#COMMENT");
         assert_eq!(history_sk(7, "TaskCreated"), "00000000000000000007#TaskCreated");
         assert_eq!(TaskIndex::Due.partition("a#b", 3), "T#a%23b#TASK#DUE#3");
+        assert_eq!(external_key_pk("acme", "PR-1#TASK"), "T#acme#XKEY#PR-1%23TASK");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use events_schema::AggregateType;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use serde::de::DeserializeOwned;
 use shared_core::context::RequestContext;
-use shared_core::ports::{Change, IdempotencyRecord, Page, Store, StoreError, TaskQuery};
+use shared_core::ports::{Change, ExternalKeyLink, IdempotencyRecord, Page, Store, StoreError, TaskQuery};
 
 use super::cursor::Shape;
 use super::item::{self, Item, get_n, get_s, key};
@@ -138,6 +138,26 @@ impl Store for DynamoStore {
         changes: Vec<Change>,
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<(), StoreError> {
-        self.commit_changes(ctx, changes, idempotency).await
+        self.commit_changes(ctx, changes, idempotency, None).await
+    }
+
+    async fn task_for_external_key(&self, tenant: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let found = self.get_item(keys::external_key_pk(tenant, key), keys::EXTERNAL_KEY_SK.to_owned()).await?;
+        match found {
+            None => Ok(None),
+            Some(found) => get_s(&found, item::TASK_ID)
+                .map(|id| Some(id.to_owned()))
+                .ok_or_else(|| StoreError::Corrupt(format!("the link of external key {key:?} names no task"))),
+        }
+    }
+
+    async fn commit_command(
+        &self,
+        ctx: &RequestContext,
+        changes: Vec<Change>,
+        receipt: IdempotencyRecord,
+        link: Option<ExternalKeyLink>,
+    ) -> Result<(), StoreError> {
+        self.commit_changes(ctx, changes, Some(receipt), link).await
     }
 }

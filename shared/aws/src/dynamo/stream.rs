@@ -9,7 +9,7 @@
 //! | MODIFY from a soft-deleted image (a create in its place) | created: old `None` |
 //! | REMOVE of a soft-deleted item (the TTL's cleanup) | none: the delete was already announced |
 //! | REMOVE of a live aggregate (by hand, outside the store) | deleted, version one past the last |
-//! | history or idempotency item | none: not an aggregate |
+//! | history, idempotency or external key item | none: not an aggregate |
 
 use std::borrow::Cow;
 

@@ -19,6 +19,6 @@ pub use search::{
     SearchResults, cursor as search_cursor, suggestion_inputs, words as search_words,
 };
 pub use store::{
-    Aggregate, Change, ChangeFailure, FailureReason, IdempotencyRecord, LIST_READ_CAP, MAX_CHANGES_PER_COMMIT, Page,
-    Store, StoreError, TaskFilter, TaskQuery, TaskSort,
+    Aggregate, Change, ChangeFailure, ExternalKeyLink, FailureReason, IdempotencyRecord, LIST_READ_CAP,
+    MAX_CHANGES_PER_COMMIT, Page, Store, StoreError, TaskFilter, TaskQuery, TaskSort,
 };

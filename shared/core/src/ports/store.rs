@@ -203,6 +203,15 @@ pub struct IdempotencyRecord {
     pub body: String,
 }
 
+/// An external key (a publisher's own name for a task, such as `PR-123`) and the task it
+/// names. A key names one task of a tenant for good: it is linked once, when an inbound
+/// command creates the task, and never moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalKeyLink {
+    pub key: String,
+    pub task_id: String,
+}
+
 /// A page of a list, with the opaque cursor of the next page.
 ///
 /// A page holds at most the limit asked for, and may hold fewer, even none, while
@@ -286,5 +295,22 @@ pub trait Store: Send + Sync {
         ctx: &RequestContext,
         changes: Vec<Change>,
         idempotency: Option<IdempotencyRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// The id of the task `key` names in `tenant`, if the key was linked (the task itself
+    /// may have been deleted since).
+    async fn task_for_external_key(&self, tenant: &str, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Commits what one inbound command does, atomically: `changes` as [`Store::commit`]
+    /// does, the command's `receipt` (an idempotency record under the command's key, so a
+    /// second delivery finds it: a concurrent one is [`StoreError::IdempotencyRace`]), and
+    /// `link` when the command creates a task under an external key. A key already linked
+    /// is [`StoreError::AlreadyExists`] with the key; then nothing is written.
+    async fn commit_command(
+        &self,
+        ctx: &RequestContext,
+        changes: Vec<Change>,
+        receipt: IdempotencyRecord,
+        link: Option<ExternalKeyLink>,
     ) -> Result<(), StoreError>;
 }
