@@ -129,6 +129,10 @@ pub struct CommandEnvelope {
     #[schemars(length(min = 1, max = 128), regex(pattern = r"^[\x21-\x7e]+$"))]
     pub command_id: String,
     pub command_type: String,
+    /// The version of `data`'s shape, numbered as the command schemas are (1, 2, …).
+    // The bound is declared so that clients generated from the schema never send a number
+    // the field cannot hold (`format: uint32` alone is not enforced by most validators).
+    #[schemars(range(max = 4_294_967_295u32))]
     pub schema_version: u32,
     /// When the publisher issued the command; informational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
