@@ -11,7 +11,7 @@ use anyhow::Context;
 use shared_api::auth_failures::AuthFailureLayer;
 use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_api::{AppState, KeysHandle, router};
+use shared_api::{AppState, KeysHandle, OpsHandle, router};
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::search::SearchIndexer;
 use shared_core::pipeline::Consumer;
@@ -188,7 +188,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // No response size limit here: the export is streamed as the response.
         exports: None,
     };
-    let mut app = router(state).layer(axum::Extension(KeysHandle(Arc::new(keys))));
+    let mut app = router(state)
+        .layer(axum::Extension(KeysHandle(Arc::new(keys))))
+        .layer(axum::Extension(OpsHandle(Arc::new(engine.operator()))));
     match key_limiter {
         Some(limiter) => app = app.layer(RateLimitLayer::new(limiter)),
         None => tracing::warn!("rate limiting is off"),

@@ -1,6 +1,7 @@
 //! The HTTP API, one axum `Router` for every engine: `taskstream serve` binds it to a
 //! socket, the task-api Lambda feeds it through `lambda_http`.
 
+mod admin;
 pub mod auth_failures;
 pub mod backpressure;
 mod bulk;
@@ -27,6 +28,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
+pub use admin::OpsHandle;
 pub use correlation::CORRELATION_HEADER;
 pub use error::{ApiError, ErrorCode};
 pub use export::cell as csv_cell;
@@ -72,6 +74,16 @@ pub fn router(state: AppState) -> Router {
         .route("/search/suggest", get(search::suggest))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{keyId}", delete(keys::revoke))
+        .route("/admin/lag", get(admin::lag))
+        .route("/admin/dead-letters", get(admin::dead_letters))
+        .route("/admin/dead-letters/redrive", post(admin::redrive))
+        .route("/admin/dead-letters/purge", post(admin::purge))
+        .route("/admin/dead-letters/{letterId}", get(admin::dead_letter))
+        .route("/admin/replays", get(admin::replays).post(admin::start_replay))
+        .route("/admin/replays/plan", post(admin::plan_replay))
+        .route("/admin/replays/{name}", get(admin::replay))
+        .route("/admin/replays/{name}/cancel", post(admin::cancel_replay))
+        .route("/admin/tasks/{id}/trace", get(admin::trace))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));
 
     Router::new()

@@ -7,6 +7,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
+use super::admin::doc::{DeadLetterDoc, LagDoc, ReplayPlanDoc, ReplayStatusDoc, TraceDoc};
+use super::admin::{DeadLetterQuery, Moved, PurgeBody, RedriveBody, ReplayBody, TraceQuery};
 use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
@@ -212,6 +214,17 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/keys" "listKeys", "The API keys of the caller's tenant (never their secrets); serve only.", A, body: None, query: None, 200 => Many { item: s::<KeyView>, paged: false }),
         op!("post" "/keys" "createKey", "Make an API key of the caller's tenant; the secret is in this answer only (no Idempotency-Key); serve only.", A, body: Some(s::<KeyBody>), query: None, 201 => One(s::<KeyView>)),
         op!("delete" "/keys/{keyId}" "revokeKey", "Revoke an API key of the caller's tenant, at once; serve only.", A, body: None, query: None, 200 => One(s::<KeyView>)),
+        op!("get" "/admin/lag" "operatorLag", "Per consumer: events waiting, the oldest one's age, retries and dead letters; and the router's backlog (the caller's tenant); serve only.", A, body: None, query: None, 200 => One(s::<LagDoc>)),
+        op!("get" "/admin/dead-letters" "listDeadLetters", "The tenant's dead letters with their reasons, oldest first; nothing is removed; serve only.", A, body: None, query: Some(s::<DeadLetterQuery>), 200 => Many { item: s::<DeadLetterDoc>, paged: false }),
+        op!("get" "/admin/dead-letters/{letterId}" "getDeadLetter", "One dead letter with its event; serve only.", A, body: None, query: None, 200 => One(s::<DeadLetterDoc>)),
+        op!("post" "/admin/dead-letters/redrive" "redriveDeadLetters", "Send dead letters back to their consumers (all, a consumer's, the oldest max, or one id), due at once; serve only.", A, body: Some(s::<RedriveBody>), query: None, 200 => One(s::<Moved>)),
+        op!("post" "/admin/dead-letters/purge" "purgeDeadLetters", "Delete the tenant's dead letters (a consumer's, or all) for good; serve only.", A, body: Some(s::<PurgeBody>), query: None, 200 => One(s::<Moved>)),
+        op!("get" "/admin/replays" "listReplays", "The tenant's replays with their progress; serve only.", A, body: None, query: None, 200 => Many { item: s::<ReplayStatusDoc>, paged: false }),
+        op!("post" "/admin/replays" "startReplay", "Replay a window of the archive (the tenant's events) into chosen consumers, marked as replayed; serve only.", A, body: Some(s::<ReplayBody>), query: None, 201 => One(s::<ReplayStatusDoc>)),
+        op!("post" "/admin/replays/plan" "planReplay", "What a replay would do, per consumer: events, would apply, unchanged by version; nothing is sent; serve only.", A, body: Some(s::<ReplayBody>), query: None, 200 => One(s::<ReplayPlanDoc>)),
+        op!("get" "/admin/replays/{name}" "getReplay", "One replay's progress; serve only.", A, body: None, query: None, 200 => One(s::<ReplayStatusDoc>)),
+        op!("post" "/admin/replays/{name}/cancel" "cancelReplay", "Stop a replay where it is; serve only.", A, body: None, query: None, 200 => One(s::<ReplayStatusDoc>)),
+        op!("get" "/admin/tasks/{id}/trace" "traceTask", "A task's change records, the events each derived, and where each event stands per consumer; serve only.", A, body: None, query: Some(s::<TraceQuery>), 200 => One(s::<TraceDoc>)),
         op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),
     ]
 }
@@ -253,6 +266,12 @@ pub fn document() -> Value {
         let mut parameters: Vec<Value> = Vec::new();
         if op.path.contains("{id}") {
             parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }));
+        }
+        if op.path.contains("{letterId}") {
+            parameters.push(json!({ "name": "letterId", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }));
+        }
+        if op.path.contains("{name}") {
+            parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[.\\-_A-Za-z0-9]{1,64}$" } }));
         }
         if op.path.contains("{keyId}") {
             parameters.push(json!({ "name": "keyId", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{16}$" } }));

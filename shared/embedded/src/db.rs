@@ -113,6 +113,7 @@ impl Db {
         let path = dir.join(DB_FILE);
         let writer = open_connection(&path, Some(durability))?;
         writer.execute_batch(SCHEMA)?;
+        add_missing_columns(&writer)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("taskstream-sqlite-writer".into())
@@ -271,6 +272,23 @@ fn write_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
             completion(commit.clone());
         }
     }
+}
+
+/// Columns added to tables after they first shipped (`CREATE TABLE IF NOT EXISTS` leaves an
+/// existing table as it is): retries and dead letters remember the replay that delivered an
+/// event, so a retry of a replayed event is still a replayed delivery.
+fn add_missing_columns(conn: &Connection) -> Result<(), EmbeddedError> {
+    for (table, column) in [("consumer_retries", "replay"), ("consumer_dead_letters", "replay")] {
+        let has: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A read connection (`durability: None`) or the one write connection.

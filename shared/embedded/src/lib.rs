@@ -8,6 +8,7 @@ mod change_log;
 mod db;
 mod history;
 mod keys;
+mod operate;
 mod progress;
 mod queue;
 mod router;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 
 pub use db::{Db, Durability};
 pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
+pub use operate::Operator;
 pub use progress::{ConsumerProgress, Observer, Progress};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
 
@@ -130,6 +132,11 @@ impl Engine {
     /// replay fills the past). A registered consumer keeps its place across restarts.
     pub fn register_queue(&self, name: &str) -> Result<(), EmbeddedError> {
         queue::register(&self.db, name)
+    }
+
+    /// The operator's view: lag, dead letters, replays, traces.
+    pub fn operator(&self) -> Operator {
+        Operator::new(Arc::clone(&self.db))
     }
 
     /// Routes the change log onto the bus until `shutdown` turns true.

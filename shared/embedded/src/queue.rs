@@ -51,6 +51,8 @@ pub(crate) struct Received {
     pub body: String,
     /// Failed attempts so far (0 for an event read past the cursor).
     pub failures: u32,
+    /// The replay that delivered it, if one did: its retries are replayed deliveries too.
+    pub replay: Option<String>,
 }
 
 /// What one read took: the events for the consumer and where its cursor may move.
@@ -139,6 +141,18 @@ pub(crate) fn migrate_queue_tables(db: &Db) -> Result<(), EmbeddedError> {
     })
 }
 
+/// The archived bus event as a replay delivers it: with EventBridge's `replay-name`, which
+/// the archive never holds (the router publishes without one). `name` is a checked replay
+/// name (letters, digits, `.`, `-`, `_`), so it needs no escaping.
+pub(crate) fn mark_replayed(body: &str, name: &str) -> String {
+    match body.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"replay-name\":\"{name}\"}}"),
+        Some(rest) => format!("{{\"replay-name\":\"{name}\",{rest}"),
+        // Not an object: the consumer's decoding names what is wrong with it.
+        None => body.to_owned(),
+    }
+}
+
 /// Makes every retry due now: used at start-up, so a restart retries at once what a previous
 /// process left waiting (its failure counts still lead a poison event to the dead letters).
 pub(crate) fn release_retries(db: &Db) -> Result<(), EmbeddedError> {
@@ -177,17 +191,23 @@ pub(crate) fn read_batch(conn: &Connection, name: &str, config: &QueueConfig) ->
             next_cursor = seq;
             let detail_type = row.get_ref(1)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
             if events_schema::routing::consumers_of(detail_type).any(|c| c == name) {
-                fresh.push(Received { seq, body: row.get(2)?, failures: 0 });
+                fresh.push(Received { seq, body: row.get(2)?, failures: 0, replay: None });
             }
         }
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT r.seq, a.body, r.receive_count FROM consumer_retries r JOIN archive a ON a.seq = r.seq
+        "SELECT r.seq, a.body, r.receive_count, r.replay FROM consumer_retries r JOIN archive a ON a.seq = r.seq
          WHERE r.consumer = ?1 AND r.visible_ms <= ?2 ORDER BY r.seq LIMIT ?3",
     )?;
     let retries = stmt
         .query_map(params![name, now_ms(), limit], |r| {
-            Ok(Received { seq: r.get(0)?, body: r.get(1)?, failures: r.get(2)? })
+            let replay: Option<String> = r.get(3)?;
+            let body: String = r.get(1)?;
+            let body = match &replay {
+                Some(replay) => mark_replayed(&body, replay),
+                None => body,
+            };
+            Ok(Received { seq: r.get(0)?, body, failures: r.get(2)?, replay })
         })?
         .collect::<Result<_, _>>()?;
     Ok(Batch { cursor, next_cursor, fresh, retries })
@@ -212,9 +232,12 @@ pub(crate) fn settle(
     }
     let now = now_ms();
     let failed = |seq: i64| failures.iter().find(|(s, _)| *s == seq).map(|(_, reason)| reason.as_str());
-    for event in batch.fresh.iter().chain(&batch.retries) {
+    // A retry that went through is forgotten whatever its count: a redriven dead letter
+    // comes back with its count reset to zero.
+    let read = batch.fresh.iter().map(|e| (e, false)).chain(batch.retries.iter().map(|e| (e, true)));
+    for (event, retry) in read {
         match failed(event.seq) {
-            None if event.failures > 0 => {
+            None if retry => {
                 tx.prepare_cached("DELETE FROM consumer_retries WHERE consumer = ?1 AND seq = ?2")?
                     .execute(params![name, event.seq])?;
             }
@@ -225,7 +248,7 @@ pub(crate) fn settle(
     Ok(true)
 }
 
-fn fail(
+pub(crate) fn fail(
     tx: &Connection,
     name: &str,
     event: &Received,
@@ -236,9 +259,10 @@ fn fail(
     let failures = event.failures + 1;
     if failures >= config.max_receives {
         tx.prepare_cached(
-            "INSERT INTO consumer_dead_letters (consumer, seq, receive_count, reason, failed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO consumer_dead_letters (consumer, seq, receive_count, reason, failed_ms, replay)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![name, event.seq, failures, reason, now])?;
+        .execute(params![name, event.seq, failures, reason, now, event.replay])?;
         tx.prepare_cached("DELETE FROM consumer_retries WHERE consumer = ?1 AND seq = ?2")?
             .execute(params![name, event.seq])?;
         tracing::warn!(consumer = name, seq = event.seq, receives = failures, %reason, "event dead-lettered");
@@ -246,11 +270,19 @@ fn fail(
     }
     let delay = backoff(config, failures, event.seq);
     tx.prepare_cached(
-        "INSERT INTO consumer_retries (consumer, seq, receive_count, visible_ms, last_error) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO consumer_retries (consumer, seq, receive_count, visible_ms, last_error, replay)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (consumer, seq) DO UPDATE SET receive_count = excluded.receive_count,
-             visible_ms = excluded.visible_ms, last_error = excluded.last_error",
+             visible_ms = excluded.visible_ms, last_error = excluded.last_error, replay = excluded.replay",
     )?
-    .execute(params![name, event.seq, failures, now + i64::try_from(delay.as_millis()).unwrap_or(0), reason])?;
+    .execute(params![
+        name,
+        event.seq,
+        failures,
+        now + i64::try_from(delay.as_millis()).unwrap_or(0),
+        reason,
+        event.replay
+    ])?;
     Ok(())
 }
 
@@ -273,9 +305,10 @@ fn backoff(config: &QueueConfig, failures: u32, salt: i64) -> Duration {
 pub(crate) fn redrive(tx: &Connection, name: &str) -> Result<usize, EmbeddedError> {
     let now = now_ms();
     tx.prepare_cached(
-        "INSERT INTO consumer_retries (consumer, seq, receive_count, visible_ms, last_error)
-         SELECT consumer, seq, 0, ?2, reason FROM consumer_dead_letters WHERE consumer = ?1
-         ON CONFLICT (consumer, seq) DO UPDATE SET receive_count = 0, visible_ms = excluded.visible_ms",
+        "INSERT INTO consumer_retries (consumer, seq, receive_count, visible_ms, last_error, replay)
+         SELECT consumer, seq, 0, ?2, reason, replay FROM consumer_dead_letters WHERE consumer = ?1
+         ON CONFLICT (consumer, seq) DO UPDATE SET receive_count = 0, visible_ms = excluded.visible_ms,
+             replay = excluded.replay",
     )?
     .execute(params![name, now])?;
     Ok(tx.prepare_cached("DELETE FROM consumer_dead_letters WHERE consumer = ?1")?.execute([name])?)
@@ -373,6 +406,15 @@ mod tests {
         let batch = db.read_blocking(|c| read_batch(c, Q, &slow)).unwrap();
         assert_eq!(batch.retries.iter().map(|r| r.failures).collect::<Vec<_>>(), [1], "its count is kept");
         assert!(batch.fresh.is_empty(), "the cursor moved past it");
+    }
+
+    #[test]
+    fn a_replayed_delivery_carries_the_replay_name_and_stays_json() {
+        let body = r#"{"id":"e","detail-type":"TaskCreated","detail":{}}"#;
+        let marked: serde_json::Value = serde_json::from_str(&mark_replayed(body, "r-1")).unwrap();
+        assert_eq!((marked["replay-name"].as_str(), marked["id"].as_str()), (Some("r-1"), Some("e")));
+        assert_eq!(mark_replayed("{ }", "r"), r#"{"replay-name":"r"}"#);
+        assert_eq!(mark_replayed("[1]", "r"), "[1]", "not an object: left for the decoder to refuse");
     }
 
     #[test]

@@ -98,20 +98,20 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<&'static str>),
 }
 
 /// The change log row as stored, before its text columns are trusted.
-struct RawRecord {
-    tenant: String,
-    aggregate_type: String,
-    aggregate_id: String,
-    aggregate_version: u64,
-    at: String,
-    correlation_id: String,
-    actor: String,
-    old: Option<String>,
-    new: Option<String>,
+pub(crate) struct RawRecord {
+    pub tenant: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub aggregate_version: u64,
+    pub at: String,
+    pub correlation_id: String,
+    pub actor: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
 }
 
 impl RawRecord {
-    fn decode(self) -> Result<ChangeRecord, String> {
+    pub(crate) fn decode(self) -> Result<ChangeRecord, String> {
         let aggregate_type = events_schema::AggregateType::parse(&self.aggregate_type)
             .ok_or_else(|| format!("unknown aggregate type {:?}", self.aggregate_type))?;
         let image = |which: &str, text: Option<String>| -> Result<Option<Aggregate>, String> {

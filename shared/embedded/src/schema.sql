@@ -141,3 +141,36 @@ CREATE TABLE IF NOT EXISTS history (
     data           TEXT    NOT NULL,
     PRIMARY KEY (tenant, task_id, version, event_type)
 ) WITHOUT ROWID;
+
+-- A task's change records, for `trace` (task ids are UUIDv7, unique across tenants).
+CREATE INDEX IF NOT EXISTS change_log_by_aggregate ON change_log (aggregate_id, seq);
+
+-- Whether an event is dead-lettered for a consumer, for `trace`.
+CREATE INDEX IF NOT EXISTS consumer_dead_letters_by_seq ON consumer_dead_letters (consumer, seq);
+
+-- Replays: a window of the archive sent again to chosen consumers. `scope` is the tenant
+-- whose events are replayed, '' for every tenant. The range of archive positions is fixed
+-- when the replay starts: events archived later reach the consumers the ordinary way.
+CREATE TABLE IF NOT EXISTS replays (
+    scope      TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    from_at    TEXT    NOT NULL,
+    to_at      TEXT    NOT NULL,
+    first_seq  INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    cancelled  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, name)
+) WITHOUT ROWID;
+
+-- Each replayed consumer's place in its replay's range, and what the replay did there.
+CREATE TABLE IF NOT EXISTS replay_cursors (
+    scope     TEXT    NOT NULL,
+    replay    TEXT    NOT NULL,
+    consumer  TEXT    NOT NULL,
+    seq       INTEGER NOT NULL,
+    applied   INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    failed    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, replay, consumer)
+) WITHOUT ROWID;

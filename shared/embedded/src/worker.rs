@@ -9,6 +9,7 @@ use shared_core::pipeline::{Consumer, InboundMessage, process_batch};
 use tokio::sync::watch;
 
 use crate::db::Db;
+use crate::operate::replay;
 use crate::{EmbeddedError, EngineConfig, queue};
 
 /// How long a worker waits before reading again after the store failed (a full disk, say):
@@ -56,6 +57,13 @@ pub(crate) async fn drain_once(
     consumer: &dyn Consumer,
     config: &EngineConfig,
 ) -> Result<usize, EmbeddedError> {
+    let live = drain_live(db, consumer, config).await?;
+    let replayed = drain_replay(db, consumer, config).await?;
+    Ok(live + replayed)
+}
+
+/// One batch past the consumer's own cursor, and its due retries.
+async fn drain_live(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig) -> Result<usize, EmbeddedError> {
     let name = consumer.name();
     let qc = config.queue.clone();
     let mut batch = db.read(move |conn| queue::read_batch(conn, name, &qc)).await?;
@@ -82,4 +90,33 @@ pub(crate) async fn drain_once(
         tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
     }
     Ok(taken)
+}
+
+/// One batch of the oldest replay feeding this consumer, if one is: read, applied (marked as
+/// replayed) and settled like a live batch, in a transaction of its own.
+async fn drain_replay(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig) -> Result<usize, EmbeddedError> {
+    let name = consumer.name();
+    let limit = config.queue.batch_size;
+    let Some(mut batch) = db.read(move |conn| replay::read_batch(conn, name, limit)).await? else { return Ok(0) };
+    let inbound: Vec<InboundMessage> = batch
+        .events
+        .iter_mut()
+        .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
+        .collect();
+    let failures = process_batch(consumer, &inbound).await;
+    if let Some(f) = failures.iter().find(|f| f.unavailable) {
+        return Err(EmbeddedError::Unavailable(f.reason.clone()));
+    }
+    let failures: Vec<(i64, String)> =
+        failures.into_iter().filter_map(|f| f.id.parse().ok().map(|seq| (seq, f.reason))).collect();
+    let qc = config.queue.clone();
+    let settled = db.write(move |tx| replay::settle(tx, name, &batch, &failures, &qc)).await?;
+    if !settled {
+        tracing::warn!(
+            consumer = name,
+            "another worker moved the replay's cursor; the batch was applied twice, harmlessly"
+        );
+    }
+    // Never zero: a batch read moves the replay on even when it held nothing to apply.
+    Ok(inbound.len().max(1))
 }

@@ -5,6 +5,7 @@ mod auth;
 mod export;
 mod history;
 mod keys;
+mod operations;
 mod search;
 mod store;
 
@@ -14,6 +15,11 @@ pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
 pub use http;
 pub use keys::{IssuedKey, KeyDirectory, KeySummary};
+pub use operations::{
+    ChangeState, ConsumerLag, ConsumerPlan, DEFAULT_DEAD_LETTER_LIMIT, DeadLetterView, DeliveryState, Lag,
+    MAX_DEAD_LETTER_LIMIT, MAX_REPLAY_NAME, Operations, RedriveRequest, ReplayPlan, ReplayProgress, ReplayRequest,
+    ReplayState, ReplayStatus, Trace, TraceChange, TraceDelivery, TraceEvent, valid_replay_name,
+};
 pub use search::{
     DEFAULT_SEARCH_LIMIT, FACET_FIELDS, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchIndex, SearchQuery,
     SearchResults, cursor as search_cursor, suggestion_inputs, words as search_words,
