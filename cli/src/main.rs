@@ -4,6 +4,7 @@ mod bench;
 mod fixture;
 mod http_server;
 mod keys;
+mod operate;
 mod publish;
 mod route;
 mod schema;
@@ -38,6 +39,17 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Send commands (NDJSON, one a line) to a running serve; every refused line is reported.
     Publish(publish::PublishArgs),
+    /// Replay a window of the archive into chosen consumers (`--dry-run` counts first);
+    /// `replay list`, `replay cancel NAME`.
+    Replay(operate::ReplayArgs),
+    /// Dead letters: `list` with reasons, `show ID`, `redrive`, `purge --yes`.
+    Dlq(operate::DlqArgs),
+    /// Per consumer: events waiting, the oldest's age, retries, dead letters; exits 3 above
+    /// `--max-age`.
+    Lag(operate::LagArgs),
+    /// Where one task's changes went: events derived, and per consumer applied, pending,
+    /// retrying or dead-lettered.
+    Trace(operate::TraceArgs),
 }
 
 /// The allocator the Lambda handlers use, so `route --stats` measures what the stream-router
@@ -57,6 +69,14 @@ async fn main() -> std::process::ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args).await,
         Command::Publish(args) => publish::run(args).await,
+        Command::Replay(args) => operate::replay::run(args).await,
+        Command::Dlq(args) => operate::dlq::run(args).await,
+        Command::Trace(args) => operate::trace::run(args).await,
+        // The one command whose exit status is an answer: 3 when the lag is above --max-age.
+        Command::Lag(args) => match operate::lag::run(args).await {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

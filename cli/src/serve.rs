@@ -116,7 +116,7 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// `250ms`, `30s`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
@@ -163,8 +163,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stopped_lag = stopped.clone();
     let history = engine.history_store();
     let search = engine.search_index();
-    let consumers: [Arc<dyn Consumer>; 2] =
-        [Arc::new(AuditHistory::new(Arc::clone(&history))), Arc::new(SearchIndexer::new(Arc::clone(&search)))];
+    let consumers = consumers(&engine);
     let mut loops = Vec::new();
     if args.no_pipeline {
         for consumer in &consumers {
@@ -220,6 +219,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The consumers the embedded engine runs; `replay` runs the same ones when no serve does.
+pub fn consumers(engine: &Engine) -> Vec<Arc<dyn Consumer>> {
+    vec![Arc::new(AuditHistory::new(engine.history_store())), Arc::new(SearchIndexer::new(engine.search_index()))]
 }
 
 /// Looks at the pipeline a few times a second and tells `gate` how far behind it is.

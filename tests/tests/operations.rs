@@ -454,6 +454,10 @@ async fn replays_are_walled_by_tenant_and_every_route_needs_the_admin_role() {
     )
     .await;
     assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", bad.body);
+    // A consumer of the routing table that this engine does not run would never apply it.
+    let idle = as_key(&h, &acme, "POST", "/admin/replays", Some(replay_body("idle", &["notifier"]))).await;
+    assert_eq!((idle.status, idle.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{}", idle.body);
+    assert!(idle.body["error"]["message"].as_str().unwrap().contains("not run by this engine"));
 
     for role in [Role::Viewer, Role::Member] {
         let weak = key(&keys, "acme", role).await;

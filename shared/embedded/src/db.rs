@@ -96,7 +96,7 @@ pub struct Db {
     queue_signals: Mutex<HashMap<String, Arc<Notify>>>,
     /// Held for the life of the process: two processes on one data dir would each reset the
     /// other's in-flight messages.
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl Db {
@@ -109,7 +109,26 @@ impl Db {
         std::fs::create_dir_all(dir).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
         let lock = File::create(dir.join(LOCK_FILE)).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
         lock.try_lock().map_err(|_| EmbeddedError::Locked(dir.to_owned()))?;
+        Self::start(dir, durability, Some(lock))
+    }
 
+    /// Opens an existing data directory without taking its lock, beside a `serve` that may
+    /// hold it: for the operator's commands, whose few writes SQLite serialises with the
+    /// server's. Nothing here resets what the server has in flight.
+    pub fn open_beside(dir: &Path) -> Result<Arc<Self>, EmbeddedError> {
+        if !dir.join(DB_FILE).is_file() {
+            return Err(EmbeddedError::DataDir(
+                dir.to_owned(),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no taskstream database here (start serve on it first)",
+                ),
+            ));
+        }
+        Self::start(dir, Durability::Full, None)
+    }
+
+    fn start(dir: &Path, durability: Durability, lock: Option<File>) -> Result<Arc<Self>, EmbeddedError> {
         let path = dir.join(DB_FILE);
         let writer = open_connection(&path, Some(durability))?;
         writer.execute_batch(SCHEMA)?;

@@ -173,6 +173,12 @@ impl Engine {
         worker::drain_once(&self.db, consumer, &self.config).await
     }
 
+    /// Applies one batch of the oldest replay feeding `consumer`, in this task; returns how
+    /// much it took, zero when no replay feeds it.
+    pub async fn drain_replay_once(&self, consumer: &dyn Consumer) -> Result<usize, EmbeddedError> {
+        worker::drain_replay(&self.db, consumer, &self.config).await
+    }
+
     pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats, EmbeddedError> {
         let queue = queue.to_owned();
         self.db.read(move |conn| queue::stats(conn, &queue)).await

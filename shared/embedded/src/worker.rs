@@ -94,7 +94,11 @@ async fn drain_live(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig
 
 /// One batch of the oldest replay feeding this consumer, if one is: read, applied (marked as
 /// replayed) and settled like a live batch, in a transaction of its own.
-async fn drain_replay(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig) -> Result<usize, EmbeddedError> {
+pub(crate) async fn drain_replay(
+    db: &Arc<Db>,
+    consumer: &dyn Consumer,
+    config: &EngineConfig,
+) -> Result<usize, EmbeddedError> {
     let name = consumer.name();
     let limit = config.queue.batch_size;
     let Some(mut batch) = db.read(move |conn| replay::read_batch(conn, name, limit)).await? else { return Ok(0) };

@@ -230,15 +230,29 @@ pub async fn purge(ctx: Ctx, Ops(ops): Ops, Json(body): Json<PurgeBody>) -> Resu
     Ok(data(Moved { count }).into_response())
 }
 
+/// Refuses a consumer this engine does not run: nothing would ever apply its replay.
+async fn runs(ops: &dyn Operations, request: &ReplayRequest) -> Result<(), ApiError> {
+    let runs = ops.consumers().await?;
+    let errors: Vec<FieldError> = request
+        .consumers
+        .iter()
+        .filter(|c| !runs.contains(c))
+        .map(|c| FieldError::new("consumers", format!("{c} is not run by this engine (it runs {})", runs.join(", "))))
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::unprocessable_fields(errors)) }
+}
+
 pub async fn plan_replay(ctx: Ctx, Ops(ops): Ops, Json(body): Json<ReplayBody>) -> Result<Response, ApiError> {
     let tenant = tenant(&ctx)?;
     let request = body.parse()?;
+    runs(ops.as_ref(), &request).await?;
     Ok(data(ops.plan_replay(Some(tenant), &request).await?).into_response())
 }
 
 pub async fn start_replay(ctx: Ctx, Ops(ops): Ops, Json(body): Json<ReplayBody>) -> Result<Response, ApiError> {
     let tenant = tenant(&ctx)?;
     let request = body.parse()?;
+    runs(ops.as_ref(), &request).await?;
     let status = ops.start_replay(Some(tenant), &request).await.map_err(|e| match e {
         StoreError::AlreadyExists(name) => ApiError::new(
             StatusCode::CONFLICT,

@@ -255,6 +255,8 @@ pub enum DeliveryState {
 /// The operator's view of an engine. See the module's note on `tenant`.
 #[async_trait]
 pub trait Operations: Send + Sync {
+    /// The consumers this engine runs (a replay can feed only these).
+    async fn consumers(&self) -> Result<Vec<String>, StoreError>;
     async fn lag(&self, tenant: Option<&str>) -> Result<Lag, StoreError>;
     /// Dead letters, oldest first, without their events; nothing is removed.
     async fn dead_letters(

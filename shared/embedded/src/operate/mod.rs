@@ -9,6 +9,7 @@ mod lag;
 pub(crate) mod replay;
 mod trace;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use shared_core::ports::{
     DeadLetterView, Lag, Operations, RedriveRequest, ReplayPlan, ReplayRequest, ReplayStatus, StoreError, Trace,
 };
 
+use crate::EmbeddedError;
 use crate::db::Db;
 
 /// [`Operations`] over one data directory.
@@ -27,6 +29,12 @@ pub struct Operator {
 impl Operator {
     pub(crate) fn new(db: Arc<Db>) -> Self {
         Self { db }
+    }
+
+    /// Opens a data directory beside the process that may be serving it (without its lock),
+    /// as `taskstream keys` does: SQLite serialises the two processes' writes.
+    pub fn open(dir: &Path) -> Result<Self, EmbeddedError> {
+        Ok(Self { db: Db::open_beside(dir)? })
     }
 
     /// Wakes the workers of `consumers`, so redriven or replayed events go at once rather
@@ -44,6 +52,19 @@ fn owned(tenant: Option<&str>) -> Option<String> {
 
 #[async_trait]
 impl Operations for Operator {
+    async fn consumers(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .db
+            .read(|c| {
+                let names = c
+                    .prepare_cached("SELECT name FROM consumer_cursors ORDER BY name")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(names)
+            })
+            .await?)
+    }
+
     async fn lag(&self, tenant: Option<&str>) -> Result<Lag, StoreError> {
         let tenant = owned(tenant);
         Ok(self.db.read(move |c| lag::read(c, tenant.as_deref())).await?)

@@ -1,0 +1,155 @@
+//! `taskstream dlq list | show | redrive | purge`: dead letters with their reasons, read
+//! without removing them, sent back to their consumers, or deleted (with the count first).
+
+use std::io::Write;
+
+use shared_core::ports::{DEFAULT_DEAD_LETTER_LIMIT, Operations, RedriveRequest, StoreError};
+
+use super::table::Table;
+use super::{Scope, age, print_json};
+
+#[derive(clap::Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    command: DlqCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum DlqCommand {
+    /// Depth and oldest age per consumer's dead letters, then the letters with their reasons.
+    List {
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(long)]
+        consumer: Option<String>,
+        /// At most this many letters, oldest first.
+        #[arg(long, default_value_t = DEFAULT_DEAD_LETTER_LIMIT)]
+        limit: usize,
+    },
+    /// One dead letter with its whole event.
+    Show {
+        #[command(flatten)]
+        scope: Scope,
+        id: i64,
+    },
+    /// Send dead letters back to their consumers, due at once, their counts reset.
+    Redrive {
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(long)]
+        consumer: Option<String>,
+        /// At most this many, oldest first.
+        #[arg(long)]
+        max: Option<usize>,
+        /// Only this one.
+        #[arg(long)]
+        id: Option<i64>,
+    },
+    /// Delete dead letters for good: shows how many, and deletes only with --yes.
+    Purge {
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(long)]
+        consumer: Option<String>,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
+    match args.command {
+        DlqCommand::List { scope, consumer, limit } => {
+            let ops = scope.operator()?;
+            let letters = ops.dead_letters(scope.tenant(), consumer.as_deref(), limit).await?;
+            let lag = ops.lag(scope.tenant()).await?;
+            if scope.json {
+                return print_json(&serde_json::json!({ "queues": lag.consumers, "deadLetters": letters }));
+            }
+            let now = events_schema::Timestamp::now().unix_millis();
+            let mut queues = Table::new(&["CONSUMER", "DEAD LETTERS", "OLDEST"]);
+            for c in lag.consumers.iter().filter(|c| consumer.as_ref().is_none_or(|n| *n == c.consumer)) {
+                let oldest = letters
+                    .iter()
+                    .filter(|l| l.consumer == c.consumer)
+                    .filter_map(|l| events_schema::Timestamp::parse(&l.failed_at).ok())
+                    .map(|t| now - t.unix_millis())
+                    .max();
+                queues.row(vec![c.consumer.clone(), c.dead_letters.to_string(), age(oldest)]);
+            }
+            print!("{}", queues.render());
+            if letters.is_empty() {
+                return Ok(());
+            }
+            println!();
+            let mut table = Table::new(&["ID", "CONSUMER", "EVENT", "TASK", "RECEIVES", "FAILED AT", "REASON"]);
+            for l in &letters {
+                table.row(vec![
+                    l.id.to_string(),
+                    l.consumer.clone(),
+                    l.event_type.clone(),
+                    if l.aggregate_id.is_empty() { "-".to_owned() } else { l.aggregate_id.clone() },
+                    l.receive_count.to_string(),
+                    l.failed_at.clone(),
+                    match &l.replay_name {
+                        Some(r) => format!("{} (replay {r})", l.reason),
+                        None => l.reason.clone(),
+                    },
+                ]);
+            }
+            print!("{}", table.render());
+            Ok(())
+        }
+        DlqCommand::Show { scope, id } => {
+            let letter = scope.operator()?.dead_letter(scope.tenant(), id).await.map_err(|e| match e {
+                StoreError::NotFound => anyhow::anyhow!("no dead letter {id}"),
+                other => other.into(),
+            })?;
+            if scope.json {
+                return print_json(&letter);
+            }
+            println!("dead letter {} of {}", letter.id, letter.consumer);
+            let task = if letter.aggregate_id.is_empty() { "unknown" } else { letter.aggregate_id.as_str() };
+            println!("event      {} {} (task {task})", letter.event_type, letter.event_id);
+            println!("occurred   {}", letter.occurred_at);
+            println!("failed     {} after {} receives", letter.failed_at, letter.receive_count);
+            if let Some(replay) = &letter.replay_name {
+                println!("replay     {replay}");
+            }
+            println!("reason     {}", letter.reason);
+            println!("{}", serde_json::to_string_pretty(&letter.event)?);
+            Ok(())
+        }
+        DlqCommand::Redrive { scope, consumer, max, id } => {
+            if max == Some(0) {
+                anyhow::bail!("--max must be at least 1");
+            }
+            let count = scope.operator()?.redrive(scope.tenant(), &RedriveRequest { consumer, max, id }).await?;
+            if scope.json {
+                return print_json(&serde_json::json!({ "count": count }));
+            }
+            println!("redrove {count} dead letter(s); their consumers apply them at their next read");
+            Ok(())
+        }
+        DlqCommand::Purge { scope, consumer, yes } => {
+            let ops = scope.operator()?;
+            let lag = ops.lag(scope.tenant()).await?;
+            let count: i64 = lag
+                .consumers
+                .iter()
+                .filter(|c| consumer.as_ref().is_none_or(|n| *n == c.consumer))
+                .map(|c| c.dead_letters)
+                .sum();
+            if !yes {
+                println!("{count} dead letter(s) would be deleted for good; run again with --yes to delete them");
+                std::io::stdout().flush()?;
+                return Ok(());
+            }
+            let purged = ops.purge(scope.tenant(), consumer.as_deref()).await?;
+            if scope.json {
+                return print_json(&serde_json::json!({ "count": purged }));
+            }
+            println!("deleted {purged} dead letter(s)");
+            Ok(())
+        }
+    }
+}
