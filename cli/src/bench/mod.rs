@@ -9,6 +9,7 @@
 
 mod client;
 mod load;
+mod replay;
 mod sampler;
 mod server;
 
@@ -31,6 +32,9 @@ enum BenchCommand {
     /// The embedded pipeline against its own API: acknowledged, routed and applied events/s,
     /// drain time, lag percentiles, peak memory.
     Pipeline(PipelineArgs),
+    /// An embedded replay of a large archive into one consumer (events/s, memory through the
+    /// run), and `dlq show`, `trace` and `lag` on the same data directory.
+    Replay(replay::ReplayBenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -129,7 +133,10 @@ struct Settings {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let BenchCommand::Pipeline(args) = args.what;
+    let args = match args.what {
+        BenchCommand::Pipeline(args) => args,
+        BenchCommand::Replay(args) => return replay::run(args).await,
+    };
     let settings = if args.small {
         Settings {
             events: 2_400,
