@@ -202,6 +202,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("the pipeline's lag is not bounded (--max-lag 0)");
     } else {
         let gate = Backpressure::new(args.max_lag);
+        // The first look before the first request: a restart over a backlog refuses writes
+        // from its first answer, not only once the watcher has had its first turn.
+        match engine.progress().await {
+            Ok(progress) => {
+                gate.observe(progress.oldest_age_ms().map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+            }
+            Err(e) => tracing::warn!(error = %e, "the pipeline's lag could not be read"),
+        }
         loops.push(watch_lag(engine.clone(), gate.clone(), stopped_lag));
         app = app.layer(BackpressureLayer::new(gate));
     }
