@@ -36,6 +36,10 @@ enum KeysCommand {
         /// categories, projects, sprints and keys).
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// The person the key speaks for (a user name, as tasks use for assignee): its
+        /// requests act as them, and `/notifications` shows theirs.
+        #[arg(long)]
+        person: Option<String>,
     },
     /// List keys (ids, tenants, roles, when created and revoked; never secrets).
     List {
@@ -65,14 +69,15 @@ fn parse_role(text: &str) -> Result<Role, String> {
 pub fn run(args: KeysArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match args.command {
-        KeysCommand::Create { data, tenant, role } => {
+        KeysCommand::Create { data, tenant, role, person } => {
             // Keys may be made before the first `serve`: the database is created if missing.
             let admin = open(&data.data, true)?;
-            let new = admin.create(&tenant, role)?;
+            let new = admin.create_for(&tenant, role, person.as_deref())?;
             tracing::info!(key_id = %new.info.key_id, tenant = %tenant, role = role.as_str(), "API key created");
+            let speaks_for = new.info.person.as_deref().map(|p| format!(" speaking for {p}")).unwrap_or_default();
             writeln!(
                 out,
-                "created key {} for tenant {} with role {}; it is shown this once:",
+                "created key {} for tenant {} with role {}{speaks_for}; it is shown this once:",
                 new.info.key_id,
                 new.info.tenant,
                 role.as_str()
@@ -81,16 +86,21 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
         }
         KeysCommand::List { data } => {
             let keys = open(&data.data, false)?.list()?;
-            writeln!(out, "{:<16}  {:<20}  {:<6}  {:<30}  REVOKED", "KEY ID", "TENANT", "ROLE", "CREATED")?;
+            writeln!(
+                out,
+                "{:<16}  {:<20}  {:<6}  {:<30}  {:<30}  PERSON",
+                "KEY ID", "TENANT", "ROLE", "CREATED", "REVOKED"
+            )?;
             for key in keys {
                 writeln!(
                     out,
-                    "{:<16}  {:<20}  {:<6}  {:<30}  {}",
+                    "{:<16}  {:<20}  {:<6}  {:<30}  {:<30}  {}",
                     key.key_id,
                     key.tenant,
                     key.role.as_str(),
                     key.created_at,
-                    key.revoked_at.as_deref().unwrap_or("-")
+                    key.revoked_at.as_deref().unwrap_or("-"),
+                    key.person.as_deref().unwrap_or("-")
                 )?;
             }
         }

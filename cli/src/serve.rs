@@ -11,8 +11,9 @@ use anyhow::Context;
 use shared_api::auth_failures::AuthFailureLayer;
 use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_api::{AppState, KeysHandle, OpsHandle, router};
+use shared_api::{AppState, KeysHandle, NotificationsHandle, OpsHandle, router};
 use shared_core::consumers::history::AuditHistory;
+use shared_core::consumers::notifier::Notifier;
 use shared_core::consumers::search::SearchIndexer;
 use shared_core::pipeline::Consumer;
 use shared_embedded::{Durability, Engine, EngineConfig};
@@ -163,6 +164,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stopped_lag = stopped.clone();
     let history = engine.history_store();
     let search = engine.search_index();
+    let notifications = engine.notification_store();
     let consumers = consumers(&engine);
     let mut loops = Vec::new();
     if args.no_pipeline {
@@ -189,7 +191,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut app = router(state)
         .layer(axum::Extension(KeysHandle(Arc::new(keys))))
-        .layer(axum::Extension(OpsHandle(Arc::new(engine.operator()))));
+        .layer(axum::Extension(OpsHandle(Arc::new(engine.operator()))))
+        .layer(axum::Extension(NotificationsHandle(notifications)));
     match key_limiter {
         Some(limiter) => app = app.layer(RateLimitLayer::new(limiter)),
         None => tracing::warn!("rate limiting is off"),
@@ -231,7 +234,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The consumers the embedded engine runs; `replay` runs the same ones when no serve does.
 pub fn consumers(engine: &Engine) -> Vec<Arc<dyn Consumer>> {
-    vec![Arc::new(AuditHistory::new(engine.history_store())), Arc::new(SearchIndexer::new(engine.search_index()))]
+    vec![
+        Arc::new(AuditHistory::new(engine.history_store())),
+        Arc::new(SearchIndexer::new(engine.search_index())),
+        Arc::new(Notifier::new(engine.notification_store())),
+    ]
 }
 
 /// Looks at the pipeline a few times a second and tells `gate` how far behind it is.

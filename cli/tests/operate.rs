@@ -127,7 +127,7 @@ fn replay_lag_and_trace_with_serve_running_and_without() {
     let taken =
         taskstream(data, &[&["replay", "--consumer", "audit-history", "--name", "offline"][..], &WINDOW].concat());
     assert!(!taken.status.success() && String::from_utf8_lossy(&taken.stderr).contains("exists already"));
-    let unknown = taskstream(data, &[&["replay", "--consumer", "notifier"][..], &WINDOW].concat());
+    let unknown = taskstream(data, &[&["replay", "--consumer", "escalation"][..], &WINDOW].concat());
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("not a consumer this data directory runs"),
         "{unknown:?}"

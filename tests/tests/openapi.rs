@@ -33,16 +33,20 @@ fn the_committed_document_matches_the_code() {
 #[tokio::test]
 async fn every_documented_operation_is_routed_and_the_document_is_served() {
     let mut h = Harness::new();
-    // As serve routes it: with the engine's keys behind /keys and its operations behind /admin.
+    // As serve routes it: with the engine's keys behind /keys, its operations behind /admin,
+    // its people and notifications.
     let keys = shared_api::KeysHandle(std::sync::Arc::new(h.engine.api_keys()));
     let ops = shared_api::OpsHandle(std::sync::Arc::new(h.engine.operator()));
-    h.app = h.app.clone().layer(axum::Extension(keys)).layer(axum::Extension(ops));
+    let notifications = shared_api::NotificationsHandle(h.engine.notification_store());
+    h.app =
+        h.app.clone().layer(axum::Extension(keys)).layer(axum::Extension(ops)).layer(axum::Extension(notifications));
     for op in operations() {
         let path = op
             .path
             .replace("{id}", "0195a3c4-0000-7000-8000-000000000001")
             .replace("{keyId}", "0123456789abcdef")
             .replace("{letterId}", "1")
+            // A replay's name and a person's alike.
             .replace("{name}", "replay-1");
         let request = Request::builder()
             .method(op.method.to_uppercase().as_str())

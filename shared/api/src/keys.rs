@@ -49,6 +49,8 @@ pub struct KeyView {
     role: RoleName,
     created_at: String,
     revoked_at: Option<String>,
+    /// The person the key speaks for: requests made with it act as them.
+    person: Option<String>,
     /// The whole key, shown once: send it as `x-api-key` or `Authorization: Bearer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
@@ -62,6 +64,7 @@ impl KeyView {
             role: summary.role.into(),
             created_at: summary.created_at,
             revoked_at: summary.revoked_at,
+            person: summary.person,
             key,
         }
     }
@@ -100,6 +103,10 @@ impl From<RoleName> for Role {
 #[serde(deny_unknown_fields)]
 pub struct KeyBody {
     role: RoleName,
+    /// The person the key speaks for (a user name, as tasks use for assignee): requests made
+    /// with it act as them, and `/notifications` shows theirs.
+    #[schemars(length(min = 1, max = 128), regex(pattern = super::people::NAME_PATTERN))]
+    person: Option<String>,
 }
 
 pub async fn list(ctx: Ctx, Keys(keys): Keys) -> Result<Response, ApiError> {
@@ -121,7 +128,17 @@ pub async fn create(
             "is not taken here: the answer holds a secret that is never stored, so it cannot be replayed",
         )]));
     }
-    let issued = keys.create(ctx.tenant(), body.role.into()).await?;
+    let person = body
+        .person
+        .as_deref()
+        .map(|p| {
+            shared_core::notify::parse_name(p).map_err(|mut e| {
+                e.field = "person".into();
+                ApiError::invalid_fields(vec![e])
+            })
+        })
+        .transpose()?;
+    let issued = keys.create(ctx.tenant(), body.role.into(), person.as_deref()).await?;
     tracing::info!(key_id = %issued.summary.key_id, tenant = %ctx.tenant(), "API key created over the API");
     Ok((StatusCode::CREATED, data(KeyView::of(issued.summary, Some(issued.secret)))).into_response())
 }

@@ -15,7 +15,9 @@ mod history;
 mod idempotency;
 pub mod ingest;
 mod keys;
+mod notifications;
 pub mod openapi;
+mod people;
 mod projects;
 pub mod rate_limit;
 mod search;
@@ -34,6 +36,7 @@ pub use error::{ApiError, ErrorCode};
 pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use keys::KeysHandle;
+pub use notifications::NotificationsHandle;
 
 use shared_core::ports::{Authenticator, ExportStore, HistoryStore, SearchIndex, Store};
 
@@ -84,6 +87,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/replays/{name}", get(admin::replay))
         .route("/admin/replays/{name}/cancel", post(admin::cancel_replay))
         .route("/admin/tasks/{id}/trace", get(admin::trace))
+        .route("/people/{name}", get(people::get).put(people::put))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/read", post(notifications::read))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));
 
     Router::new()

@@ -14,6 +14,8 @@ use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
 use super::ingest::{BatchReport, MAX_BATCH, OutcomeDoc};
 use super::keys::{KeyBody, KeyView};
+use super::notifications::{NotificationQueryParams, NotificationView, ReadBodyDoc, ReadResult};
+use super::people::{PersonBody, PersonView};
 use super::projects::{ProjectBody, SprintBody};
 use super::search::{SearchParams, SuggestParams};
 use super::tasks::{CreateBody, ListQuery, UpdateBody};
@@ -225,6 +227,10 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/admin/replays/{name}" "getReplay", "One replay's progress; serve only.", A, body: None, query: None, 200 => One(s::<ReplayStatusDoc>)),
         op!("post" "/admin/replays/{name}/cancel" "cancelReplay", "Stop a replay where it is; serve only.", A, body: None, query: None, 200 => One(s::<ReplayStatusDoc>)),
         op!("get" "/admin/tasks/{id}/trace" "traceTask", "A task's change records, the events each derived, and where each event stands per consumer; serve only.", A, body: None, query: Some(s::<TraceQuery>), 200 => One(s::<TraceDoc>)),
+        op!("get" "/people/{name}" "getPerson", "A person's addresses, channels per kind and mute switch: one's own, or anyone's as an admin; serve only.", V, body: None, query: None, 200 => One(s::<PersonView>)),
+        op!("put" "/people/{name}" "putPerson", "Create or replace a person's entry: one's own as a member, anyone's as an admin; serve only.", M, body: Some(s::<PersonBody>), query: None, 200 => One(s::<PersonView>)),
+        op!("get" "/notifications" "listNotifications", "The calling person's notifications, newest first; serve only.", V, body: None, query: Some(s::<NotificationQueryParams>), 200 => Many { item: s::<NotificationView>, paged: true }),
+        op!("post" "/notifications/read" "readNotifications", "Mark the calling person's notifications read, by id or all; serve only.", V, body: Some(s::<ReadBodyDoc>), query: None, 200 => One(s::<ReadResult>)),
         op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),
     ]
 }
@@ -270,11 +276,14 @@ pub fn document() -> Value {
         if op.path.contains("{letterId}") {
             parameters.push(json!({ "name": "letterId", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }));
         }
-        if op.path.contains("{name}") {
+        if op.path.contains("{name}") && !op.path.starts_with("/people/") {
             parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[.\\-_A-Za-z0-9]{1,64}$" } }));
         }
         if op.path.contains("{keyId}") {
             parameters.push(json!({ "name": "keyId", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{16}$" } }));
+        }
+        if op.path.starts_with("/people/") {
+            parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": super::people::NAME_PATTERN } }));
         }
         if let Some(query) = op.query {
             let schema = query(&mut generator);
@@ -330,9 +339,10 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         responses.insert(op.status.to_string(), ok);
         // Every change of an existing resource names its version (keys have none).
-        let versioned = (matches!(op.method, "put" | "delete") && !op.path.starts_with("/keys"))
-            || op.path.ends_with("/start")
-            || op.path.ends_with("/close");
+        let versioned =
+            (matches!(op.method, "put" | "delete") && !op.path.starts_with("/keys") && !op.path.starts_with("/people"))
+                || op.path.ends_with("/start")
+                || op.path.ends_with("/close");
         if versioned {
             responses.insert(
                 "409".into(),

@@ -41,6 +41,14 @@ pub struct Identity {
     pub role: Role,
 }
 
+impl Identity {
+    /// The person the caller acts as: the actor, unless it names a key that speaks for no
+    /// one (`key:<id>`).
+    pub fn person(&self) -> Option<&str> {
+        (!self.actor.starts_with("key:")).then_some(self.actor.as_str())
+    }
+}
+
 /// What every write carries into its change record and so into every event and log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {

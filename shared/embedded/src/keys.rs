@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     -- SHA-256 of the whole key; the key itself is never stored.
     key_digest  BLOB NOT NULL,
     created_at  TEXT NOT NULL,
-    revoked_at  TEXT
+    revoked_at  TEXT,
+    -- The person the key speaks for (its requests' actor), if any.
+    person      TEXT
 ) WITHOUT ROWID;
 ";
 
@@ -55,6 +57,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
 pub enum KeyError {
     #[error("a tenant is 1 to 64 letters, digits, '-', '_' or '.', got {0:?}")]
     Tenant(String),
+    #[error("a key's person is a user name: {0}")]
+    Person(String),
     #[error("no API key has the id {0:?}")]
     UnknownKey(String),
     #[error("the operating system gave no random bytes: {0}")]
@@ -105,6 +109,8 @@ pub struct KeyInfo {
     pub role: Role,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// The person the key speaks for: its requests act as them.
+    pub person: Option<String>,
 }
 
 /// A key just made: the only time its secret exists outside the client.
@@ -146,17 +152,33 @@ fn now() -> String {
 // key commands over a connection of their own.
 
 pub(crate) fn create_tables(conn: &Connection) -> Result<(), EmbeddedError> {
-    Ok(conn.execute_batch(SCHEMA)?)
+    conn.execute_batch(SCHEMA)?;
+    // Tables made before keys could speak for a person gain the column.
+    let has_person: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('api_keys') WHERE name = 'person')", [], |r| {
+            r.get(0)
+        })?;
+    if !has_person {
+        conn.execute_batch("ALTER TABLE api_keys ADD COLUMN person TEXT")?;
+    }
+    Ok(())
 }
 
 impl NewKey {
     /// A fresh key for `tenant`, not stored yet: a caller that must hand the key over first
     /// (write it to a file, say) stores it after with [`ApiKeys::add`].
     pub fn generate(tenant: &str, role: Role) -> Result<Self, KeyError> {
+        Self::generate_for(tenant, role, None)
+    }
+
+    /// A fresh key that speaks for `person` (its requests act as them), not stored yet.
+    pub fn generate_for(tenant: &str, role: Role, person: Option<&str>) -> Result<Self, KeyError> {
         check_tenant(tenant)?;
+        let person =
+            person.map(|p| shared_core::notify::parse_name(p).map_err(|e| KeyError::Person(e.message))).transpose()?;
         let key_id = random_hex(ID_BYTES)?;
         let key = ApiKey(format!("{PREFIX}{key_id}_{}", random_hex(SECRET_BYTES)?));
-        let info = KeyInfo { key_id, tenant: tenant.to_owned(), role, created_at: now(), revoked_at: None };
+        let info = KeyInfo { key_id, tenant: tenant.to_owned(), role, created_at: now(), revoked_at: None, person };
         Ok(Self { info, key })
     }
 }
@@ -164,21 +186,30 @@ impl NewKey {
 fn insert(conn: &Connection, new: &NewKey) -> Result<(), EmbeddedError> {
     let info = &new.info;
     conn.execute(
-        "INSERT INTO api_keys (key_id, tenant, role, key_digest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![info.key_id, info.tenant, info.role.as_str(), digest(new.key.expose()).as_slice(), info.created_at],
+        "INSERT INTO api_keys (key_id, tenant, role, key_digest, created_at, person) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            info.key_id,
+            info.tenant,
+            info.role.as_str(),
+            digest(new.key.expose()).as_slice(),
+            info.created_at,
+            info.person
+        ],
     )?;
     Ok(())
 }
 
 fn list(conn: &Connection) -> Result<Vec<KeyInfo>, EmbeddedError> {
-    let mut stmt =
-        conn.prepare("SELECT key_id, tenant, role, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id")?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?)))?;
+    let mut stmt = conn.prepare(
+        "SELECT key_id, tenant, role, created_at, revoked_at, person FROM api_keys ORDER BY created_at, key_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    })?;
     rows.map(|row| {
-        let (key_id, tenant, role, created_at, revoked_at) = row?;
+        let (key_id, tenant, role, created_at, revoked_at, person) = row?;
         let role = parse_role(&role)?;
-        Ok(KeyInfo { key_id, tenant, role, created_at, revoked_at })
+        Ok(KeyInfo { key_id, tenant, role, created_at, revoked_at, person })
     })
     .collect()
 }
@@ -206,15 +237,20 @@ struct Stored {
     role: Role,
     digest: Vec<u8>,
     revoked: bool,
+    person: Option<String>,
 }
 
 fn lookup(conn: &Connection, key_id: &str) -> Result<Option<Stored>, EmbeddedError> {
     let row = conn
-        .prepare_cached("SELECT tenant, role, key_digest, revoked_at IS NOT NULL FROM api_keys WHERE key_id = ?1")?
-        .query_row([key_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))
+        .prepare_cached(
+            "SELECT tenant, role, key_digest, revoked_at IS NOT NULL, person FROM api_keys WHERE key_id = ?1",
+        )?
+        .query_row([key_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .optional()?;
-    row.map(|(tenant, role, digest, revoked)| Ok(Stored { tenant, role: parse_role(&role)?, digest, revoked }))
-        .transpose()
+    row.map(|(tenant, role, digest, revoked, person)| {
+        Ok(Stored { tenant, role: parse_role(&role)?, digest, revoked, person })
+    })
+    .transpose()
 }
 
 /// Key management over the engine's database. Revocations through it reach the
@@ -231,7 +267,12 @@ impl ApiKeys {
     }
 
     pub async fn create(&self, tenant: &str, role: Role) -> Result<NewKey, KeyError> {
-        let new = NewKey::generate(tenant, role)?;
+        self.create_for(tenant, role, None).await
+    }
+
+    /// A key that speaks for `person`: its requests act as them.
+    pub async fn create_for(&self, tenant: &str, role: Role, person: Option<&str>) -> Result<NewKey, KeyError> {
+        let new = NewKey::generate_for(tenant, role, person)?;
         self.add(&new).await?;
         Ok(new)
     }
@@ -326,7 +367,10 @@ impl Authenticator for ApiKeyAuthenticator {
             self.cache.forget(key_id);
             return Err(AuthError::Invalid);
         }
-        let identity = Identity { tenant: stored.tenant, actor: format!("key:{key_id}"), role: stored.role };
+        // A key that speaks for a person acts as them: their name is the actor of its writes,
+        // so their own actions do not notify them, and `/notifications` is theirs.
+        let actor = stored.person.unwrap_or_else(|| format!("key:{key_id}"));
+        let identity = Identity { tenant: stored.tenant, actor, role: stored.role };
         self.cache.put(key_id, presented_digest, identity.clone(), self.ttl);
         Ok(identity)
     }
@@ -358,7 +402,12 @@ impl KeyAdmin {
     }
 
     pub fn create(&self, tenant: &str, role: Role) -> Result<NewKey, KeyError> {
-        let new = NewKey::generate(tenant, role)?;
+        self.create_for(tenant, role, None)
+    }
+
+    /// A key that speaks for `person`: its requests act as them.
+    pub fn create_for(&self, tenant: &str, role: Role, person: Option<&str>) -> Result<NewKey, KeyError> {
+        let new = NewKey::generate_for(tenant, role, person)?;
         insert(&self.conn, &new)?;
         Ok(new)
     }

@@ -8,6 +8,7 @@ mod change_log;
 mod db;
 mod history;
 mod keys;
+mod notifications;
 mod operate;
 mod progress;
 mod queue;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared_core::pipeline::Consumer;
-use shared_core::ports::{HistoryStore, SearchIndex, Store, StoreError};
+use shared_core::ports::{HistoryStore, NotificationStore, SearchIndex, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -115,6 +116,11 @@ impl Engine {
 
     pub fn history_store(&self) -> Arc<dyn HistoryStore> {
         Arc::new(history::SqliteHistoryStore::new(Arc::clone(&self.db)))
+    }
+
+    /// People and the notifier's outbox.
+    pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
+        Arc::new(notifications::SqliteNotificationStore::new(Arc::clone(&self.db)))
     }
 
     /// The FTS5 search index; its tables are created on first use.

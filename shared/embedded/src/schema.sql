@@ -174,3 +174,35 @@ CREATE TABLE IF NOT EXISTS replay_cursors (
     failed    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, replay, consumer)
 ) WITHOUT ROWID;
+
+-- People of a tenant and how they want to be told: the person as JSON.
+CREATE TABLE IF NOT EXISTS people (
+    tenant  TEXT    NOT NULL,
+    name    TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, name)
+) WITHOUT ROWID;
+
+-- The notifier's outbox: one row per (event, recipient, channel). `id` is a v5 UUID of those
+-- three, so a redelivered or replayed event inserts nothing (INSERT OR IGNORE). Lists are
+-- newest event first: `occurred_ns` (the event's time, in nanoseconds), then `seq`.
+CREATE TABLE IF NOT EXISTS notifications (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT    NOT NULL UNIQUE,
+    tenant      TEXT    NOT NULL,
+    recipient   TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    task_id     TEXT,
+    sprint_id   TEXT,
+    actor       TEXT    NOT NULL,
+    summary     TEXT    NOT NULL,
+    occurred_at TEXT    NOT NULL,
+    occurred_ns INTEGER NOT NULL,
+    status      TEXT    NOT NULL,
+    read_at     TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications (tenant, recipient, occurred_ns, seq);

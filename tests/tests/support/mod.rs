@@ -18,6 +18,8 @@ use shared_core::ports::{Authenticator, SingleTenant};
 use shared_embedded::{Engine, EngineConfig, QueueConfig};
 use tower::ServiceExt;
 
+pub mod notify;
+
 pub struct Harness {
     pub engine: Engine,
     pub app: axum::Router,

@@ -1,4 +1,5 @@
 //! The consumers' decisions, written once over the ports.
 
 pub mod history;
+pub mod notifier;
 pub mod search;

@@ -15,6 +15,8 @@ pub struct KeySummary {
     pub role: Role,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// The person the key speaks for (the actor of its requests), if any.
+    pub person: Option<String>,
 }
 
 /// A key just made: the one moment its secret exists outside the client.
@@ -30,7 +32,8 @@ pub struct IssuedKey {
 pub trait KeyDirectory: Send + Sync {
     /// The tenant's keys, revoked ones included, oldest first.
     async fn list(&self, tenant: &str) -> Result<Vec<KeySummary>, StoreError>;
-    async fn create(&self, tenant: &str, role: Role) -> Result<IssuedKey, StoreError>;
+    /// A new key of `tenant`; with `person`, its requests act as that person.
+    async fn create(&self, tenant: &str, role: Role, person: Option<&str>) -> Result<IssuedKey, StoreError>;
     /// Revokes the key, effective at once for this process; revoking it again is no error.
     async fn revoke(&self, tenant: &str, key_id: &str) -> Result<KeySummary, StoreError>;
 }

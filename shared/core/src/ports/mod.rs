@@ -5,6 +5,7 @@ mod auth;
 mod export;
 mod history;
 mod keys;
+mod notifications;
 mod operations;
 mod search;
 mod store;
@@ -15,6 +16,7 @@ pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
 pub use http;
 pub use keys::{IssuedKey, KeyDirectory, KeySummary};
+pub use notifications::{NotificationQuery, NotificationStore, ReadSelection};
 pub use operations::{
     ChangeState, ConsumerLag, ConsumerPlan, DEFAULT_DEAD_LETTER_LIMIT, DeadLetterView, DeliveryState, Lag,
     MAX_DEAD_LETTER_LIMIT, MAX_REPLAY_NAME, Operations, RedriveRequest, ReplayPlan, ReplayProgress, ReplayRequest,

@@ -16,6 +16,7 @@ fn summary(info: KeyInfo) -> KeySummary {
         role: info.role,
         created_at: info.created_at,
         revoked_at: info.revoked_at,
+        person: info.person,
     }
 }
 
@@ -31,14 +32,15 @@ impl From<KeyError> for StoreError {
 
 fn list_of(conn: &Connection, tenant: &str) -> Result<Vec<KeyInfo>, EmbeddedError> {
     let mut stmt = conn.prepare(
-        "SELECT key_id, role, created_at, revoked_at FROM api_keys WHERE tenant = ?1 ORDER BY created_at, key_id",
+        "SELECT key_id, role, created_at, revoked_at, person FROM api_keys WHERE tenant = ?1
+         ORDER BY created_at, key_id",
     )?;
     let rows = stmt.query_map([tenant], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?))
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
     })?;
     rows.map(|row| {
-        let (key_id, role, created_at, revoked_at) = row?;
-        Ok(KeyInfo { key_id, tenant: tenant.to_owned(), role: parse_role(&role)?, created_at, revoked_at })
+        let (key_id, role, created_at, revoked_at, person) = row?;
+        Ok(KeyInfo { key_id, tenant: tenant.to_owned(), role: parse_role(&role)?, created_at, revoked_at, person })
     })
     .collect()
 }
@@ -51,18 +53,19 @@ fn revoke_of(conn: &Connection, tenant: &str, key_id: &str) -> Result<Option<Key
     )?;
     let row = conn
         .query_row(
-            "SELECT role, created_at, revoked_at FROM api_keys WHERE key_id = ?1 AND tenant = ?2",
+            "SELECT role, created_at, revoked_at, person FROM api_keys WHERE key_id = ?1 AND tenant = ?2",
             params![key_id, tenant],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    row.map(|(role, created_at, revoked_at)| {
+    row.map(|(role, created_at, revoked_at, person)| {
         Ok(KeyInfo {
             key_id: key_id.to_owned(),
             tenant: tenant.to_owned(),
             role: parse_role(&role)?,
             created_at,
             revoked_at,
+            person,
         })
     })
     .transpose()
@@ -76,8 +79,8 @@ impl KeyDirectory for ApiKeys {
         Ok(keys.into_iter().map(summary).collect())
     }
 
-    async fn create(&self, tenant: &str, role: Role) -> Result<IssuedKey, StoreError> {
-        let new: NewKey = ApiKeys::create(self, tenant, role).await?;
+    async fn create(&self, tenant: &str, role: Role, person: Option<&str>) -> Result<IssuedKey, StoreError> {
+        let new: NewKey = ApiKeys::create_for(self, tenant, role, person).await?;
         Ok(IssuedKey { secret: new.key.expose().to_owned(), summary: summary(new.info) })
     }
 

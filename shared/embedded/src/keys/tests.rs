@@ -159,3 +159,40 @@ fn key_admin_needs_existing_data_unless_told_to_create_it() {
     });
     assert_eq!(identity.unwrap().tenant, "acme");
 }
+
+#[tokio::test]
+async fn a_key_made_for_a_person_acts_as_them_and_others_as_their_key() {
+    let (engine, _dir) = engine();
+    let keys = engine.api_keys();
+    let authenticator = keys.authenticator(DEFAULT_CACHE_TTL);
+    let li = keys.create_for("acme", Role::Member, Some("li")).await.unwrap();
+    let plain = keys.create("acme", Role::Member).await.unwrap();
+    let got = auth(&authenticator, &with_header("x-api-key", li.key.expose())).await.unwrap();
+    assert_eq!((got.actor.as_str(), got.person()), ("li", Some("li")));
+    let got = auth(&authenticator, &with_header("x-api-key", plain.key.expose())).await.unwrap();
+    assert_eq!((got.actor.clone(), got.person()), (format!("key:{}", plain.info.key_id), None));
+    let listed = keys.list().await.unwrap();
+    assert_eq!(listed.iter().filter_map(|k| k.person.as_deref()).collect::<Vec<_>>(), ["li"]);
+    assert!(matches!(keys.create_for("acme", Role::Member, Some("li wei")).await, Err(KeyError::Person(_))));
+}
+
+#[test]
+fn a_key_table_from_before_people_gains_the_person_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE api_keys (key_id TEXT NOT NULL PRIMARY KEY, tenant TEXT NOT NULL, role TEXT NOT NULL,
+           key_digest BLOB NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT) WITHOUT ROWID;
+         INSERT INTO api_keys VALUES ('0123456789abcdef', 'acme', 'admin', x'00', '2026-01-01T00:00:00.000Z', NULL);",
+    )
+    .unwrap();
+    drop(conn);
+    let admin = KeyAdmin::open(dir.path(), false).unwrap();
+    admin.create_for("acme", Role::Viewer, Some("li")).unwrap();
+    let people: Vec<Option<String>> = admin.list().unwrap().into_iter().map(|k| k.person).collect();
+    assert_eq!(people.len(), 2);
+    assert!(people.contains(&None) && people.contains(&Some("li".to_owned())));
+    // Opening again finds the column there and changes nothing.
+    drop(admin);
+    assert_eq!(KeyAdmin::open(dir.path(), false).unwrap().list().unwrap().len(), 2);
+}
