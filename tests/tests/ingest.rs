@@ -118,6 +118,18 @@ async fn refused_commands_say_why_and_write_nothing() {
             "invalid",
         ),
         (
+            json!({ "commandId": "r-6b", "commandType": "TaskCreateRequested", "schemaVersion": 82_065_814_879u64, "data": { "title": "t" } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "invalid",
+        ),
+        (
+            json!({ "commandId": "r-6c", "commandType": "TaskCreateRequested", "schemaVersion": 1.643e23, "data": { "title": "t" } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "invalid",
+        ),
+        (
             json!({ "commandId": "r-7", "commandType": "TaskCreateRequested", "schemaVersion": 1, "data": { "title": "t" }, "tenant": "globex" }),
             StatusCode::UNPROCESSABLE_ENTITY,
             "wrong_tenant",
