@@ -4,6 +4,7 @@ mod bench;
 mod fixture;
 mod http_server;
 mod keys;
+mod metrics;
 mod operate;
 mod publish;
 mod route;
@@ -29,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke API keys (works while serve runs).
     Keys(keys::KeysArgs),
+    /// Task metrics of a tenant (throughput, cycle-time, velocity, sla, wip, burndown).
+    Metrics(metrics::MetricsArgs),
     /// Print the events a DynamoDB Streams batch derives (NDJSON), offline.
     Route(route::RouteArgs),
     /// Write a synthetic DynamoDB Streams event (JSON) for benchmarks and tools.
@@ -64,6 +67,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(args) => keys::run(args),
+        Command::Metrics(args) => metrics::run(args),
         Command::Route(args) => route::run(args),
         Command::Fixture(args) => fixture::run(args),
         Command::Schema(args) => schema::run(args),

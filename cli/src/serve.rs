@@ -185,6 +185,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store: engine.store(),
         history,
         search,
+        metrics: Some(engine.metrics()),
         auth: Arc::new(keys.authenticator(Duration::from_secs(args.key_cache_seconds))),
         // No response size limit here: the export is streamed as the response.
         exports: None,

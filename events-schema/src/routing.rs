@@ -37,7 +37,17 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         name: METRICS,
-        detail_types: &["SprintClosed", "SprintStarted", "TaskCompleted", "TaskCreated", "TaskStatusChanged"],
+        // Updates and deletions too: a task moved into a sprint or re-estimated changes a
+        // burndown's scope, and a deleted task leaves work in progress.
+        detail_types: &[
+            "SprintClosed",
+            "SprintStarted",
+            "TaskCompleted",
+            "TaskCreated",
+            "TaskDeleted",
+            "TaskStatusChanged",
+            "TaskUpdated",
+        ],
     },
     Route {
         name: NOTIFIER,

@@ -53,7 +53,14 @@ fn app_exporting(
 ) -> axum::Router {
     let search = OpenSearchIndex::new(OpenSearchConfig::new("http://127.0.0.1:9", "tasks")).unwrap();
     let caller = Identity { tenant: tenant.into(), actor: "tester".into(), role };
-    router(AppState { store, history, search: Arc::new(search), auth: Arc::new(SingleTenant(caller)), exports })
+    router(AppState {
+        store,
+        history,
+        search: Arc::new(search),
+        metrics: None,
+        auth: Arc::new(SingleTenant(caller)),
+        exports,
+    })
 }
 
 async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
@@ -236,6 +243,7 @@ async fn the_export_on_aws_is_the_embedded_csv_in_s3_behind_a_presigned_link() {
         store: engine.store(),
         history: engine.history_store(),
         search: engine.search_index(),
+        metrics: None,
         auth: Arc::new(SingleTenant(viewer)),
         exports: None,
     });

@@ -28,6 +28,8 @@ async fn main() -> Result<(), Error> {
         store: store.clone(),
         history: store,
         search: Arc::new(search),
+        // The Lambda API serves no metrics yet: dashboards read Timestream directly.
+        metrics: None,
         auth: Arc::new(CognitoAuthenticator::new(TenantKeys::from_env()?)),
         // A Lambda response is at most 6 MB: exports go to S3, answered with a link.
         exports: Some(Arc::new(S3Exports::new(&config, ExportConfig::from_env()?))),

@@ -39,6 +39,7 @@ impl Api {
             store: engine.store(),
             history: engine.history_store(),
             search: engine.search_index(),
+            metrics: None,
             // Each tenant's key, as the CDK app lists them in TENANT_API_KEYS.
             auth: Arc::new(CognitoAuthenticator::new(TenantKeys::new([
                 ("key-acme".to_owned(), "acme".to_owned()),

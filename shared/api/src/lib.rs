@@ -15,6 +15,7 @@ mod history;
 mod idempotency;
 pub mod ingest;
 mod keys;
+mod metrics;
 mod notifications;
 pub mod openapi;
 mod people;
@@ -38,7 +39,7 @@ pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use keys::KeysHandle;
 pub use notifications::NotificationsHandle;
 
-use shared_core::ports::{Authenticator, ExportStore, HistoryStore, SearchIndex, Store};
+use shared_core::ports::{Authenticator, ExportStore, HistoryStore, MetricsReader, SearchIndex, Store};
 
 /// Request bodies above this are refused with 413 before they are read whole.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub history: Arc<dyn HistoryStore>,
     /// Read by `/search`; written only by the search-indexer consumer.
     pub search: Arc<dyn SearchIndex>,
+    /// Read by `/metrics/{name}`; written only by the metrics consumer. `None` where the
+    /// deployment keeps no metrics (its sink is none): `/metrics` then answers 404.
+    pub metrics: Option<Arc<dyn MetricsReader>>,
     pub auth: Arc<dyn Authenticator>,
     /// Where `GET /tasks/export.csv` writes the CSV, answering with a link to it; `None`
     /// answers with the CSV itself.
@@ -75,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ingest/batch", post(ingest::batch))
         .route("/search", get(search::search))
         .route("/search/suggest", get(search::suggest))
+        .route("/metrics/{name}", get(metrics::get))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{keyId}", delete(keys::revoke))
         .route("/admin/lag", get(admin::lag))

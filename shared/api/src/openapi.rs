@@ -14,6 +14,7 @@ use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
 use super::ingest::{BatchReport, MAX_BATCH, OutcomeDoc};
 use super::keys::{KeyBody, KeyView};
+use super::metrics::{MetricNameDoc, MetricsParams};
 use super::notifications::{NotificationQueryParams, NotificationView, ReadBodyDoc, ReadResult};
 use super::people::{PersonBody, PersonView};
 use super::projects::{ProjectBody, SprintBody};
@@ -154,6 +155,29 @@ struct SearchPage {
     facets: Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>>,
 }
 
+/// A row of a metric: which fields it has depends on the metric (docs/analytics.md).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct MetricRowDoc {
+    /// The start of the row's time bucket (every metric but velocity).
+    start: Option<String>,
+    /// The sprint (velocity).
+    sprint: Option<String>,
+    completed: Option<u64>,
+    points: Option<u64>,
+    p50_seconds: Option<u64>,
+    p90_seconds: Option<u64>,
+    with_due_date: Option<u64>,
+    breached: Option<u64>,
+    entered: Option<u64>,
+    left: Option<u64>,
+    wip: Option<i64>,
+    scope_points: Option<u64>,
+    completed_points: Option<u64>,
+    remaining_points: Option<u64>,
+}
+
 macro_rules! op {
     ($method:literal $path:literal $id:literal, $summary:literal, $role:expr, body: $body:expr, query: $query:expr, $status:literal => $reply:expr $(, idempotent $idem:literal)?) => {
         Operation {
@@ -213,6 +237,7 @@ pub fn operations() -> Vec<Operation> {
         op!("post" "/ingest/batch" "ingestBatch", "Apply up to 1 000 commands (a JSON array, or NDJSON as application/x-ndjson): one result per command, in order; the good ones apply whatever the others. Commands naming the same task the same way apply in their order.", M, body: Some(command_batch), query: None, 200 => One(s::<BatchReport>)),
         op!("get" "/search" "searchTasks", "Full-text search with filters, facets and cursor paging (eventually consistent).", V, body: None, query: Some(s::<SearchParams>), 200 => Raw(s::<SearchPage>)),
         op!("get" "/search/suggest" "suggestTitles", "Task titles by prefix of the title or of a word in it.", V, body: None, query: Some(s::<SuggestParams>), 200 => Many { item: s::<String>, paged: false }),
+        op!("get" "/metrics/{name}" "getMetric", "Task metrics of the caller's tenant, one row per time bucket (per sprint for velocity); see docs/analytics.md.", V, body: None, query: Some(s::<MetricsParams>), 200 => Many { item: s::<MetricRowDoc>, paged: false }),
         op!("get" "/keys" "listKeys", "The API keys of the caller's tenant (never their secrets); serve only.", A, body: None, query: None, 200 => Many { item: s::<KeyView>, paged: false }),
         op!("post" "/keys" "createKey", "Make an API key of the caller's tenant; the secret is in this answer only (no Idempotency-Key); serve only.", A, body: Some(s::<KeyBody>), query: None, 201 => One(s::<KeyView>)),
         op!("delete" "/keys/{keyId}" "revokeKey", "Revoke an API key of the caller's tenant, at once; serve only.", A, body: None, query: None, 200 => One(s::<KeyView>)),
@@ -284,6 +309,9 @@ pub fn document() -> Value {
         }
         if op.path.starts_with("/people/") {
             parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": super::people::NAME_PATTERN } }));
+        } else if op.path.contains("{name}") {
+            let names = s::<MetricNameDoc>(&mut generator);
+            parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": names }));
         }
         if let Some(query) = op.query {
             let schema = query(&mut generator);

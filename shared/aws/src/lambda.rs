@@ -4,7 +4,7 @@
 pub use aws_lambda_events::event::sqs::SqsEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use shared_core::pipeline::{Consumer, InboundMessage, emf_line, process_batch_report};
+use shared_core::pipeline::{BatchReport, Consumer, InboundMessage, emf_line, process_batch_report};
 use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, RouterReport, prepare, route_batch};
 
 use crate::dynamo::stream::{NotAStreamEvent, RawRecords, decode_batch_with};
@@ -69,52 +69,83 @@ pub async fn consume_sqs(
     dead: Option<&DeadLettering<'_>>,
     backoff: Option<&Backoff<'_>>,
 ) -> SqsBatchResponse {
-    let receives: Vec<u32> = event
-        .records
-        .iter()
-        .map(|r| r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1))
-        .collect();
-    let receipts: Vec<Option<String>> = event.records.iter().map(|r| r.receipt_handle.clone()).collect();
-    let batch: Vec<InboundMessage> = event
-        .records
-        .into_iter()
-        .map(|r| InboundMessage { id: r.message_id.unwrap_or_default(), body: r.body.unwrap_or_default() })
-        .collect();
-    let report = process_batch_report(consumer, &batch).await;
+    let received = Received::from(event);
+    let report = process_batch_report(consumer, &received.batch).await;
     println!("{}", emf_line(consumer.name(), &report, events_schema::Timestamp::now().unix_millis()));
-    let mut response = SqsBatchResponse::default();
-    for failure in report.failures {
-        let index = batch.iter().position(|m| m.id == failure.id);
-        let received = index.and_then(|i| receives.get(i)).copied().unwrap_or(1);
-        let allowed = match (failure.throttled, backoff) {
-            (true, Some(backoff)) => Some(backoff.max_throttled_receives),
-            _ => dead.map(|d| d.max_receives),
-        };
-        if let (Some(dead), Some(i), Some(allowed)) = (dead, index, allowed)
-            && received >= allowed
-        {
-            match dead.queue.send(&batch[i].body, consumer.name(), &failure.reason, received).await {
-                Ok(()) => {
-                    tracing::warn!(message_id = %failure.id, reason = %failure.reason, "dead-lettered");
-                    continue;
-                }
-                Err(e) => tracing::error!(error = %e, "dead-lettering failed; leaving it to the redrive policy"),
-            }
-        } else if let (true, Some(backoff), Some(Some(receipt))) =
-            (failure.throttled, backoff, index.map(|i| receipts.get(i).cloned().flatten()))
-        {
-            let delay = backoff.schedule.delay_secs(&failure.id, received);
-            match backoff.queue.delay(&receipt, delay).await {
-                Ok(()) => tracing::info!(message_id = %failure.id, delay, received, "throttled; backing off"),
-                // It then comes back when the queue's visibility timeout ends, as any failure.
-                Err(e) => tracing::warn!(error = %e, message_id = %failure.id, "backing off failed"),
-            }
-        }
-        let mut item = BatchItemFailure::default();
-        item.item_identifier = failure.id;
-        response.batch_item_failures.push(item);
+    received.settle(consumer.name(), report, dead, backoff).await
+}
+
+/// An SQS batch as the consumer runtime takes it, with what settling its failures needs:
+/// for consumers that apply a batch as a whole (the metrics consumer writes its records
+/// together) rather than message by message through [`consume_sqs`].
+pub struct Received {
+    pub batch: Vec<InboundMessage>,
+    receives: Vec<u32>,
+    receipts: Vec<Option<String>>,
+}
+
+impl From<SqsEvent> for Received {
+    fn from(event: SqsEvent) -> Self {
+        let receives: Vec<u32> = event
+            .records
+            .iter()
+            .map(|r| r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1))
+            .collect();
+        let receipts: Vec<Option<String>> = event.records.iter().map(|r| r.receipt_handle.clone()).collect();
+        let batch: Vec<InboundMessage> = event
+            .records
+            .into_iter()
+            .map(|r| InboundMessage { id: r.message_id.unwrap_or_default(), body: r.body.unwrap_or_default() })
+            .collect();
+        Self { batch, receives, receipts }
     }
-    response
+}
+
+impl Received {
+    /// The partial batch response for `report`'s failures, each dead-lettered or backed off
+    /// as [`consume_sqs`] describes.
+    pub async fn settle(
+        &self,
+        consumer: &str,
+        report: BatchReport,
+        dead: Option<&DeadLettering<'_>>,
+        backoff: Option<&Backoff<'_>>,
+    ) -> SqsBatchResponse {
+        let (batch, receives, receipts) = (&self.batch, &self.receives, &self.receipts);
+        let mut response = SqsBatchResponse::default();
+        for failure in report.failures {
+            let index = batch.iter().position(|m| m.id == failure.id);
+            let received = index.and_then(|i| receives.get(i)).copied().unwrap_or(1);
+            let allowed = match (failure.throttled, backoff) {
+                (true, Some(backoff)) => Some(backoff.max_throttled_receives),
+                _ => dead.map(|d| d.max_receives),
+            };
+            if let (Some(dead), Some(i), Some(allowed)) = (dead, index, allowed)
+                && received >= allowed
+            {
+                match dead.queue.send(&batch[i].body, consumer, &failure.reason, received).await {
+                    Ok(()) => {
+                        tracing::warn!(message_id = %failure.id, reason = %failure.reason, "dead-lettered");
+                        continue;
+                    }
+                    Err(e) => tracing::error!(error = %e, "dead-lettering failed; leaving it to the redrive policy"),
+                }
+            } else if let (true, Some(backoff), Some(Some(receipt))) =
+                (failure.throttled, backoff, index.map(|i| receipts.get(i).cloned().flatten()))
+            {
+                let delay = backoff.schedule.delay_secs(&failure.id, received);
+                match backoff.queue.delay(&receipt, delay).await {
+                    Ok(()) => tracing::info!(message_id = %failure.id, delay, received, "throttled; backing off"),
+                    // It then comes back when the queue's visibility timeout ends, as any failure.
+                    Err(e) => tracing::warn!(error = %e, message_id = %failure.id, "backing off failed"),
+                }
+            }
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = failure.id;
+            response.batch_item_failures.push(item);
+        }
+        response
+    }
 }
 
 /// A DynamoDB Streams batch through the router, from the invocation's payload as received

@@ -10,3 +10,4 @@ pub mod ingest;
 pub mod lambda;
 pub mod parking;
 pub mod search;
+pub mod timestream;

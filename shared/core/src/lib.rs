@@ -8,6 +8,7 @@ pub mod context;
 pub mod derive;
 pub mod domain;
 pub mod ingest;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod ports;

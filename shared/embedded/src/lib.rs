@@ -8,6 +8,7 @@ mod change_log;
 mod db;
 mod history;
 mod keys;
+mod metrics;
 mod notifications;
 mod operate;
 mod progress;
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use db::{Db, Durability};
 pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
+pub use metrics::{SqliteMetrics, query_file as query_metrics_file};
 pub use operate::Operator;
 pub use progress::{ConsumerProgress, Observer, Progress};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
@@ -126,6 +128,12 @@ impl Engine {
     /// The FTS5 search index; its tables are created on first use.
     pub fn search_index(&self) -> Arc<dyn SearchIndex> {
         Arc::new(search::SqliteSearchIndex::new(Arc::clone(&self.db)))
+    }
+
+    /// The metric records: the metrics consumer's sink and the queries' reader. Its table is
+    /// created on first use.
+    pub fn metrics(&self) -> Arc<SqliteMetrics> {
+        Arc::new(SqliteMetrics::new(Arc::clone(&self.db)))
     }
 
     /// API keys; `.authenticator(ttl)` checks requests against them. Revoke through the same

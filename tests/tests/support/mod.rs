@@ -12,6 +12,7 @@ use serde_json::Value;
 use shared_api::{AppState, router};
 use shared_core::Identity;
 use shared_core::consumers::history::AuditHistory;
+use shared_core::consumers::metrics::MetricsRecorder;
 use shared_core::consumers::search::SearchIndexer;
 use shared_core::pipeline::Consumer;
 use shared_core::ports::{Authenticator, SingleTenant};
@@ -26,6 +27,8 @@ pub struct Harness {
     pub history: Arc<dyn Consumer>,
     /// The search indexer over the engine's FTS5 index; `settle` drains its queue too.
     pub search: Arc<dyn Consumer>,
+    /// The metrics consumer over the engine's metrics table; `settle` drains its queue too.
+    pub metrics: Arc<dyn Consumer>,
     pub dir: tempfile::TempDir,
 }
 
@@ -78,9 +81,18 @@ impl Harness {
         let search_index = engine.search_index();
         let search: Arc<dyn Consumer> = Arc::new(SearchIndexer::new(Arc::clone(&search_index)));
         engine.register_queue(search.name()).unwrap();
-        let state =
-            AppState { store: engine.store(), history: history_store, search: search_index, auth, exports: None };
-        Self { app: router(state), engine, history, search, dir }
+        let metrics_store = engine.metrics();
+        let metrics: Arc<dyn Consumer> = Arc::new(MetricsRecorder::new(metrics_store.clone()));
+        engine.register_queue(metrics.name()).unwrap();
+        let state = AppState {
+            store: engine.store(),
+            history: history_store,
+            search: search_index,
+            metrics: Some(metrics_store),
+            auth,
+            exports: None,
+        };
+        Self { app: router(state), engine, history, search, metrics, dir }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -130,13 +142,15 @@ impl Harness {
         reply.body["data"].clone()
     }
 
-    /// Routes the change log and drains the history and search queues until all are idle.
+    /// Routes the change log and drains the history, search and metrics queues until all are
+    /// idle.
     pub async fn settle(&self) {
         loop {
             let routed = self.engine.route_pending().await.unwrap();
             let drained = self.engine.drain_once(self.history.as_ref()).await.unwrap();
             let indexed = self.engine.drain_once(self.search.as_ref()).await.unwrap();
-            if routed == 0 && drained == 0 && indexed == 0 {
+            let measured = self.engine.drain_once(self.metrics.as_ref()).await.unwrap();
+            if routed == 0 && drained == 0 && indexed == 0 && measured == 0 {
                 return;
             }
         }

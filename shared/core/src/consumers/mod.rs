@@ -1,5 +1,6 @@
 //! The consumers' decisions, written once over the ports.
 
 pub mod history;
+pub mod metrics;
 pub mod notifier;
 pub mod search;

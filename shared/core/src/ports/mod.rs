@@ -5,6 +5,7 @@ mod auth;
 mod export;
 mod history;
 mod keys;
+mod metrics;
 mod notifications;
 mod operations;
 mod search;
@@ -16,6 +17,7 @@ pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.
 pub use http;
 pub use keys::{IssuedKey, KeyDirectory, KeySummary};
+pub use metrics::{MAX_RECORDS_PER_WRITE, MetricsReader, MetricsSink, RecordRejection, Rejected};
 pub use notifications::{NotificationQuery, NotificationStore, ReadSelection};
 pub use operations::{
     ChangeState, ConsumerLag, ConsumerPlan, DEFAULT_DEAD_LETTER_LIMIT, DeadLetterView, DeliveryState, Lag,
