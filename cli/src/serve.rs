@@ -13,6 +13,7 @@ use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_api::{AppState, KeysHandle, NotificationsHandle, OpsHandle, router};
 use shared_core::consumers::history::AuditHistory;
+use shared_core::consumers::metrics::MetricsRecorder;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::consumers::search::SearchIndexer;
 use shared_core::pipeline::Consumer;
@@ -164,6 +165,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stopped_lag = stopped.clone();
     let history = engine.history_store();
     let search = engine.search_index();
+    let metrics = engine.metrics();
     let notifications = engine.notification_store();
     let consumers = consumers(&engine);
     let mut loops = Vec::new();
@@ -185,7 +187,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store: engine.store(),
         history,
         search,
-        metrics: Some(engine.metrics()),
+        metrics: Some(metrics),
         auth: Arc::new(keys.authenticator(Duration::from_secs(args.key_cache_seconds))),
         // No response size limit here: the export is streamed as the response.
         exports: None,
@@ -238,6 +240,7 @@ pub fn consumers(engine: &Engine) -> Vec<Arc<dyn Consumer>> {
     vec![
         Arc::new(AuditHistory::new(engine.history_store())),
         Arc::new(SearchIndexer::new(engine.search_index())),
+        Arc::new(MetricsRecorder::new(engine.metrics())),
         Arc::new(Notifier::new(engine.notification_store())),
     ]
 }

@@ -42,13 +42,13 @@ fn the_small_pipeline_bench_reports_every_figure_for_every_scenario() {
         }
         let consumers = s["consumers"].as_array().unwrap();
         let consumer_names: Vec<&str> = consumers.iter().map(|c| c["name"].as_str().unwrap()).collect();
-        assert_eq!(consumer_names, ["audit-history", "notifier", "search-indexer"], "{name}");
+        assert_eq!(consumer_names, ["audit-history", "metrics", "notifier", "search-indexer"], "{name}");
         for c in consumers {
             if c["name"] == "notifier" {
                 // The notifier takes only the event types its rules answer.
                 assert!(c["events"].as_f64().unwrap() <= num("events"), "{name}: {c}");
             } else {
-                // History and search take every task event this load derives.
+                // History, metrics and search take every task event this load derives.
                 assert_eq!(c["events"].as_f64(), Some(num("events")), "{name}: {c}");
                 assert!(c["eventsPerSecond"].as_f64().unwrap() > 0.0, "{name}: {c}");
             }
