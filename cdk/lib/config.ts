@@ -33,6 +33,12 @@ export interface TaskstreamConfig {
   readonly archiveRetentionDays: number;
   readonly timestreamMemoryRetentionHours: number;
   readonly timestreamMagneticRetentionDays: number;
+  /**
+   * Where the metrics consumer writes its records: `timestream` (the Timestream table), or
+   * `none` (no store: the records go to CloudWatch as EMF, and the stack creates no Timestream
+   * resources, so it deploys on accounts Timestream for LiveAnalytics no longer admits).
+   */
+  readonly metricsSink: MetricsSink;
   /** The verified SES sender of the notifier. */
   readonly senderEmail: string;
   /** Optional address subscribed to the alarm topic. */
@@ -52,6 +58,9 @@ export interface TaskstreamConfig {
   readonly removalPolicy: RemovalPolicy;
   readonly logRetention: RetentionDays;
 }
+
+export const METRICS_SINKS = ['timestream', 'none'] as const;
+export type MetricsSink = (typeof METRICS_SINKS)[number];
 
 /** One tenant's API throttle: sustained requests per second and the burst above it. */
 export interface TenantLimits {
@@ -136,6 +145,7 @@ export function readConfig(node: Node): TaskstreamConfig {
       readInteger(node, 'timestreamMemoryRetentionHours', 1, 8766) ?? defaults.timestreamMemoryRetentionHours,
     timestreamMagneticRetentionDays:
       readInteger(node, 'timestreamMagneticRetentionDays', 1, 73000) ?? defaults.timestreamMagneticRetentionDays,
+    metricsSink: readMetricsSink(node.tryGetContext('metricsSink')),
     senderEmail,
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
     // Up to 64: a list page queries every shard, so more shards cost every read.
@@ -209,6 +219,14 @@ export function readIngestSources(raw: string | undefined): IngestSource[] {
 /** The handler's `INGEST_SOURCES`: the same pairs, as it parses them. */
 export function ingestSourcesEnv(sources: readonly IngestSource[]): string {
   return sources.map((s) => `${s.source}${s.account === undefined ? '' : `@${s.account}`}=${s.tenant}`).join(',');
+}
+
+function readMetricsSink(raw: unknown): MetricsSink {
+  const value = raw ?? 'timestream';
+  if (typeof value === 'string' && (METRICS_SINKS as readonly string[]).includes(value)) {
+    return value as MetricsSink;
+  }
+  throw new Error(`context "metricsSink" must be one of ${METRICS_SINKS.join(', ')}, got ${JSON.stringify(value)}`);
 }
 
 function readStage(raw: unknown): Stage {

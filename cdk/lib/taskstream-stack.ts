@@ -125,10 +125,19 @@ export class TaskstreamStack extends Stack {
           },
         };
       },
-      metrics: () => {
+      metrics: (): Wiring => {
+        if (config.metricsSink === 'none') {
+          // No store: the consumer prints its records as EMF, which Lambda's log delivery
+          // turns into CloudWatch metrics with no permission of the function's own.
+          return { environment: { METRICS_SINK: 'none' }, grant: () => undefined };
+        }
         const store = new MetricsStore(this, 'MetricsStore', { config, key: this.data.key });
         return {
-          environment: { TIMESTREAM_DATABASE: store.databaseName, TIMESTREAM_TABLE: store.tableName },
+          environment: {
+            METRICS_SINK: 'timestream',
+            TIMESTREAM_DATABASE: store.databaseName,
+            TIMESTREAM_TABLE: store.tableName,
+          },
           grant: (fn) => store.grantWrite(fn),
         };
       },

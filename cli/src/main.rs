@@ -67,7 +67,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Keys(args) => keys::run(args),
-        Command::Metrics(args) => metrics::run(args),
+        Command::Metrics(args) => metrics::run(args).await,
         Command::Route(args) => route::run(args),
         Command::Fixture(args) => fixture::run(args),
         Command::Schema(args) => schema::run(args),

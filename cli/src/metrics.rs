@@ -1,13 +1,15 @@
 //! `taskstream metrics <name>`: the task metrics of one tenant, as a table for people or
 //! JSON for scripts, read from a data directory's metrics table (while `serve` runs, too:
-//! the file is opened read-only, beside it).
+//! the file is opened read-only, beside it), or with `--aws` from Timestream.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use events_schema::Timestamp;
+use shared_aws::timestream::{Table, TimestreamMetrics};
 use shared_core::metrics::{Interval, MetricName, MetricsAnswer, MetricsQuery};
+use shared_core::ports::MetricsReader;
 
 #[derive(clap::Args)]
 pub struct MetricsArgs {
@@ -41,6 +43,16 @@ pub struct MetricsArgs {
     /// Print `{"data": [rows]}` as `GET /metrics/{name}` answers, instead of a table.
     #[arg(long)]
     json: bool,
+    /// Ask Timestream instead of the data directory (AWS credentials and region from the
+    /// environment, as the AWS CLI takes them; `AWS_ENDPOINT_URL` for another endpoint).
+    #[arg(long)]
+    aws: bool,
+    /// With --aws: the Timestream database (`<stage>_taskstream`).
+    #[arg(long, env = "TIMESTREAM_DATABASE", default_value = "dev_taskstream")]
+    database: String,
+    /// With --aws: the Timestream table.
+    #[arg(long, env = "TIMESTREAM_TABLE", default_value = "task_metrics")]
+    table: String,
 }
 
 fn parse_name(text: &str) -> Result<MetricName, String> {
@@ -58,7 +70,7 @@ fn parse_instant(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse(text).map_err(|e| format!("expected an RFC 3339 instant such as 2026-03-01T00:00:00Z: {e}"))
 }
 
-pub fn run(args: MetricsArgs) -> anyhow::Result<()> {
+pub async fn run(args: MetricsArgs) -> anyhow::Result<()> {
     if let (Some(from), Some(to)) = (args.from, args.to)
         && from >= to
     {
@@ -75,8 +87,19 @@ pub fn run(args: MetricsArgs) -> anyhow::Result<()> {
         to: args.to,
         interval: args.interval,
     };
-    let answer = shared_embedded::query_metrics_file(&args.data, &args.tenant, args.name, &query)
-        .with_context(|| format!("reading the metrics of {}", args.data.display()))?;
+    let answer = if args.aws {
+        let config = shared_aws::env::sdk_config().await;
+        let client = shared_aws::timestream::query_client(&config).await?;
+        let table = Table { database: args.database, table: args.table };
+        let described = format!("{}.{}", table.database, table.table);
+        TimestreamMetrics::new(client, table)
+            .query(&args.tenant, args.name, &query)
+            .await
+            .with_context(|| format!("querying Timestream {described}"))?
+    } else {
+        shared_embedded::query_metrics_file(&args.data, &args.tenant, args.name, &query)
+            .with_context(|| format!("reading the metrics of {}", args.data.display()))?
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::json!({ "data": answer }))?;

@@ -4,7 +4,10 @@
 pub use aws_lambda_events::event::sqs::SqsEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use events_schema::routing::METRICS;
+use shared_core::consumers::metrics::{record_batch, write_emf_line};
 use shared_core::pipeline::{BatchReport, Consumer, InboundMessage, emf_line, process_batch_report};
+use shared_core::ports::MetricsSink;
 use shared_core::stream_router::{EventPublisher, PoisonParking, RetryPolicy, RouterReport, prepare, route_batch};
 
 use crate::dynamo::stream::{NotAStreamEvent, RawRecords, decode_batch_with};
@@ -73,6 +76,23 @@ pub async fn consume_sqs(
     let report = process_batch_report(consumer, &received.batch).await;
     println!("{}", emf_line(consumer.name(), &report, events_schema::Timestamp::now().unix_millis()));
     received.settle(consumer.name(), report, dead, backoff).await
+}
+
+/// The metrics consumer's SQS batch: its records written together (at most 100 a write)
+/// rather than one call per message, each message settled by its own record's outcome; the
+/// batch's pipeline figures and its write figures go to stdout as EMF.
+pub async fn consume_metrics(
+    sink: &dyn MetricsSink,
+    event: SqsEvent,
+    dead: Option<&DeadLettering<'_>>,
+    backoff: Option<&Backoff<'_>>,
+) -> SqsBatchResponse {
+    let received = Received::from(event);
+    let (report, written) = record_batch(sink, &received.batch).await;
+    let now = events_schema::Timestamp::now().unix_millis();
+    println!("{}", emf_line(METRICS, &report, now));
+    println!("{}", write_emf_line(&written, now));
+    received.settle(METRICS, report, dead, backoff).await
 }
 
 /// An SQS batch as the consumer runtime takes it, with what settling its failures needs:
