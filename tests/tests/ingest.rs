@@ -135,6 +135,12 @@ async fn refused_commands_say_why_and_write_nothing() {
             "wrong_tenant",
             "wrong_tenant",
         ),
+        (
+            json!({ "commandId": "r-8", "commandType": "TaskCreateRequested", "schemaVersion": 82_065_814_879u64, "data": { "title": "t" } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "invalid",
+        ),
     ];
     for (body, expected, code, reason) in cases {
         let reply = h.call("POST", "/ingest", Some(body.clone())).await;

@@ -24,4 +24,4 @@ pub use apply::apply;
 pub use batch::{BATCH_CONCURRENCY, apply_batch};
 pub use outcome::{Effect, Outcome, Reason, Rejection};
 pub use plan::{Plan, plan};
-pub use validate::{Body, Validated, parse_envelope, receipt_key, validate};
+pub use validate::{Body, Validated, envelope_from_value, parse_envelope, receipt_key, validate};

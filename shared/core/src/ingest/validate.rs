@@ -53,7 +53,31 @@ pub fn receipt_key(command_id: &str) -> String {
 
 /// One command's JSON (a line of `publish`, an item of `/ingest/batch`, a bus event's detail).
 pub fn parse_envelope(bytes: &[u8]) -> Result<CommandEnvelope, Rejection> {
-    serde_json::from_slice(bytes).map_err(|e| Rejection::new(Reason::Malformed, format!("not a command envelope: {e}")))
+    match serde_json::from_slice(bytes) {
+        Ok(envelope) => Ok(envelope),
+        // Read again as a value only on the way out, so a sound line is parsed once.
+        Err(e) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(value) => envelope_from_value(value),
+            Err(_) => Err(malformed(&e)),
+        },
+    }
+}
+
+/// [`parse_envelope`] for JSON already read. A `schemaVersion` larger than any version can be
+/// is an unknown version (`invalid`), as version 7 of a command that has one version would be:
+/// the envelope is sound, the publisher named a version this service does not know.
+pub fn envelope_from_value(value: serde_json::Value) -> Result<CommandEnvelope, Rejection> {
+    if let Some(version) = value.get("schemaVersion").and_then(serde_json::Value::as_u64)
+        && u32::try_from(version).is_err()
+    {
+        let command = value.get("commandType").and_then(serde_json::Value::as_str).unwrap_or("the command");
+        return Err(Rejection::new(Reason::Invalid, format!("{command:?} has no schema version {version}")));
+    }
+    serde_json::from_value(value).map_err(|e| malformed(&e))
+}
+
+fn malformed(e: &serde_json::Error) -> Rejection {
+    Rejection::new(Reason::Malformed, format!("not a command envelope: {e}"))
 }
 
 /// Checks `envelope` as published by `publisher`.
@@ -276,6 +300,16 @@ mod tests {
     fn bad_fields_are_named() {
         assert_eq!(parse_envelope(b"{not json").unwrap_err().reason, Reason::Malformed);
         assert_eq!(parse_envelope(br#"{"commandId": "c"}"#).unwrap_err().reason, Reason::Malformed);
+    }
+
+    #[test]
+    fn a_version_past_any_version_is_an_unknown_version_not_a_malformed_envelope() {
+        let line = br#"{"commandId":"c1","commandType":"TaskStatusRequested","schemaVersion":82065814879,"data":{}}"#;
+        let rejection = parse_envelope(line).unwrap_err();
+        assert_eq!(rejection.reason, Reason::Invalid);
+        assert!(rejection.message.contains("82065814879"), "{}", rejection.message);
+        let value = serde_json::from_slice(line).unwrap();
+        assert_eq!(envelope_from_value(value).unwrap_err().reason, Reason::Invalid);
         let create = json!({ "commandId": "c 1", "commandType": "TaskCreateRequested", "schemaVersion": 1,
                              "data": { "title": "x" } });
         let err = validate(envelope(create), &publisher(Role::Member)).unwrap_err();
