@@ -67,8 +67,8 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<CommandEnvelope, Rejection> {
 /// is an unknown version (`invalid`), as version 7 of a command that has one version would be:
 /// the envelope is sound, the publisher named a version this service does not know.
 pub fn envelope_from_value(value: serde_json::Value) -> Result<CommandEnvelope, Rejection> {
-    if let Some(version) = value.get("schemaVersion").and_then(serde_json::Value::as_u64)
-        && u32::try_from(version).is_err()
+    if let Some(serde_json::Value::Number(version)) = value.get("schemaVersion")
+        && version.as_u64().and_then(|v| u32::try_from(v).ok()).is_none()
     {
         let command = value.get("commandType").and_then(serde_json::Value::as_str).unwrap_or("the command");
         return Err(Rejection::new(Reason::Invalid, format!("{command:?} has no schema version {version}")));
@@ -310,6 +310,13 @@ mod tests {
         assert!(rejection.message.contains("82065814879"), "{}", rejection.message);
         let value = serde_json::from_slice(line).unwrap();
         assert_eq!(envelope_from_value(value).unwrap_err().reason, Reason::Invalid);
+        // Past u64 too (JSON reads it as a float), negative, or not whole.
+        for version in ["11050594199258759707334209961984", "-1", "1.5"] {
+            let line = format!(
+                r#"{{"commandId":"c1","commandType":"TaskStatusRequested","schemaVersion":{version},"data":{{}}}}"#
+            );
+            assert_eq!(parse_envelope(line.as_bytes()).unwrap_err().reason, Reason::Invalid, "{version}");
+        }
         let create = json!({ "commandId": "c 1", "commandType": "TaskCreateRequested", "schemaVersion": 1,
                              "data": { "title": "x" } });
         let err = validate(envelope(create), &publisher(Role::Member)).unwrap_err();
