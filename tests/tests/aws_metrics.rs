@@ -206,7 +206,7 @@ async fn a_write_hoists_what_its_records_share_and_sends_at_most_100() {
     let common = &first["CommonAttributes"];
     assert_eq!(
         (common["MeasureValueType"].as_str(), common["TimeUnit"].as_str()),
-        (Some("MULTI"), Some("MILLISECONDS"))
+        (Some("MULTI"), Some("NANOSECONDS"))
     );
     assert_eq!(common["MeasureName"], "task");
     let shared: Vec<&str> =
@@ -215,7 +215,8 @@ async fn a_write_hoists_what_its_records_share_and_sends_at_most_100() {
     let record = &first["Records"][0];
     let own: Vec<&str> = record["Dimensions"].as_array().unwrap().iter().map(|d| d["Name"].as_str().unwrap()).collect();
     assert_eq!(own, vec!["aggregate_id"], "only what differs is said per record");
-    assert_eq!((record["Time"].as_str(), record["Version"].as_i64()), (Some("1772524800000"), Some(3)));
+    // occurredAt's millisecond, with the version (3) below it in nanoseconds.
+    assert_eq!((record["Time"].as_str(), record["Version"].as_i64()), (Some("1772524800000000003"), Some(3)));
     let measures: Vec<(&str, &str, &str)> = record["MeasureValues"]
         .as_array()
         .unwrap()

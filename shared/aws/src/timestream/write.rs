@@ -61,7 +61,7 @@ pub fn plan_write(records: &[MetricRecord]) -> Result<(Record, Vec<Record>), Str
         .filter(|(name, value)| records.iter().all(|r| r.dimensions.named().any(|(n, v)| n == *name && v == *value)))
         .collect();
     let same_measure = records.iter().all(|r| r.measure_name == first.measure_name);
-    let mut common = Record::builder().measure_value_type(MeasureValueType::Multi).time_unit(TimeUnit::Milliseconds);
+    let mut common = Record::builder().measure_value_type(MeasureValueType::Multi).time_unit(TimeUnit::Nanoseconds);
     for (name, value) in &shared {
         common = common.dimensions(dimension(name, value)?);
     }
@@ -70,8 +70,9 @@ pub fn plan_write(records: &[MetricRecord]) -> Result<(Record, Vec<Record>), Str
     }
     let mut out = Vec::with_capacity(records.len());
     for r in records {
-        let mut record =
-            Record::builder().time(r.time_ms.to_string()).version(i64::try_from(r.version).map_err(|e| e.to_string())?);
+        let mut record = Record::builder()
+            .time(point_time_ns(r).to_string())
+            .version(i64::try_from(r.version).map_err(|e| e.to_string())?);
         for (name, value) in r.dimensions.named() {
             if !shared.iter().any(|(n, _)| *n == name) {
                 record = record.dimensions(dimension(name, value)?);
@@ -143,4 +144,13 @@ impl MetricsSink for TimestreamSink {
             Err(other) => Err(StoreError::Unavailable(format!("WriteRecords failed: {}", DisplayErrorContext(&other)))),
         }
     }
+}
+
+/// A point's time: the event's millisecond, with the aggregate version below it in
+/// nanoseconds. Timestream keeps one point per dimensions, measure name and time, so two
+/// changes of one task in the same millisecond would otherwise be one point (the later version
+/// replacing the earlier); a redelivered event still meets its own point.
+pub fn point_time_ns(record: &MetricRecord) -> i64 {
+    let below = i64::try_from(record.version % 1_000_000).unwrap_or(0);
+    record.time_ms.saturating_mul(1_000_000).saturating_add(below)
 }

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS metric_records (
     estimate_points            INTEGER,
     overdue                    INTEGER,
     wip_delta                  INTEGER,
-    UNIQUE (tenant, aggregate_id, event_type, measure_name, time_ms, project, sprint, assignee, priority, category)
+    UNIQUE (tenant, aggregate_id, event_type, measure_name, time_ms, project, sprint, assignee, priority, category, version)
 );
 CREATE INDEX IF NOT EXISTS metric_completions ON metric_records
     (tenant, time_ms, project, sprint, assignee, cycle_time_seconds, completed_points, overdue)

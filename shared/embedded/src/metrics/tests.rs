@@ -343,3 +343,18 @@ async fn another_tenants_records_never_count() {
     let nobody = m.query("initech", MetricName::Velocity, &q(Interval::Week)).await.unwrap();
     assert_eq!(nobody, MetricsAnswer::Velocity(vec![]));
 }
+
+#[tokio::test]
+async fn two_changes_of_one_task_in_the_same_millisecond_are_two_points() {
+    use TaskStatus::{Done, InProgress};
+    let mut h = History::default();
+    let t = Task { id: "T1", sprint: "S1", project: "P", assignee: "ana", points: 3, due: None };
+    h.create("acme", t, "2026-03-02T09:00:00.000Z");
+    // In progress and done in the same millisecond (one bulk request can do that).
+    h.status("acme", "T1", InProgress, "2026-03-02T10:00:00.000Z");
+    h.status("acme", "T1", Done, "2026-03-02T10:00:00.000Z");
+    // Delivered twice: still one point each.
+    let (_dir, m) = store_with(&h.events, 2).await;
+    let row = WipRow { start: ts(D1), entered: 1, left: 1, wip: 0 };
+    assert_eq!(ask(&m, MetricName::Wip, q(Interval::Day)).await, MetricsAnswer::Wip(vec![row]));
+}

@@ -1,4 +1,4 @@
-//! Idempotent, version-fenced upserts of metric records.
+//! Idempotent writes of metric records: one point per event, written once.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_core::metrics::MetricRecord;
@@ -6,27 +6,23 @@ use shared_core::ports::{RecordRejection, Rejected};
 
 use crate::EmbeddedError;
 
+/// A record's identity: with the version in it, two changes of one task in the same
+/// millisecond stay two points, while a redelivered event meets its own point again.
 const KEY: &str =
-    "tenant, aggregate_id, event_type, measure_name, time_ms, project, sprint, assignee, priority, category";
+    "tenant, aggregate_id, event_type, measure_name, time_ms, project, sprint, assignee, priority, category, version";
 
-/// Writes each record unless its key holds an equal or higher version, in the caller's
-/// transaction. A record not written is answered as already stored, with the stored version:
-/// what Timestream answers for the same write.
+/// Writes each record unless its point is stored already, in the caller's transaction. A
+/// record not written is answered as already stored, with the stored version: what Timestream
+/// answers for a point it holds.
 pub(crate) fn upsert(tx: &Connection, records: &[MetricRecord]) -> Result<Vec<Rejected>, EmbeddedError> {
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO metric_records ({KEY}, version, events, status_from, status_to, seconds_in_previous_status,
+        "INSERT INTO metric_records ({KEY}, events, status_from, status_to, seconds_in_previous_status,
              cycle_time_seconds, completed_points, estimate_points, overdue, wip_delta)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-         ON CONFLICT ({KEY}) DO UPDATE SET
-             version = excluded.version, events = excluded.events,
-             status_from = excluded.status_from, status_to = excluded.status_to,
-             seconds_in_previous_status = excluded.seconds_in_previous_status,
-             cycle_time_seconds = excluded.cycle_time_seconds, completed_points = excluded.completed_points,
-             estimate_points = excluded.estimate_points, overdue = excluded.overdue, wip_delta = excluded.wip_delta
-         WHERE excluded.version > metric_records.version"
+         ON CONFLICT ({KEY}) DO NOTHING"
     ))?;
     let mut stored = tx.prepare_cached(&format!(
-        "SELECT version FROM metric_records WHERE ({KEY}) = (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "SELECT version FROM metric_records WHERE ({KEY}) = (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?;
     let mut rejected = Vec::new();
     for (index, r) in records.iter().enumerate() {
@@ -43,6 +39,7 @@ pub(crate) fn upsert(tx: &Connection, records: &[MetricRecord]) -> Result<Vec<Re
             d.assignee.as_deref().unwrap_or(""),
             d.priority.unwrap_or(""),
             d.category.as_deref().unwrap_or(""),
+            r.version,
         ];
         let changed = insert.execute(params![
             d.tenant,
