@@ -25,7 +25,7 @@ const START_LIMIT: Duration = Duration::from_secs(5);
 const POLL: &str = "GET /2018-06-01/runtime/invocation/next ";
 
 /// Each handler and the variables the CDK app sets on it (cdk/lib), with made-up values.
-const HANDLERS: [(&str, &[(&str, &str)]); 4] = [
+const HANDLERS: &[(&str, &[(&str, &str)])] = &[
     (
         "stream-router",
         &[
@@ -61,6 +61,27 @@ const HANDLERS: [(&str, &[(&str, &str)]); 4] = [
             ("EXPORT_BUCKET", "dev-taskstream-exports-123456789012"),
             ("EXPORT_LINK_SECONDS", "300"),
             ("TENANT_API_KEYS", r#"[["a1b2c3d4e5","acme"],["f6g7h8i9j0","globex"]]"#),
+        ],
+    ),
+    (
+        "task-ingest",
+        &[
+            ("TABLE_NAME", "dev-taskstream"),
+            ("TABLE_TASK_SHARDS", "8"),
+            ("INGEST_SOURCES", "integrations.git=acme,ci.builds@111122223333=globex"),
+            ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-task-ingest"),
+            ("DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-task-ingest-dlq"),
+        ],
+    ),
+    // With `metricsSink: none`. With Timestream the handler first asks Timestream for its
+    // endpoint (endpoint discovery, one HTTPS round trip during init), which needs the network
+    // this bench does not give it.
+    (
+        "metrics",
+        &[
+            ("METRICS_SINK", "none"),
+            ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-metrics"),
+            ("DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-metrics-dlq"),
         ],
     ),
 ];
