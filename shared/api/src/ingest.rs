@@ -15,7 +15,9 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{Ctx, Json, integral_numbers};
 use super::tasks::data;
 use shared_core::Role;
-use shared_core::ingest::{BATCH_CONCURRENCY, Outcome, Reason, Rejection, apply, apply_batch, parse_envelope};
+use shared_core::ingest::{
+    BATCH_CONCURRENCY, Outcome, Reason, Rejection, apply, apply_batch, envelope_from_value, parse_envelope,
+};
 
 /// The most commands one batch may hold (the body limit applies too).
 pub const MAX_BATCH: usize = 1000;
@@ -24,37 +26,11 @@ pub const MAX_BATCH: usize = 1000;
 pub const NDJSON: &str = "application/x-ndjson";
 
 pub async fn one(State(state): State<AppState>, ctx: Ctx, Json(value): Json<Value>) -> Result<Response, ApiError> {
-    let envelope = envelope_of(value)?;
+    let envelope = envelope_from_value(value).map_err(refusal)?;
     let ctx = ctx.require(Role::Member)?;
     match apply(state.store.as_ref(), &ctx.identity, envelope).await {
         Ok(outcome) => Ok(data(outcome).into_response()),
         Err(rejection) => Err(refusal(rejection)),
-    }
-}
-
-/// The command of a single `POST /ingest`. A `schemaVersion` too large for any version is
-/// refused like an unknown version (422), not as a shape error: the number is well formed,
-/// there is just no command schema of that version.
-fn envelope_of(value: Value) -> Result<CommandEnvelope, ApiError> {
-    if let Some(version) = value.get("schemaVersion").filter(|v| beyond_u32(v)) {
-        return Err(refusal(Rejection::new(Reason::Invalid, format!("no command schema has version {version}"))));
-    }
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody,
-            format!("the body does not have the expected shape: {e}"),
-        )
-    })
-}
-
-/// A whole number (however written: `7`, `7.0`, `1e30`) that no `u32` holds.
-fn beyond_u32(value: &Value) -> bool {
-    match (value.as_u64(), value.as_i64(), value.as_f64()) {
-        (Some(n), _, _) => u32::try_from(n).is_err(),
-        (None, Some(_), _) => true,
-        (None, None, Some(f)) => f.is_finite() && f.fract() == 0.0,
-        _ => false,
     }
 }
 
@@ -89,9 +65,7 @@ impl<S: Send + Sync> FromRequest<S> for Batch {
                 .enumerate()
                 .map(|(i, mut value)| {
                     integral_numbers(&mut value);
-                    let parsed = serde_json::from_value(value)
-                        .map_err(|e| Rejection::new(Reason::Malformed, format!("not a command envelope: {e}")));
-                    (i + 1, parsed)
+                    (i + 1, envelope_from_value(value))
                 })
                 .collect()
         };
