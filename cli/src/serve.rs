@@ -11,7 +11,8 @@ use anyhow::Context;
 use shared_api::auth_failures::AuthFailureLayer;
 use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_api::{AppState, KeysHandle, NotificationsHandle, OpsHandle, router};
+use shared_api::{AppState, EscalationHandle, KeysHandle, NotificationsHandle, OpsHandle, router};
+use shared_core::consumers::escalation::EscalationPlanner;
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::metrics::MetricsRecorder;
 use shared_core::consumers::notifier::Notifier;
@@ -178,6 +179,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         for consumer in consumers {
             loops.push(engine.spawn_consumer(consumer, stopped.clone())?);
         }
+        loops.push(engine.spawn_escalation_timers(stopped.clone()));
         loops.push(engine.spawn_router(stopped));
     }
 
@@ -195,7 +197,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut app = router(state)
         .layer(axum::Extension(KeysHandle(Arc::new(keys))))
         .layer(axum::Extension(OpsHandle(Arc::new(engine.operator()))))
-        .layer(axum::Extension(NotificationsHandle(notifications)));
+        .layer(axum::Extension(NotificationsHandle(notifications)))
+        .layer(axum::Extension(EscalationHandle(engine.escalation())));
     match key_limiter {
         Some(limiter) => app = app.layer(RateLimitLayer::new(limiter)),
         None => tracing::warn!("rate limiting is off"),
@@ -242,6 +245,7 @@ pub fn consumers(engine: &Engine) -> Vec<Arc<dyn Consumer>> {
         Arc::new(SearchIndexer::new(engine.search_index())),
         Arc::new(MetricsRecorder::new(engine.metrics())),
         Arc::new(Notifier::new(engine.notification_store())),
+        Arc::new(EscalationPlanner::new(engine.escalation(), engine.escalation())),
     ]
 }
 

@@ -42,10 +42,10 @@ fn the_small_pipeline_bench_reports_every_figure_for_every_scenario() {
         }
         let consumers = s["consumers"].as_array().unwrap();
         let consumer_names: Vec<&str> = consumers.iter().map(|c| c["name"].as_str().unwrap()).collect();
-        assert_eq!(consumer_names, ["audit-history", "metrics", "notifier", "search-indexer"], "{name}");
+        assert_eq!(consumer_names, ["audit-history", "escalation", "metrics", "notifier", "search-indexer"], "{name}");
         for c in consumers {
-            if c["name"] == "notifier" {
-                // The notifier takes only the event types its rules answer.
+            if c["name"] == "notifier" || c["name"] == "escalation" {
+                // The notifier and escalation take only the event types routed to them.
                 assert!(c["events"].as_f64().unwrap() <= num("events"), "{name}: {c}");
             } else {
                 // History, metrics and search take every task event this load derives.

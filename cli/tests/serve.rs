@@ -193,7 +193,16 @@ fn a_crash_loses_no_event_and_duplicates_none() {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
     };
     let at_end = |name: &str| (name.to_owned(), archived);
-    assert_eq!(cursors, [at_end("audit-history"), at_end("metrics"), at_end("notifier"), at_end("search-indexer")]);
+    assert_eq!(
+        cursors,
+        [
+            at_end("audit-history"),
+            at_end("escalation"),
+            at_end("metrics"),
+            at_end("notifier"),
+            at_end("search-indexer")
+        ]
+    );
     // The metrics consumer too: one metric record per event, none twice.
     let records: i64 = conn.query_row("SELECT COUNT(*) FROM metric_records", [], |r| r.get(0)).unwrap();
     assert_eq!(records, (ids.len() * 2) as i64, "one metric record per event");

@@ -80,6 +80,7 @@ catalog!(
     TaskAssigned,
     TaskCompleted,
     TaskDeleted,
+    TaskEscalated,
     CommentAdded,
     CategoryCreated,
     CategoryUpdated,

@@ -25,15 +25,30 @@ pub struct Route {
     pub detail_types: &'static [&'static str],
 }
 
-const TASK_LIFECYCLE: &[&str] =
-    &["TaskAssigned", "TaskCompleted", "TaskCreated", "TaskDeleted", "TaskStatusChanged", "TaskUpdated"];
+const TASK_LIFECYCLE: &[&str] = &[
+    "TaskAssigned",
+    "TaskCompleted",
+    "TaskCreated",
+    "TaskDeleted",
+    "TaskEscalated",
+    "TaskStatusChanged",
+    "TaskUpdated",
+];
 
 /// Sorted by consumer name.
 pub const ROUTES: &[Route] = &[
     Route { name: AUDIT_HISTORY, detail_types: TASK_LIFECYCLE },
     Route {
         name: ESCALATION,
-        detail_types: &["TaskCompleted", "TaskCreated", "TaskDeleted", "TaskStatusChanged", "TaskUpdated"],
+        // Assignments too: a plan names the people its levels tell.
+        detail_types: &[
+            "TaskAssigned",
+            "TaskCompleted",
+            "TaskCreated",
+            "TaskDeleted",
+            "TaskStatusChanged",
+            "TaskUpdated",
+        ],
     },
     Route {
         name: METRICS,
@@ -57,6 +72,7 @@ pub const ROUTES: &[Route] = &[
             "SprintStarted",
             "TaskAssigned",
             "TaskCompleted",
+            "TaskEscalated",
             "TaskStatusChanged",
         ],
     },

@@ -173,6 +173,7 @@ fn tasks(n: usize) -> Vec<TaskSnapshot> {
                 created_at: at,
                 updated_at: at,
                 status_changed_at: at,
+                escalation: None,
                 version: 1,
             }
         })

@@ -60,6 +60,7 @@ fn bus_event() -> String {
         created_at: at,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version: 1,
     };
     let change = ChangeRecord {

@@ -57,6 +57,7 @@ fn task(id: &str, version: u64, status: TaskStatus, at_secs: i64) -> TaskSnapsho
         created_at: created,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version,
     }
 }

@@ -43,6 +43,7 @@ fn completed(tenant: &str, n: u64, sprint: &str, points: u32) -> DomainEvent {
         created_at: Timestamp::from_unix_millis(1_772_438_400_000).unwrap(),
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version: 3,
     };
     let ctx = ChangeContext {

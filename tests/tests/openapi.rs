@@ -34,12 +34,18 @@ fn the_committed_document_matches_the_code() {
 async fn every_documented_operation_is_routed_and_the_document_is_served() {
     let mut h = Harness::new();
     // As serve routes it: with the engine's keys behind /keys, its operations behind /admin,
-    // its people and notifications.
+    // its people and notifications, its escalation policies.
     let keys = shared_api::KeysHandle(std::sync::Arc::new(h.engine.api_keys()));
     let ops = shared_api::OpsHandle(std::sync::Arc::new(h.engine.operator()));
     let notifications = shared_api::NotificationsHandle(h.engine.notification_store());
-    h.app =
-        h.app.clone().layer(axum::Extension(keys)).layer(axum::Extension(ops)).layer(axum::Extension(notifications));
+    let escalation = shared_api::EscalationHandle(h.engine.escalation());
+    h.app = h
+        .app
+        .clone()
+        .layer(axum::Extension(keys))
+        .layer(axum::Extension(ops))
+        .layer(axum::Extension(notifications))
+        .layer(axum::Extension(escalation));
     for op in operations() {
         let path = op
             .path

@@ -15,12 +15,13 @@ pub use category::{CategoryCreated, CategoryDeleted, CategoryUpdated};
 pub use comment::CommentAdded;
 pub use project::{ProjectCreated, ProjectUpdated};
 pub use snapshots::{
-    CategorySnapshot, CommentSnapshot, Priority, ProjectSnapshot, SprintSnapshot, SprintStatus, TaskSnapshot,
-    TaskStatus,
+    CategorySnapshot, CommentSnapshot, Escalation, Priority, ProjectSnapshot, SprintSnapshot, SprintStatus,
+    TaskSnapshot, TaskStatus,
 };
 pub use sprint::{SprintClosed, SprintCreated, SprintStarted};
 pub use task::{
-    TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskStatusChanged, TaskStatusChangedV1, TaskUpdated,
+    TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskEscalated, TaskStatusChanged, TaskStatusChangedV1,
+    TaskUpdated,
 };
 
 use crate::AggregateType;
@@ -106,6 +107,7 @@ event_data!(
     TaskAssigned,
     TaskCompleted,
     TaskDeleted,
+    TaskEscalated,
     CommentAdded,
     CategoryCreated,
     CategoryUpdated,

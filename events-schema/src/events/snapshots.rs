@@ -103,7 +103,28 @@ pub struct TaskSnapshot {
     pub updated_at: Timestamp,
     /// When the task entered its current status; cycle-time metrics start from it.
     pub status_changed_at: Timestamp,
+    /// The last escalation level the task reached; absent until one is. Only the escalation
+    /// runner's conditional write sets it, never the API.
+    // Boxed: most tasks never escalate, and snapshots are moved and copied often.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Box<Escalation>>,
     pub version: u64,
+}
+
+/// An escalation level a task reached, as the runner wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    /// 1 for the policy's first level, counting up; a task never goes back down.
+    pub level: u32,
+    /// The level's name in the policy (`reminder`, `due`, `overdue`, `sla`, …).
+    pub name: String,
+    /// The people the level tells, named when the plan was made.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// The version of the plan that reached it.
+    pub plan: String,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

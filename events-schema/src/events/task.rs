@@ -2,7 +2,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::payload;
-use super::snapshots::{TaskSnapshot, TaskStatus};
+use super::snapshots::{Priority, TaskSnapshot, TaskStatus};
 use crate::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -91,3 +91,21 @@ pub struct TaskDeleted {
     pub task: TaskSnapshot,
 }
 payload!(TaskDeleted, "TaskDeleted", 1, Task);
+
+/// A task reached a level of its escalation plan: the escalation runner's conditional write
+/// recorded the level (and, where the level says so, a higher priority) on the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEscalated {
+    pub task_id: String,
+    pub level: u32,
+    /// The level's name in the policy.
+    pub name: String,
+    /// Who the level tells.
+    pub notify: Vec<String>,
+    /// The priority before the level raised it; `None` when the level left it alone.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub previous_priority: Option<Priority>,
+    pub task: TaskSnapshot,
+}
+payload!(TaskEscalated, "TaskEscalated", 1, Task);

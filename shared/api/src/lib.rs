@@ -9,6 +9,7 @@ mod categories;
 mod comments;
 mod correlation;
 mod error;
+mod escalation;
 mod export;
 mod extract;
 mod history;
@@ -34,6 +35,7 @@ use axum::routing::{delete, get, post};
 pub use admin::OpsHandle;
 pub use correlation::CORRELATION_HEADER;
 pub use error::{ApiError, ErrorCode};
+pub use escalation::EscalationHandle;
 pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use keys::KeysHandle;
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/replays/{name}/cancel", post(admin::cancel_replay))
         .route("/admin/tasks/{id}/trace", get(admin::trace))
         .route("/people/{name}", get(people::get).put(people::put))
+        .route("/escalation-policy", get(escalation::get).put(escalation::put))
         .route("/notifications", get(notifications::list))
         .route("/notifications/read", post(notifications::read))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));

@@ -12,6 +12,7 @@ use super::admin::{DeadLetterQuery, Moved, PurgeBody, RedriveBody, ReplayBody, T
 use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
+use super::escalation::PolicyDoc;
 use super::ingest::{BatchReport, MAX_BATCH, OutcomeDoc};
 use super::keys::{KeyBody, KeyView};
 use super::metrics::{MetricNameDoc, MetricsParams};
@@ -254,6 +255,8 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/admin/tasks/{id}/trace" "traceTask", "A task's change records, the events each derived, and where each event stands per consumer; serve only.", A, body: None, query: Some(s::<TraceQuery>), 200 => One(s::<TraceDoc>)),
         op!("get" "/people/{name}" "getPerson", "A person's addresses, channels per kind and mute switch: one's own, or anyone's as an admin; serve only.", V, body: None, query: None, 200 => One(s::<PersonView>)),
         op!("put" "/people/{name}" "putPerson", "Create or replace a person's entry: one's own as a member, anyone's as an admin; serve only.", M, body: Some(s::<PersonBody>), query: None, 200 => One(s::<PersonView>)),
+        op!("get" "/escalation-policy" "getEscalationPolicy", "The tenant's escalation policy (the defaults at version 0 until one is stored); serve only.", A, body: None, query: None, 200 => One(s::<PolicyDoc>)),
+        op!("put" "/escalation-policy" "putEscalationPolicy", "Replace the tenant's escalation policy at the expected version (0 for the first); overrides name projects of the tenant; serve only.", A, body: Some(s::<PolicyDoc>), query: None, 200 => One(s::<PolicyDoc>)),
         op!("get" "/notifications" "listNotifications", "The calling person's notifications, newest first; serve only.", V, body: None, query: Some(s::<NotificationQueryParams>), 200 => Many { item: s::<NotificationView>, paged: true }),
         op!("post" "/notifications/read" "readNotifications", "Mark the calling person's notifications read, by id or all; serve only.", V, body: Some(s::<ReadBodyDoc>), query: None, 200 => One(s::<ReadResult>)),
         op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),

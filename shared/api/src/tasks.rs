@@ -121,7 +121,7 @@ macro_rules! white_space {
 }
 /// Text that is not blank: one character at least that is not white space.
 pub(super) const NON_BLANK: &str = concat!("[^", white_space!(), "]");
-const USER_NAME: &str = concat!("^[^", white_space!(), r"\x00-\x1f\x7f-\x9f]+$");
+pub(super) const USER_NAME: &str = concat!("^[^", white_space!(), r"\x00-\x1f\x7f-\x9f]+$");
 const TAG: &str = r"^[\w.:-]+$";
 pub(super) const DATE: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
 /// The version of a change, as documented: a positive integer within JSON's exact range.
@@ -274,6 +274,10 @@ pub struct UpdateBody {
     #[serde(default, rename = "statusChangedAt")]
     #[schemars(skip)]
     _status_changed_at: Option<IgnoredAny>,
+    /// Written only by escalation.
+    #[serde(default, rename = "escalation")]
+    #[schemars(skip)]
+    _escalation: Option<IgnoredAny>,
 }
 
 fn parse_patch<T, U>(

@@ -99,12 +99,21 @@ fn task_events(images: Images<TaskSnapshot>) -> Vec<EventData> {
     let status_changed = old.status != new.status;
     let completed = status_changed && new.status == TaskStatus::Done;
     let assigned = old.assignee != new.assignee;
+    // Only a level reached above the old one is an escalation; the runner never lowers it.
+    let escalated = match (&old.escalation, &new.escalation) {
+        (None, Some(_)) => true,
+        (Some(was), Some(now)) => now.level > was.level,
+        _ => false,
+    };
     let changed_fields = task_field_changes(&old, &new);
     // Every event carries the new snapshot: copies for all but the last, which takes it.
-    let wanted = [status_changed, completed, assigned, !changed_fields.is_empty()].iter().filter(|w| **w).count();
+    let wanted =
+        [status_changed, completed, assigned, escalated, !changed_fields.is_empty()].iter().filter(|w| **w).count();
     let (id, status, status_changed_at, created_at) =
         (new.id.clone(), new.status, new.status_changed_at, new.created_at);
     let assignee = new.assignee.clone();
+    let reached = new.escalation.clone();
+    let previous_priority = (old.priority != new.priority).then_some(old.priority);
     let mut snapshots: Vec<TaskSnapshot> = (1..wanted).map(|_| new.clone()).collect();
     snapshots.push(new);
     let mut snapshots = snapshots.into_iter();
@@ -129,9 +138,23 @@ fn task_events(images: Images<TaskSnapshot>) -> Vec<EventData> {
     }
     if assigned && let Some(task) = snapshots.next() {
         events.push(EventData::TaskAssigned(TaskAssigned {
-            task_id: id,
+            task_id: id.clone(),
             assignee,
             previous_assignee: old.assignee,
+            task,
+        }));
+    }
+    if escalated
+        && let Some(level) = reached
+        && let Some(task) = snapshots.next()
+    {
+        let level = *level;
+        events.push(EventData::TaskEscalated(TaskEscalated {
+            task_id: id,
+            level: level.level,
+            name: level.name,
+            notify: level.notify,
+            previous_priority,
             task,
         }));
     }

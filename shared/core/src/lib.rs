@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod context;
 pub mod derive;
 pub mod domain;
+pub mod escalation;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;

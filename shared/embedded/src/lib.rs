@@ -6,6 +6,7 @@ mod aggregates;
 mod bus;
 mod change_log;
 mod db;
+mod escalation;
 mod history;
 mod keys;
 mod metrics;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use db::{Db, Durability};
+pub use escalation::SqliteEscalation;
 pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
 pub use metrics::{SqliteMetrics, query_file as query_metrics_file};
 pub use operate::Operator;
@@ -134,6 +136,26 @@ impl Engine {
     /// created on first use.
     pub fn metrics(&self) -> Arc<SqliteMetrics> {
         Arc::new(SqliteMetrics::new(Arc::clone(&self.db)))
+    }
+
+    /// Escalation policies and the durable timers plans wait in.
+    pub fn escalation(&self) -> Arc<SqliteEscalation> {
+        Arc::new(SqliteEscalation::new(Arc::clone(&self.db)))
+    }
+
+    /// Fires due escalation timers until `shutdown` turns true, late ones first thing.
+    pub fn spawn_escalation_timers(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(escalation::run(Arc::clone(&self.db), self.store(), self.config.idle_poll, shutdown))
+    }
+
+    /// Fires the escalation timers due at `now`, in this task; returns how many it settled.
+    pub async fn fire_due_escalations(&self, now: events_schema::Timestamp) -> Result<usize, EmbeddedError> {
+        escalation::fire_due(&self.db, &self.store(), now).await
+    }
+
+    /// How many escalation timers are waiting.
+    pub async fn pending_escalations(&self) -> Result<i64, EmbeddedError> {
+        escalation::pending(&self.db).await
     }
 
     /// API keys; `.authenticator(ttl)` checks requests against them. Revoke through the same

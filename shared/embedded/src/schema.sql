@@ -206,3 +206,34 @@ CREATE TABLE IF NOT EXISTS notifications (
     read_at     TEXT
 );
 CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications (tenant, recipient, occurred_ns, seq);
+
+-- Escalation policies: one per tenant, the policy as JSON. A tenant without a row has the
+-- defaults.
+CREATE TABLE IF NOT EXISTS escalation_policies (
+    tenant  TEXT    PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body    TEXT    NOT NULL
+) WITHOUT ROWID;
+
+-- The plan in place per task: the task version it was made from fences out older events
+-- (`plan` is empty once the task has nothing left to escalate).
+CREATE TABLE IF NOT EXISTS escalation_plans (
+    tenant       TEXT    NOT NULL,
+    task_id      TEXT    NOT NULL,
+    task_version INTEGER NOT NULL,
+    plan         TEXT    NOT NULL,
+    PRIMARY KEY (tenant, task_id)
+) WITHOUT ROWID;
+
+-- Durable escalation timers: one row per level still to reach, removed once fired. `body`
+-- is the step and the plan's guard as JSON.
+CREATE TABLE IF NOT EXISTS escalation_timers (
+    tenant  TEXT    NOT NULL,
+    task_id TEXT    NOT NULL,
+    level   INTEGER NOT NULL,
+    due_ms  INTEGER NOT NULL,
+    plan    TEXT    NOT NULL,
+    body    TEXT    NOT NULL,
+    PRIMARY KEY (tenant, task_id, level)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS escalation_timers_by_due ON escalation_timers (due_ms);

@@ -65,6 +65,7 @@ pub fn task(id: &str) -> TaskSnapshot {
         created_at: at,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version: 1,
     }
 }

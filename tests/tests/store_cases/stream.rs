@@ -36,6 +36,7 @@ pub async fn stream_records_derive_the_expected_events(moto: &Moto, table: &str,
     let t2 = TaskSnapshot {
         status: TaskStatus::InProgress,
         status_changed_at: at,
+        escalation: None,
         updated_at: at,
         version: 2,
         ..t1.clone()

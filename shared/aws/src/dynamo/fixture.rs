@@ -131,6 +131,7 @@ pub fn stream_event(records: usize, seed: u64) -> Event {
                 created_at: at,
                 updated_at: at,
                 status_changed_at: at,
+                escalation: None,
                 version: 1,
             };
             let new = image(&ctx, &task);

@@ -39,6 +39,7 @@ fn task(version: u64) -> TaskSnapshot {
         created_at: at,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version,
     }
 }
@@ -239,6 +240,7 @@ proptest::proptest! {
             created_at: at,
             updated_at: at,
             status_changed_at: at,
+            escalation: None,
             version,
             ..task(version)
         };

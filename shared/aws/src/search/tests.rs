@@ -120,6 +120,7 @@ fn task(id: &str, version: u64) -> TaskSnapshot {
         created_at: at,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version,
     }
 }

@@ -326,6 +326,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             status_changed_at: at,
+            escalation: None,
             version: 1,
         };
         let ctx = ChangeContext {

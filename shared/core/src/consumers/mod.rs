@@ -1,5 +1,6 @@
 //! The consumers' decisions, written once over the ports.
 
+pub mod escalation;
 pub mod history;
 pub mod metrics;
 pub mod notifier;

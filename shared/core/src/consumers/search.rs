@@ -38,6 +38,7 @@ fn action(data: &EventData) -> Action<'_> {
         EventData::TaskStatusChanged(e) => Action::Upsert(&e.task),
         EventData::TaskAssigned(e) => Action::Upsert(&e.task),
         EventData::TaskCompleted(e) => Action::Upsert(&e.task),
+        EventData::TaskEscalated(e) => Action::Upsert(&e.task),
         EventData::TaskDeleted(_) => Action::Remove,
         _ => Action::Nothing,
     }
@@ -128,6 +129,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             status_changed_at: at,
+            escalation: None,
             version,
         }
     }

@@ -28,6 +28,7 @@ fn task(version: u64) -> TaskSnapshot {
         created_at: ts("2026-01-01T00:00:00Z"),
         updated_at: ts("2026-01-01T00:00:00Z"),
         status_changed_at: ts("2026-01-01T00:00:00Z"),
+        escalation: None,
         version,
     }
 }
@@ -96,6 +97,34 @@ fn given_assignee_and_title_changes_then_assigned_and_updated_listing_fields() {
 }
 
 #[test]
+fn given_an_escalation_level_reached_then_task_escalated_and_the_raised_priority_updated() {
+    let mut old = task(3);
+    old.due_date = Some("2026-01-02".into());
+    let mut new = old.clone();
+    new.version = 4;
+    new.priority = Priority::Critical;
+    new.escalation = Some(Box::new(events_schema::events::Escalation {
+        level: 3,
+        name: "overdue".into(),
+        notify: vec!["ana".into()],
+        plan: "00000000000000ff".into(),
+        at: ts("2026-01-04T00:00:00Z"),
+    }));
+    let events = derive(record(Some(&old), Some(&new))).unwrap();
+    assert_eq!(events.iter().map(|e| e.event_type()).collect::<Vec<_>>(), ["TaskEscalated", "TaskUpdated"]);
+    let EventData::TaskEscalated(e) = &events[0].data else { panic!() };
+    assert_eq!((e.level, e.name.as_str(), e.notify.as_slice()), (3, "overdue", &["ana".to_owned()][..]));
+    assert_eq!((e.previous_priority, e.task.priority), (Some(Priority::Medium), Priority::Critical));
+    let EventData::TaskUpdated(u) = &events[1].data else { panic!() };
+    assert_eq!(u.changed_fields, ["priority"]);
+
+    // The same level written again (a second runner, a redelivered write) announces nothing.
+    let mut again = new.clone();
+    again.version = 5;
+    assert!(types(&record(Some(&new), Some(&again))).is_empty());
+}
+
+#[test]
 fn given_only_timestamps_changed_then_nothing() {
     let mut new = task(2);
     new.updated_at = ts("2026-01-05T00:00:00Z");
@@ -148,6 +177,7 @@ fn snapshot() -> impl Strategy<Value = TaskSnapshot> {
                 tags,
                 estimate_points: points,
                 status_changed_at: Timestamp::from_unix_millis(base + changed * 1000).unwrap(),
+                escalation: None,
                 updated_at: Timestamp::from_unix_millis(base + updated * 1000).unwrap(),
                 version,
                 ..task(1)

@@ -96,6 +96,7 @@ pub fn new_task(id: String, cmd: CreateTask, now: Timestamp) -> Task {
         created_at: now,
         updated_at: now,
         status_changed_at: now,
+        escalation: None,
         version: 1,
     }
 }

@@ -134,6 +134,7 @@ fn subject(data: &EventData) -> (Option<String>, Option<String>) {
         EventData::TaskAssigned(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
         EventData::TaskCompleted(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
         EventData::TaskStatusChanged(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
+        EventData::TaskEscalated(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
         EventData::CommentAdded(e) => (Some(e.comment.task_id.clone()), None),
         EventData::SprintStarted(e) => (None, Some(e.sprint.id.clone())),
         EventData::SprintClosed(e) => (None, Some(e.sprint.id.clone())),
@@ -160,6 +161,16 @@ pub fn summary(event: &DomainEvent, kind: Kind) -> String {
             }
             format!("{actor} mentioned you: \u{201c}{quote}\u{201d}")
         }
+        (EventData::TaskEscalated(e), _) => match e.previous_priority {
+            Some(was) => format!(
+                "\u{201c}{}\u{201d} escalated ({}): priority {} \u{2192} {}",
+                e.task.title,
+                e.name,
+                was.as_str(),
+                e.task.priority.as_str()
+            ),
+            None => format!("\u{201c}{}\u{201d} escalated ({})", e.task.title, e.name),
+        },
         (EventData::SprintStarted(e), _) => format!("sprint \u{201c}{}\u{201d} started", e.sprint.name),
         (EventData::SprintClosed(e), _) => format!("sprint \u{201c}{}\u{201d} closed", e.sprint.name),
         (_, kind) => format!("{} ({})", event.event_type(), kind.as_str()),

@@ -64,6 +64,15 @@ pub const RULES: &[Rule] = &[
         },
     },
     Rule {
+        event_type: "TaskEscalated",
+        kind: Kind::Escalated,
+        audience_doc: "the people the escalation level names (assignee, reporter, lead)",
+        audience: |data| match data {
+            EventData::TaskEscalated(e) if !e.notify.is_empty() => Some(Audience::Many(&e.notify)),
+            _ => None,
+        },
+    },
+    Rule {
         event_type: "CommentAdded",
         kind: Kind::Mentioned,
         audience_doc: "each @mentioned person",

@@ -2,6 +2,7 @@
 //! SQLite, `shared/aws` over DynamoDB and friends; tests can implement them in memory.
 
 mod auth;
+mod escalation;
 mod export;
 mod history;
 mod keys;
@@ -12,6 +13,7 @@ mod search;
 mod store;
 
 pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented_credential};
+pub use escalation::{EscalationPolicies, EscalationSchedule};
 pub use export::{ExportLink, ExportStore, ExportUpload};
 pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.

@@ -29,6 +29,7 @@ fn snapshot(id: &str, version: u64, status: TaskStatus) -> TaskSnapshot {
         created_at: at,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version,
     }
 }

@@ -105,6 +105,7 @@ impl History {
             created_at: at(when),
             updated_at: at(when),
             status_changed_at: at(when),
+            escalation: None,
             version: 0,
         };
         self.change(tenant, task.id, when, Some(Aggregate::Task(snapshot)));

@@ -25,6 +25,7 @@ fn task(id: &str, title: &str, version: u64) -> TaskSnapshot {
         created_at: at,
         updated_at: at,
         status_changed_at: at,
+        escalation: None,
         version,
     }
 }

@@ -4,7 +4,7 @@
 use events_schema::envelope::ChangeContext;
 use events_schema::events::{
     CommentAdded, CommentSnapshot, Priority, SprintClosed, SprintSnapshot, SprintStarted, SprintStatus, TaskAssigned,
-    TaskCompleted, TaskSnapshot, TaskStatus, TaskStatusChanged,
+    TaskCompleted, TaskEscalated, TaskSnapshot, TaskStatus, TaskStatusChanged,
 };
 use events_schema::{DomainEvent, EventData, Timestamp};
 
@@ -33,6 +33,7 @@ fn task(reporter: Option<&str>, assignee: Option<&str>) -> TaskSnapshot {
         created_at: at(),
         updated_at: at(),
         status_changed_at: at(),
+        escalation: None,
         version: 2,
     }
 }
@@ -158,6 +159,32 @@ fn row_blocked_tells_the_reporter_only_for_blocked() {
     for other in [TaskStatus::Todo, TaskStatus::InProgress, TaskStatus::InReview, TaskStatus::Cancelled] {
         assert!(told(&status("li", other), &[]).is_empty(), "{other:?}");
     }
+}
+
+#[test]
+fn row_escalated_tells_the_people_the_level_names() {
+    let mut t = task(Some("rita"), Some("li"));
+    t.priority = Priority::Critical;
+    let escalated = event(
+        "escalation",
+        EventData::TaskEscalated(TaskEscalated {
+            task_id: "t1".into(),
+            level: 3,
+            name: "overdue".into(),
+            notify: vec!["ana".into(), "li".into()],
+            previous_priority: Some(Priority::Medium),
+            task: t,
+        }),
+    );
+    assert_eq!(told(&escalated, &[]), [in_app("ana", Kind::Escalated), in_app("li", Kind::Escalated)]);
+    let planned = plan(&escalated, None, |_| None, &[]);
+    assert_eq!(planned[0].summary, "\u{201c}Ship it\u{201d} escalated (overdue): priority medium \u{2192} critical");
+    assert_eq!(planned[0].task_id.as_deref(), Some("t1"));
+    let mut nobody = escalated.clone();
+    if let EventData::TaskEscalated(e) = &mut nobody.data {
+        e.notify.clear();
+    }
+    assert!(told(&nobody, &[]).is_empty());
 }
 
 #[test]
