@@ -127,7 +127,7 @@ fn replay_lag_and_trace_with_serve_running_and_without() {
     let taken =
         taskstream(data, &[&["replay", "--consumer", "audit-history", "--name", "offline"][..], &WINDOW].concat());
     assert!(!taken.status.success() && String::from_utf8_lossy(&taken.stderr).contains("exists already"));
-    let unknown = taskstream(data, &[&["replay", "--consumer", "escalation"][..], &WINDOW].concat());
+    let unknown = taskstream(data, &[&["replay", "--consumer", "no-such-consumer"][..], &WINDOW].concat());
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("not a consumer this data directory runs"),
         "{unknown:?}"
@@ -166,8 +166,9 @@ fn dead_letters_listed_shown_redriven_and_purged_only_with_yes() {
     )
     .unwrap();
     drop(conn);
-    // One dead letter for each consumer serve runs: audit-history, metrics, search-indexer.
-    let readers = 3;
+    // One dead letter for each consumer serve runs that takes TaskCreated: audit-history,
+    // escalation, metrics, search-indexer.
+    let readers = 4;
     let deadline = Instant::now() + Duration::from_secs(20);
     let letters = loop {
         let listed = json_of(&taskstream(data, &["dlq", "list", "--json"]));
