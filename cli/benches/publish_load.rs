@@ -4,6 +4,7 @@
 //!
 //! The file: per task, a create under an external key, a move to `in_progress` (latest), a
 //! comment and a move to `in_review` (latest), by key: `PUBLISH_LINES` lines (default 100 000).
+//! `PUBLISH_IN_FLIGHT` sets publish's `--in-flight` (batches sent at once; its default otherwise).
 //!
 //! Run: `cargo bench -p cli --bench publish_load`. Figures go to BENCHMARKS.md.
 
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let lines: usize = std::env::var("PUBLISH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    // publish's own default unless set.
+    let in_flight = std::env::var("PUBLISH_IN_FLIGHT").ok();
     let tasks = lines / 4;
     let data = tempfile::tempdir().unwrap();
     let file = data.path().join("commands.ndjson");
@@ -65,6 +68,7 @@ fn main() {
         .arg(&file)
         .args(["--url", &url, "--data"])
         .arg(data.path())
+        .args(in_flight.iter().flat_map(|n| ["--in-flight", n.as_str()]))
         .output()
         .unwrap();
     let elapsed = started.elapsed();

@@ -102,3 +102,45 @@ fn publish_reports_each_refused_line_and_applies_the_rest() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 applied"));
 }
+
+#[test]
+fn batches_in_flight_keep_each_tasks_commands_in_the_files_order() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let command = |id: String, kind: &str, data: serde_json::Value| {
+        serde_json::json!({ "commandId": id, "commandType": kind, "schemaVersion": 1, "data": data }).to_string()
+    };
+    // Rounds, not tasks, one after another: every task's three commands sit in three different
+    // batches, so a batch sent before an earlier one about the same task would be refused
+    // (not found, or a stale version).
+    let tasks = 60;
+    let mut lines = Vec::new();
+    for t in 0..tasks {
+        let data = serde_json::json!({ "title": format!("Task {t}"), "externalKey": format!("ORD-{t}") });
+        lines.push(command(format!("o-{t}-1"), "TaskCreateRequested", data));
+    }
+    for (n, status) in [(2, "in_progress"), (3, "in_review")] {
+        for t in 0..tasks {
+            let data = serde_json::json!({
+                "task": { "externalKey": format!("ORD-{t}") }, "status": status, "expectedVersion": n - 1
+            });
+            lines.push(command(format!("o-{t}-{n}"), "TaskStatusRequested", data));
+        }
+    }
+    let file = data.path().join("rounds.ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_taskstream"))
+        .args(["publish", "--file"])
+        .arg(&file)
+        .args(["--url", &format!("http://{}", server.addr), "--key", &server.key])
+        .args(["--batch", "7", "--in-flight", "8"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("180 applied, 0 duplicates, 0 rejected"), "{stdout}");
+    let (status, page) = server.call("GET", "/tasks?status=in_review&limit=100", None);
+    assert_eq!(status, 200, "{page}");
+    let versions: Vec<u64> = page["data"].as_array().unwrap().iter().map(|t| t["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, vec![3; tasks], "{page}");
+}

@@ -72,8 +72,14 @@ pub async fn apply_batch(
 /// The task a command is about, as it names it, read from the payload without validating
 /// it (validation is `apply`'s, per command). `None`: about no existing task.
 fn order_key(envelope: &CommandEnvelope) -> Option<TaskRef> {
-    let data = &envelope.data;
-    if envelope.command_type == TaskCreateRequested::COMMAND_TYPE {
+    task_key(&envelope.command_type, &envelope.data)
+}
+
+/// The ordering rule on a command's raw parts (its `commandType` and `data`), so a sender
+/// can keep apart the commands a server would apply one after another: commands with the
+/// same key must reach the server in their order; different keys may travel concurrently.
+pub fn task_key(command_type: &str, data: &serde_json::Value) -> Option<TaskRef> {
+    if command_type == TaskCreateRequested::COMMAND_TYPE {
         return data.get("externalKey").and_then(|k| k.as_str()).map(TaskRef::external_key);
     }
     let task = data.get("task")?;

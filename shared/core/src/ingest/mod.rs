@@ -21,7 +21,7 @@ mod plan;
 mod validate;
 
 pub use apply::apply;
-pub use batch::{BATCH_CONCURRENCY, apply_batch};
+pub use batch::{BATCH_CONCURRENCY, apply_batch, task_key};
 pub use outcome::{Effect, Outcome, Reason, Rejection};
 pub use plan::{Plan, plan};
 pub use validate::{Body, Validated, envelope_from_value, parse_envelope, receipt_key, validate};
