@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { AL2023_CA_BUNDLE } from '../lib/constructs/rust-function';
 import { listHandlerCrates } from '../lib/handler-crates';
 import { INBOUND_HANDLERS, planHandlers, REQUIRED_HANDLERS, STREAM_ROUTER, TASK_API, TASK_INGEST } from '../lib/handlers';
 import { DEFAULT_HANDLERS_DIR, tempDir, writePlaceholderAssets } from './support/placeholder-assets';
@@ -97,6 +98,16 @@ describe("with the workspace's handlers/: exactly the routed consumers that have
     }
     // The same needle finds the rows of the deployed consumers.
     for (const name of deployed) assert.ok(dashboard.includes(row(name)), `${name}: no dashboard row`);
+  });
+
+  it('points every function at the one root certificate bundle of its runtime image', () => {
+    const ids = logicalIds(s, 'AWS::Lambda::Function');
+    assert.ok(ids.length > 0);
+    for (const id of ids) {
+      const props = s.resources[id]?.Properties;
+      assert.equal(props?.Runtime, 'provided.al2023', id);
+      assert.equal(props?.Environment?.Variables?.SSL_CERT_FILE, AL2023_CA_BUNDLE, id);
+    }
   });
 
   it('still archives every event, so a consumer deployed later can be backfilled', () => {

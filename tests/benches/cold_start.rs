@@ -108,10 +108,21 @@ fn lambda_environment(handler: &str, runtime_api: &str) -> Vec<(String, String)>
         ("TZ", ":UTC"),
         ("LANG", "en_US.UTF-8"),
         ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+        // Set by the CDK app on every function (cdk/lib/constructs/rust-function.ts) to the
+        // image's one root certificate bundle; here, this machine's bundle in its place.
+        ("SSL_CERT_FILE", ca_bundle()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// The root certificate bundle: the provided.al2023 image's path where it exists (as on
+/// Lambda), else Debian's.
+fn ca_bundle() -> &'static str {
+    const AL2023: &str = "/etc/pki/tls/certs/ca-bundle.crt";
+    const DEBIAN: &str = "/etc/ssl/certs/ca-certificates.crt";
+    if Path::new(AL2023).exists() { AL2023 } else { DEBIAN }
 }
 
 /// `target/release`, where this bench binary's own directory (`target/release/deps`) is.

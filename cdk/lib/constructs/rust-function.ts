@@ -11,6 +11,9 @@ import { sizingFor } from '../handlers';
 import { acknowledge } from '../nag';
 import type { Observability } from './observability';
 
+/** The root certificate bundle of the `provided.al2023` image (the `ca-certificates` package). */
+export const AL2023_CA_BUNDLE = '/etc/pki/tls/certs/ca-bundle.crt';
+
 export interface RustFunctionProps {
   readonly config: TaskstreamConfig;
   /** Every function alarms on its errors and its throttles. */
@@ -79,6 +82,12 @@ export class RustFunction extends Construct {
         TASKSTREAM_STAGE: config.stage,
         TASKSTREAM_HANDLER: handler,
         RUST_LOG: 'info',
+        // The TLS clients (the SDK's, and the OpenSearch client's, which loads them while it
+        // is built, during init) read the system's root certificates. With no variable set
+        // they read the bundle file and then every file of the certificate directory; this
+        // names the one bundle of the provided.al2023 image, read once. The runtime is fixed
+        // above, so the path is too.
+        SSL_CERT_FILE: AL2023_CA_BUNDLE,
         ...props.environment,
       },
     });
