@@ -11,6 +11,7 @@ mod route;
 mod schema;
 mod serve;
 mod telemetry;
+mod webhook_sender;
 
 use clap::{Parser, Subcommand};
 

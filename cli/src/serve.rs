@@ -11,17 +11,20 @@ use anyhow::Context;
 use shared_api::auth_failures::AuthFailureLayer;
 use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_api::{AppState, EscalationHandle, KeysHandle, NotificationsHandle, OpsHandle, router};
+use shared_api::{AppState, EscalationHandle, KeysHandle, NotificationsHandle, OpsHandle, WebhooksHandle, router};
 use shared_core::consumers::escalation::EscalationPlanner;
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::metrics::MetricsRecorder;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::consumers::search::SearchIndexer;
 use shared_core::pipeline::Consumer;
+use shared_core::webhooks::dispatch::Dispatcher;
+use shared_core::webhooks::retry::RetrySchedule;
 use shared_embedded::{Durability, Engine, EngineConfig};
 use tokio::sync::watch;
 
 use crate::http_server::{self, Limits};
+use crate::webhook_sender::HttpSender;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -69,6 +72,25 @@ pub struct ServeArgs {
     max_lag: Duration,
     #[command(flatten)]
     http: HttpArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// How webhooks are sent.
+#[derive(clap::Args)]
+struct WebhookArgs {
+    /// Let webhook URLs point at loopback, private, link-local and other non-public
+    /// addresses. For tests and for local use: with it, a subscriber can make serve send
+    /// requests into the network it runs in (the cloud metadata service included).
+    #[arg(long, env = "TASKSTREAM_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
+    /// The waits between attempts of a failing webhook delivery; once they are spent the
+    /// delivery is dead-lettered with its last reason.
+    #[arg(long, env = "TASKSTREAM_WEBHOOK_RETRIES", default_value = "5s,30s,2m,10m,1h,6h", value_parser = RetrySchedule::parse)]
+    webhook_retries: RetrySchedule,
+    /// How long a receiver has to answer one attempt: `500ms`, `10s`, `2m`, or seconds.
+    #[arg(long, env = "TASKSTREAM_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    webhook_timeout: Duration,
 }
 
 /// The HTTP server's limits against slow and hostile clients.
@@ -168,8 +190,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let search = engine.search_index();
     let metrics = engine.metrics();
     let notifications = engine.notification_store();
+    let webhooks = engine.webhook_store();
     let consumers = consumers(&engine);
     let mut loops = Vec::new();
+    if args.webhooks.allow_private_webhooks {
+        tracing::warn!("webhooks may go to private addresses (--allow-private-webhooks)");
+    }
     if args.no_pipeline {
         for consumer in &consumers {
             engine.register_queue(consumer.name())?;
@@ -180,6 +206,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             loops.push(engine.spawn_consumer(consumer, stopped.clone())?);
         }
         loops.push(engine.spawn_escalation_timers(stopped.clone()));
+        let sender = HttpSender::new(args.webhooks.webhook_timeout, args.webhooks.allow_private_webhooks)
+            .context("the webhook HTTP client")?;
+        let dispatcher =
+            Dispatcher::new(Arc::clone(&webhooks), Arc::new(sender), args.webhooks.webhook_retries.clone());
+        loops.push(tokio::spawn(dispatcher.run(stopped.clone())));
         loops.push(engine.spawn_router(stopped));
     }
 
@@ -198,7 +229,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .layer(axum::Extension(KeysHandle(Arc::new(keys))))
         .layer(axum::Extension(OpsHandle(Arc::new(engine.operator()))))
         .layer(axum::Extension(NotificationsHandle(notifications)))
-        .layer(axum::Extension(EscalationHandle(engine.escalation())));
+        .layer(axum::Extension(EscalationHandle(engine.escalation())))
+        .layer(axum::Extension(WebhooksHandle {
+            store: webhooks,
+            allow_private: args.webhooks.allow_private_webhooks,
+        }));
     match key_limiter {
         Some(limiter) => app = app.layer(RateLimitLayer::new(limiter)),
         None => tracing::warn!("rate limiting is off"),
@@ -244,7 +279,7 @@ pub fn consumers(engine: &Engine) -> Vec<Arc<dyn Consumer>> {
         Arc::new(AuditHistory::new(engine.history_store())),
         Arc::new(SearchIndexer::new(engine.search_index())),
         Arc::new(MetricsRecorder::new(engine.metrics())),
-        Arc::new(Notifier::new(engine.notification_store())),
+        Arc::new(Notifier::new(engine.notification_store()).with_webhooks(engine.webhook_store())),
         Arc::new(EscalationPlanner::new(engine.escalation(), engine.escalation())),
     ]
 }

@@ -34,24 +34,27 @@ fn the_committed_document_matches_the_code() {
 async fn every_documented_operation_is_routed_and_the_document_is_served() {
     let mut h = Harness::new();
     // As serve routes it: with the engine's keys behind /keys, its operations behind /admin,
-    // its people and notifications, its escalation policies.
+    // its people, notifications and webhooks, its escalation policies.
     let keys = shared_api::KeysHandle(std::sync::Arc::new(h.engine.api_keys()));
     let ops = shared_api::OpsHandle(std::sync::Arc::new(h.engine.operator()));
     let notifications = shared_api::NotificationsHandle(h.engine.notification_store());
     let escalation = shared_api::EscalationHandle(h.engine.escalation());
+    let webhooks = shared_api::WebhooksHandle { store: h.engine.webhook_store(), allow_private: false };
     h.app = h
         .app
         .clone()
         .layer(axum::Extension(keys))
         .layer(axum::Extension(ops))
         .layer(axum::Extension(notifications))
-        .layer(axum::Extension(escalation));
+        .layer(axum::Extension(escalation))
+        .layer(axum::Extension(webhooks));
     for op in operations() {
         let path = op
             .path
             .replace("{id}", "0195a3c4-0000-7000-8000-000000000001")
             .replace("{keyId}", "0123456789abcdef")
             .replace("{letterId}", "1")
+            .replace("{deliveryId}", "0195a3c4-0000-7000-8000-000000000002")
             // A replay's name and a person's alike.
             .replace("{name}", "replay-1");
         let request = Request::builder()

@@ -25,6 +25,7 @@ pub mod rate_limit;
 mod search;
 mod tasks;
 mod versions;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use keys::KeysHandle;
 pub use notifications::NotificationsHandle;
+pub use webhooks::WebhooksHandle;
 
 use shared_core::ports::{Authenticator, ExportStore, HistoryStore, MetricsReader, SearchIndex, Store};
 
@@ -98,6 +100,11 @@ pub fn router(state: AppState) -> Router {
         .route("/escalation-policy", get(escalation::get).put(escalation::put))
         .route("/notifications", get(notifications::list))
         .route("/notifications/read", post(notifications::read))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::get).put(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deliveries/{deliveryId}/redeliver", post(webhooks::redeliver))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), extract::authenticate));
 
     Router::new()

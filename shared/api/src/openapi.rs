@@ -22,6 +22,7 @@ use super::projects::{ProjectBody, SprintBody};
 use super::search::{SearchParams, SuggestParams};
 use super::tasks::{CreateBody, ListQuery, UpdateBody};
 use super::versions::VersionQuery;
+use super::webhooks::{DeliveryQueryParams, DeliveryView, WebhookBody, WebhookView};
 use events_schema::commands::CommandEnvelope;
 use events_schema::events::{CategorySnapshot, CommentSnapshot, ProjectSnapshot, SprintSnapshot, TaskSnapshot};
 use shared_core::Role;
@@ -259,6 +260,14 @@ pub fn operations() -> Vec<Operation> {
         op!("put" "/escalation-policy" "putEscalationPolicy", "Replace the tenant's escalation policy at the expected version (0 for the first); overrides name projects of the tenant; serve only.", A, body: Some(s::<PolicyDoc>), query: None, 200 => One(s::<PolicyDoc>)),
         op!("get" "/notifications" "listNotifications", "The calling person's notifications, newest first; serve only.", V, body: None, query: Some(s::<NotificationQueryParams>), 200 => Many { item: s::<NotificationView>, paged: true }),
         op!("post" "/notifications/read" "readNotifications", "Mark the calling person's notifications read, by id or all; serve only.", V, body: Some(s::<ReadBodyDoc>), query: None, 200 => One(s::<ReadResult>)),
+        op!("get" "/webhooks" "listWebhooks", "The tenant's webhook subscriptions (never their secrets); serve only.", A, body: None, query: None, 200 => Many { item: s::<WebhookView>, paged: false }),
+        op!("post" "/webhooks" "createWebhook", "Subscribe a URL to event types; the signing secret is in this answer only. A URL naming or resolving to a loopback, private, link-local or metadata address is refused (422) unless serve allows private webhooks; serve only.", A, body: Some(s::<WebhookBody>), query: None, 201 => One(s::<WebhookView>)),
+        op!("get" "/webhooks/{id}" "getWebhook", "One webhook subscription (not its secret); serve only.", A, body: None, query: None, 200 => One(s::<WebhookView>)),
+        op!("put" "/webhooks/{id}" "updateWebhook", "Replace a subscription's URL, event types and active flag; serve only.", A, body: Some(s::<WebhookBody>), query: None, 200 => One(s::<WebhookView>)),
+        op!("delete" "/webhooks/{id}" "deleteWebhook", "Delete a subscription and its deliveries; serve only.", A, body: None, query: None, 204 => Empty),
+        op!("post" "/webhooks/{id}/rotate-secret" "rotateWebhookSecret", "A new signing secret, in this answer only; the old one still signs (a second v1 signature) for 24 hours; serve only.", A, body: None, query: None, 200 => One(s::<WebhookView>)),
+        op!("get" "/webhooks/{id}/deliveries" "listWebhookDeliveries", "A subscription's deliveries, newest first: status, attempts, the last response code, error and latency; serve only.", A, body: None, query: Some(s::<DeliveryQueryParams>), 200 => Many { item: s::<DeliveryView>, paged: true }),
+        op!("post" "/webhooks/{id}/deliveries/{deliveryId}/redeliver" "redeliverWebhook", "Send a delivery again, on a fresh schedule, with the same webhook-id; serve only.", A, body: None, query: None, 202 => One(s::<DeliveryView>)),
         op!("get" "/openapi.json" "openapi", "This document.", None, body: None, query: None, 200 => Raw(s::<Value>)),
     ]
 }
@@ -306,6 +315,9 @@ pub fn document() -> Value {
         }
         if op.path.contains("{name}") && !op.path.starts_with("/people/") {
             parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[.\\-_A-Za-z0-9]{1,64}$" } }));
+        }
+        if op.path.contains("{deliveryId}") {
+            parameters.push(json!({ "name": "deliveryId", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }));
         }
         if op.path.contains("{keyId}") {
             parameters.push(json!({ "name": "keyId", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]{16}$" } }));
@@ -370,10 +382,12 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         responses.insert(op.status.to_string(), ok);
         // Every change of an existing resource names its version (keys have none).
-        let versioned =
-            (matches!(op.method, "put" | "delete") && !op.path.starts_with("/keys") && !op.path.starts_with("/people"))
-                || op.path.ends_with("/start")
-                || op.path.ends_with("/close");
+        let versioned = (matches!(op.method, "put" | "delete")
+            && !op.path.starts_with("/keys")
+            && !op.path.starts_with("/people")
+            && !op.path.starts_with("/webhooks"))
+            || op.path.ends_with("/start")
+            || op.path.ends_with("/close");
         if versioned {
             responses.insert(
                 "409".into(),

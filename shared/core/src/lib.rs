@@ -14,6 +14,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod ports;
 pub mod stream_router;
+pub mod webhooks;
 
 pub use change::ChangeRecord;
 pub use context::{Identity, RequestContext, Role};

@@ -17,6 +17,7 @@ mod queue;
 mod router;
 mod search;
 mod task_list;
+mod webhooks;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,11 @@ impl Engine {
     /// People and the notifier's outbox.
     pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
         Arc::new(notifications::SqliteNotificationStore::new(Arc::clone(&self.db)))
+    }
+
+    /// Webhook subscriptions and their deliveries.
+    pub fn webhook_store(&self) -> Arc<dyn shared_core::ports::WebhookStore> {
+        Arc::new(webhooks::SqliteWebhookStore::new(Arc::clone(&self.db)))
     }
 
     /// The FTS5 search index; its tables are created on first use.

@@ -237,3 +237,43 @@ CREATE TABLE IF NOT EXISTS escalation_timers (
     PRIMARY KEY (tenant, task_id, level)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS escalation_timers_by_due ON escalation_timers (due_ms);
+
+-- Webhook subscriptions. The secret is kept as `whsec_<base64>`: it signs every delivery, so
+-- it cannot be kept only as a hash like an API key. `previous_secret` signs too until
+-- `previous_until` (a rotation's overlap).
+CREATE TABLE IF NOT EXISTS webhooks (
+    id              TEXT    PRIMARY KEY,
+    tenant          TEXT    NOT NULL,
+    url             TEXT    NOT NULL,
+    event_types     TEXT    NOT NULL,
+    active          INTEGER NOT NULL,
+    secret          TEXT    NOT NULL,
+    previous_secret TEXT,
+    previous_until  TEXT,
+    created_at      TEXT    NOT NULL,
+    updated_at      TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_tenant ON webhooks (tenant);
+
+-- The webhook half of the notifier's outbox: one row per (event, subscription). `id` is a
+-- v5 UUID of the two (INSERT OR IGNORE makes a second arrival a no-op) and is the
+-- `webhook-id` of every attempt. `body` is the envelope as sent, byte for byte.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT    NOT NULL UNIQUE,
+    tenant           TEXT    NOT NULL,
+    webhook_id       TEXT    NOT NULL,
+    event_id         TEXT    NOT NULL,
+    event_type       TEXT    NOT NULL,
+    body             TEXT    NOT NULL,
+    status           TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       TEXT    NOT NULL,
+    next_attempt_ms  INTEGER,
+    last_attempt_at  TEXT,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    last_latency_ms  INTEGER
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);

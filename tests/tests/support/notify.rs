@@ -1,16 +1,17 @@
-//! The router as `serve` builds it for people and notifications: API key authentication,
-//! the engine's keys and outbox, and the notifier consumer drained by `settle`.
+//! The router as `serve` builds it for people, notifications and webhooks: API key
+//! authentication, the engine's keys, outbox and subscriptions, and the notifier consumer
+//! (recording webhook deliveries too) drained by `settle`.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::Value;
-use shared_api::{KeysHandle, NotificationsHandle};
+use shared_api::{KeysHandle, NotificationsHandle, WebhooksHandle};
 use shared_core::Role;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::pipeline::Consumer;
-use shared_core::ports::NotificationStore;
+use shared_core::ports::{NotificationStore, WebhookStore};
 use shared_embedded::{ApiKeys, DEFAULT_CACHE_TTL, Engine};
 
 use super::{Harness, Reply, fast_config};
@@ -20,23 +21,36 @@ pub struct NotifyHarness {
     pub keys: ApiKeys,
     pub store: Arc<dyn NotificationStore>,
     pub notifier: Arc<dyn Consumer>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl NotifyHarness {
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// As `serve --allow-private-webhooks` builds it.
+    pub fn allowing_private_webhooks() -> Self {
+        Self::build(true)
+    }
+
+    fn build(allow_private: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path(), fast_config()).unwrap();
         let keys = engine.api_keys();
         let store = engine.notification_store();
-        let notifier: Arc<dyn Consumer> = Arc::new(Notifier::new(Arc::clone(&store)));
+        let webhooks = engine.webhook_store();
+        let notifier: Arc<dyn Consumer> =
+            Arc::new(Notifier::new(Arc::clone(&store)).with_webhooks(Arc::clone(&webhooks)));
         engine.register_queue(notifier.name()).unwrap();
         let mut h = Harness::with_auth(engine, dir, Arc::new(keys.authenticator(DEFAULT_CACHE_TTL)));
         h.app = h
             .app
             .clone()
             .layer(axum::Extension(KeysHandle(Arc::new(keys.clone()))))
-            .layer(axum::Extension(NotificationsHandle(Arc::clone(&store))));
-        Self { h, keys, store, notifier }
+            .layer(axum::Extension(NotificationsHandle(Arc::clone(&store))))
+            .layer(axum::Extension(WebhooksHandle { store: Arc::clone(&webhooks), allow_private }));
+        Self { h, keys, store, notifier, webhooks }
     }
 
     /// A key of `tenant` with `role` speaking for `person` (none: a key of no one).

@@ -7,6 +7,11 @@
 //! what is absent, so a redelivered, duplicated or reordered event records nothing new.
 //! A replay records nothing unless its name asks to re-notify (see [`RENOTIFY_PREFIX`]).
 //!
+//! Webhook subscriptions are served the same way: one delivery per (event, subscription),
+//! recorded here with the envelope as its body and sent by the dispatcher. A replay, even
+//! a re-notifying one, records no webhook delivery: a subscriber asks for one again with
+//! redeliver.
+//!
 //! [`RENOTIFY_PREFIX`]: crate::notify::RENOTIFY_PREFIX
 
 use std::sync::Arc;
@@ -16,15 +21,48 @@ use events_schema::DomainEvent;
 
 use crate::notify::{Person, plan, renotify_round, wanted};
 use crate::pipeline::{ApplyError, Consumer, Delivery};
-use crate::ports::NotificationStore;
+use crate::ports::{NotificationStore, WebhookStore};
+use crate::webhooks::{NewDelivery, delivery_id};
 
 pub struct Notifier {
     store: Arc<dyn NotificationStore>,
+    webhooks: Option<Arc<dyn WebhookStore>>,
 }
 
 impl Notifier {
     pub fn new(store: Arc<dyn NotificationStore>) -> Self {
-        Self { store }
+        Self { store, webhooks: None }
+    }
+
+    /// Also records a webhook delivery for each subscription that wants the event.
+    pub fn with_webhooks(mut self, webhooks: Arc<dyn WebhookStore>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    async fn record_webhooks(&self, event: &DomainEvent) -> Result<(), ApplyError> {
+        let Some(webhooks) = &self.webhooks else { return Ok(()) };
+        let tenant = &event.meta.tenant;
+        let subscribers = webhooks.subscribers(tenant, event.event_type()).await?;
+        if subscribers.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_string(&event.wire())
+            .map_err(|e| ApplyError::Rejected(format!("the event could not be written as JSON: {e}")))?;
+        let deliveries: Vec<NewDelivery> = subscribers
+            .into_iter()
+            .map(|webhook_id| NewDelivery {
+                id: delivery_id(&event.meta.event_id, &webhook_id),
+                tenant: tenant.clone(),
+                webhook_id,
+                event_id: event.meta.event_id,
+                event_type: event.event_type().to_owned(),
+                body: body.clone(),
+            })
+            .collect();
+        let new = webhooks.enqueue(&deliveries).await?;
+        tracing::debug!(event_id = %event.meta.event_id, subscribers = deliveries.len(), new, "webhook deliveries recorded");
+        Ok(())
     }
 }
 
@@ -39,6 +77,9 @@ impl Consumer for Notifier {
             tracing::debug!(event_id = %event.meta.event_id, "replayed event: no notifications");
             return Ok(());
         };
+        if delivery.replay_name.is_none() {
+            self.record_webhooks(event).await?;
+        }
         let wanted = wanted(event);
         if wanted.names.is_empty() && wanted.sprint.is_none() {
             return Ok(());

@@ -11,6 +11,7 @@ mod notifications;
 mod operations;
 mod search;
 mod store;
+mod webhooks;
 
 pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented_credential};
 pub use escalation::{EscalationPolicies, EscalationSchedule};
@@ -34,3 +35,4 @@ pub use store::{
     Aggregate, Change, ChangeFailure, ExternalKeyLink, FailureReason, IdempotencyRecord, LIST_READ_CAP,
     MAX_CHANGES_PER_COMMIT, Page, Store, StoreError, TaskFilter, TaskQuery, TaskSort,
 };
+pub use webhooks::{DeliveryQuery, WebhookStore};
