@@ -80,6 +80,17 @@ function isOwnResource(value: unknown, resources: Synthesized['resources']): boo
   return false;
 }
 
+/**
+ * Stopping executions of one of the stack's own state machines: execution names are chosen
+ * at run time, so the resource ends in `:*` after the machine's name (taken from its ARN).
+ */
+function isOwnExecutions(value: unknown, actions: string[], resources: Synthesized['resources']): boolean {
+  if (actions.join() !== 'states:StopExecution') return false;
+  const text = JSON.stringify(value);
+  const machines = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine');
+  return text.endsWith(':*"]]}') && text.includes(':execution:') && machines.some(([id]) => text.includes(`{"Ref":"${id}"}`));
+}
+
 for (const variant of ['default', 'with-workflows'] as const) {
   describe(`least privilege (${variant})`, () => {
     const s = synthOnce(variant);
@@ -118,7 +129,9 @@ for (const variant of ['default', 'with-workflows'] as const) {
             assert.deepEqual(unscopable, [], `${where} allows ${unscopable.join(', ')} on *`);
           } else {
             assert.ok(
-              isOwnResource(resource, s.resources) || isOwnBucketObjects(resource, actions, s.resources),
+              isOwnResource(resource, s.resources) ||
+                isOwnBucketObjects(resource, actions, s.resources) ||
+                isOwnExecutions(resource, actions, s.resources),
               `${where}: ${JSON.stringify(resource)} is not a resource of this stack`,
             );
           }

@@ -15,21 +15,32 @@ function stateMachineNames(s: ReturnType<typeof synthOnce>): string[] {
     .sort();
 }
 
-/** The StartExecution resources of the escalation consumer's role. */
-function escalationStartTargets(s: ReturnType<typeof synthOnce>): unknown[] {
+type Statement = { Action: string | string[]; Resource: unknown };
+
+/** The statements of the escalation consumer's role. */
+function escalationStatements(s: ReturnType<typeof synthOnce>): Statement[] {
   const fn = Object.values(s.resources).find(
     (r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.FunctionName === 'dev-taskstream-escalation',
   );
   const roleId = referencedId(fn?.Properties?.Role);
-  const policy = Object.values(s.resources).find(
-    (r) => r.Type === 'AWS::IAM::Policy' && (r.Properties?.Roles ?? []).some((x: unknown) => referencedId(x) === roleId),
-  );
-  return (policy?.Properties?.PolicyDocument.Statement ?? [])
-    .filter((st: { Action: string | string[] }) => [st.Action].flat().some((a) => a.startsWith('states:')))
-    .flatMap((st: { Action: string | string[]; Resource: unknown }) => {
-      assert.deepEqual([st.Action].flat(), ['states:StartExecution']);
+  return Object.values(s.resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties?.Roles ?? []).some((x: unknown) => referencedId(x) === roleId))
+    .flatMap((r) => r.Properties?.PolicyDocument.Statement ?? []);
+}
+
+/** The resources the escalation consumer may call `action` on. */
+function escalationTargets(s: ReturnType<typeof synthOnce>, action: string): unknown[] {
+  return escalationStatements(s)
+    .filter((st) => [st.Action].flat().includes(action))
+    .flatMap((st) => {
+      assert.deepEqual([st.Action].flat(), [action], 'states actions are granted one per statement');
       return [st.Resource].flat();
     });
+}
+
+/** The StartExecution resources of the escalation consumer's role. */
+function escalationStartTargets(s: ReturnType<typeof synthOnce>): unknown[] {
+  return escalationTargets(s, 'states:StartExecution');
 }
 
 describe('workflows from state-machines/*.asl.json', () => {
@@ -41,6 +52,41 @@ describe('workflows from state-machines/*.asl.json', () => {
       files.map((f) => `dev-taskstream-${f.replace(/\.asl\.json$/, '')}`),
     );
     assert.equal(escalationStartTargets(s).length, files.length);
+  });
+
+  describe('the committed definitions (state-machines/)', () => {
+    const s = synthOnce('default');
+    const machineIds = logicalIds(s, 'AWS::StepFunctions::StateMachine');
+    const idOf = (name: string) =>
+      machineIds.find((id) => s.resources[id]?.Properties?.StateMachineName === `dev-taskstream-${name}`);
+
+    it('deploys escalation.asl.json as committed, waiting and writing the table only', () => {
+      const id = idOf('escalation');
+      assert.ok(id, 'state-machines/escalation.asl.json is deployed');
+      const props = s.resources[id]?.Properties;
+      const text = fs.readFileSync(path.join(CDK_ROOT, '../state-machines/escalation.asl.json'), 'utf8');
+      assert.equal(props?.DefinitionString, text);
+      const roleId = referencedId(props?.RoleArn);
+      const actions = Object.values(s.resources)
+        .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties?.Roles ?? []).some((x: unknown) => referencedId(x) === roleId))
+        .flatMap((r) => r.Properties?.PolicyDocument.Statement.flatMap((st: Statement) => [st.Action].flat()));
+      const table = actions.filter((a: string) => a.startsWith('dynamodb:'));
+      assert.deepEqual(table, ['dynamodb:UpdateItem'], 'its one Task state is a conditional UpdateItem');
+      assert.ok(!actions.some((a: string) => a.startsWith('events:')), 'it publishes nothing: the stream router does');
+    });
+
+    it('lets the escalation consumer start and stop its executions, and write only items', () => {
+      const id = idOf('escalation');
+      assert.deepEqual(escalationStartTargets(s).map(referencedId), [id]);
+      const stops = escalationTargets(s, 'states:StopExecution');
+      assert.equal(stops.length, 1);
+      assert.match(JSON.stringify(stops[0]), /:execution:/);
+      const table = escalationStatements(s)
+        .flatMap((st) => [st.Action].flat())
+        .filter((a) => a.startsWith('dynamodb:'))
+        .sort();
+      assert.deepEqual(table, ['dynamodb:GetItem', 'dynamodb:PutItem']);
+    });
   });
 
   describe('with example definitions', () => {

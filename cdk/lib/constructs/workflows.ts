@@ -1,4 +1,5 @@
-import { Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -88,9 +89,25 @@ export class Workflows extends Construct {
     }
   }
 
-  /** Let a consumer start executions of these state machines, and nothing else. */
-  grantStart(fn: RustFunction): void {
-    for (const machine of this.stateMachines.values()) machine.grantStartExecution(fn.function);
+  /**
+   * Let a consumer start executions of these state machines and stop them (a newer plan,
+   * a finished task), and nothing else.
+   */
+  grantStartStop(fn: RustFunction): void {
+    const stack = Stack.of(this);
+    for (const machine of this.stateMachines.values()) {
+      machine.grantStartExecution(fn.function);
+      // The executions of this machine: its ARN with `execution` for `stateMachine`, and any
+      // execution name (they are named at run time).
+      const name = Arn.split(machine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName;
+      const executions = `${stack.formatArn({ service: 'states', resource: 'execution', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME })}:*`;
+      fn.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }));
+      acknowledge(
+        fn.role,
+        `IAM5[Resource::${nagText(stack.resolve(executions))}]`,
+        'StopExecution takes an execution ARN, and executions are named at run time (tenant, task and plan): the grant covers the executions of this one state machine and of no other.',
+      );
+    }
   }
 
   /** `{"<name>": "<arn>"}` for the handlers' environment. */
@@ -154,4 +171,20 @@ export function taskIntegrations(file: StateMachineFile): Set<string> {
   };
   visit(JSON.parse(file.text));
   return found;
+}
+
+/**
+ * A resource as cdk-nag names it in a finding: a pseudo parameter as `<AWS::Region>`, any
+ * other intrinsic as its JSON.
+ */
+function nagText(resolved: unknown): string {
+  if (typeof resolved === 'string') return resolved;
+  const join = (resolved as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (join === undefined) return JSON.stringify(resolved);
+  const part = (p: unknown): string => {
+    if (typeof p === 'string') return p;
+    const ref = (p as { Ref?: string }).Ref;
+    return ref?.startsWith('AWS::') ? `<${ref}>` : JSON.stringify(p);
+  };
+  return join[1].map(part).join(join[0]);
 }

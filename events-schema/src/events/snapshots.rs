@@ -124,6 +124,7 @@ pub struct Escalation {
     pub notify: Vec<String>,
     /// The version of the plan that reached it.
     pub plan: String,
+    /// When the level was due, as its plan set it.
     pub at: Timestamp,
 }
 

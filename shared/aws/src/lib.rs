@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bus;
 pub mod dynamo;
 pub mod env;
+pub mod escalation;
 pub mod export;
 pub mod ingest;
 pub mod lambda;

@@ -76,6 +76,11 @@ pub(crate) fn kind_pk(tenant: &str, aggregate_type: AggregateType) -> String {
     format!("T#{}#{kind}", part(tenant))
 }
 
+/// The partition of a tenant's escalation policy (one item).
+pub(crate) fn escalation_policy_pk(tenant: &str) -> String {
+    format!("T#{}#ESCALATION", part(tenant))
+}
+
 pub(crate) fn comments_pk(tenant: &str, task_id: &str) -> String {
     format!("T#{}#TASK#{}#COMMENT", part(tenant), part(task_id))
 }

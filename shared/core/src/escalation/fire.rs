@@ -1,8 +1,9 @@
 //! Reaching a level: the one conditional write both engines make when a step is due.
 //!
-//! The condition is the same everywhere (the task is still open, the plan is still current,
-//! the level is not yet reached), and so is the write: the level on the task, the priority
-//! raised where the level says so, one version up. On AWS the state machine's `UpdateItem`
+//! The condition is the same everywhere (the task is still open, the plan is still current:
+//! same due date, and the priority the plan saw where the level raises it; the level is not
+//! yet reached), and so is the write: the level (with the time the plan set for it) on the
+//! task, the priority raised where the level says so, one version up. On AWS the state machine's `UpdateItem`
 //! states it as a `ConditionExpression`; embedded, [`reach`] reads the task, asks
 //! [`escalate`] and commits on the version it read. Firing a step twice, or an older step
 //! after a newer one, writes nothing the second time.
@@ -41,6 +42,9 @@ pub fn escalate(task: &TaskSnapshot, plan_version: &str, guard: &Guard, step: &S
     if task.escalation.as_ref().is_some_and(|e| e.level >= step.level) {
         return Outcome::NotNeeded("the level is already reached");
     }
+    if step.raise_priority.is_some() && guard.priority.is_some_and(|p| p != task.priority) {
+        return Outcome::NotNeeded("the priority changed: a newer plan holds");
+    }
     let mut next = task.clone();
     if let Some(raise) = step.raise_priority {
         next.priority = next.priority.max(raise);
@@ -50,7 +54,7 @@ pub fn escalate(task: &TaskSnapshot, plan_version: &str, guard: &Guard, step: &S
         name: step.name.clone(),
         notify: step.notify.clone(),
         plan: plan_version.to_owned(),
-        at: now,
+        at: step.at,
     }));
     next.updated_at = now;
     next.version = task.version + 1;
@@ -147,6 +151,7 @@ mod tests {
             panic!("expected a write");
         };
         assert_eq!((next.version, next.priority, next.updated_at), (5, Priority::Critical, now()));
+        assert_eq!(next.escalation.as_ref().unwrap().at, p.steps[0].at, "the level's time, as planned");
         let reached = next.escalation.clone().unwrap();
         assert_eq!((reached.level, reached.name.as_str(), reached.plan), (3, "overdue", p.version.clone()));
         assert_eq!(
@@ -165,8 +170,14 @@ mod tests {
         let mut moved = t.clone();
         moved.due_date = Some("2026-04-01".into());
         assert!(matches!(escalate(&moved, &p.version, &p.guard, &p.steps[0], now()), Outcome::NotNeeded(_)));
-        let sla = Guard { due_date: Some("2026-03-01".into()), todo_only: true };
+        let sla = Guard { due_date: Some("2026-03-01".into()), todo_only: true, priority: None };
         assert!(matches!(escalate(&t, &p.version, &sla, &p.steps[0], now()), Outcome::NotNeeded(_)));
+        let mut raised = t.clone();
+        raised.priority = Priority::High;
+        assert_eq!(
+            escalate(&raised, &p.version, &p.guard, &p.steps[0], now()),
+            Outcome::NotNeeded("the priority changed: a newer plan holds")
+        );
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct Guard {
     pub due_date: Option<String>,
     /// An SLA plan's task must still be in `todo`.
     pub todo_only: bool,
+    /// When a level raises the priority: the priority the plan was made at. A level raises
+    /// only while the task still has it (a person who changed it since has made a newer plan),
+    /// so a raise never lowers a priority set by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
 }
 
 /// One level to reach, and when.
@@ -86,7 +91,7 @@ pub fn plan(task: &TaskSnapshot, policy: &Policy, now: Timestamp) -> Option<Plan
                     (n, level.name.as_str(), at, level.notify.as_slice(), level.raise_priority)
                 })
                 .collect::<Vec<_>>();
-            (Guard { due_date: Some(due.clone()), todo_only: false }, steps)
+            (Guard { due_date: Some(due.clone()), todo_only: false, priority: None }, steps)
         }
         None => {
             if task.status != TaskStatus::Todo {
@@ -95,13 +100,22 @@ pub fn plan(task: &TaskSnapshot, policy: &Policy, now: Timestamp) -> Option<Plan
             let minutes = *rules.sla_minutes.get(&task.priority)?;
             let at = task.created_at.unix_millis().saturating_add(i64::from(minutes) * MINUTE_MS);
             digest.write(b"sla");
-            (Guard { due_date: None, todo_only: true }, vec![(1, SLA_LEVEL, at, rules.sla_notify, None)])
+            (
+                Guard { due_date: None, todo_only: true, priority: None },
+                vec![(1, SLA_LEVEL, at, rules.sla_notify, None)],
+            )
         }
     };
 
+    let mut guard = guard;
     let mut steps: Vec<Step> = Vec::with_capacity(all.len());
     let now_ms = now.unix_millis();
     for (level, name, at, targets, raise) in all {
+        // A raise to where the task already is, or below, is no raise.
+        let raise = raise.filter(|r| *r > task.priority);
+        if raise.is_some() {
+            guard.priority = Some(task.priority);
+        }
         let notify = people(task, &rules, targets);
         digest.write(&level.to_le_bytes());
         digest.write(name.as_bytes());
@@ -139,6 +153,9 @@ pub fn plan(task: &TaskSnapshot, policy: &Policy, now: Timestamp) -> Option<Plan
     }
     if steps.is_empty() {
         return None;
+    }
+    if let Some(base) = guard.priority {
+        digest.write(base.as_str().as_bytes());
     }
     Some(Plan { task_id: task.id.clone(), task_version: task.version, version: digest.hex(), guard, steps })
 }

@@ -60,7 +60,10 @@ fn a_due_date_gives_every_level_at_its_offset_from_the_end_of_the_due_day() {
     assert_eq!(plan.steps[1].notify, ["maria"]);
     assert_eq!(plan.steps[2].notify, ["ana", "li"]);
     assert_eq!(plan.steps[2].raise_priority, Some(Priority::Critical));
-    assert_eq!(plan.guard, Guard { due_date: Some("2026-03-20".into()), todo_only: false });
+    assert_eq!(
+        plan.guard,
+        Guard { due_date: Some("2026-03-20".into()), todo_only: false, priority: Some(Priority::Medium) }
+    );
     assert_eq!((plan.task_id.as_str(), plan.task_version), ("t1", 1));
 }
 
@@ -87,7 +90,7 @@ fn a_task_without_a_due_date_gets_its_priority_sla_while_in_todo() {
     let plan = plan(&t, &policy_with_lead(), ts("2026-03-01T10:00:00Z")).unwrap();
     assert_eq!(times(&plan), [(1, SLA_LEVEL.into(), "2026-03-01T13:00:00.000Z".into())]);
     assert_eq!(plan.steps[0].notify, ["li", "maria", "ana"]);
-    assert_eq!(plan.guard, Guard { due_date: None, todo_only: true });
+    assert_eq!(plan.guard, Guard { due_date: None, todo_only: true, priority: None });
 
     t.status = TaskStatus::InProgress;
     assert_eq!(super::plan(&t, &policy_with_lead(), ts(EARLY)), None, "started in time: the SLA is met");
@@ -203,4 +206,18 @@ fn nobody_behind_a_target_is_left_out() {
     let plan = plan(&t, &Policy::default(), ts(EARLY)).unwrap();
     assert!(plan.steps[0].notify.is_empty(), "no assignee to remind");
     assert!(plan.steps[2].notify.is_empty(), "no lead, no assignee");
+}
+
+#[test]
+fn a_raise_to_where_the_task_already_is_is_no_raise_and_the_plan_remembers_the_priority_it_raises_from() {
+    let mut t = task(Some("2026-03-20"));
+    t.priority = Priority::Critical;
+    let p = plan(&t, &policy_with_lead(), ts(EARLY)).unwrap();
+    assert_eq!(p.steps[2].raise_priority, None);
+    assert_eq!(p.guard.priority, None, "nothing raises: the priority is no condition");
+    let medium = plan(&task(Some("2026-03-20")), &policy_with_lead(), ts(EARLY)).unwrap();
+    assert_eq!(medium.guard.priority, Some(Priority::Medium));
+    let mut high = task(Some("2026-03-20"));
+    high.priority = Priority::High;
+    assert_ne!(plan(&high, &policy_with_lead(), ts(EARLY)).unwrap().version, medium.version);
 }
