@@ -5,6 +5,7 @@ use std::io::Write;
 
 use shared_core::ports::{DEFAULT_DEAD_LETTER_LIMIT, Operations, RedriveRequest, StoreError};
 
+use super::aws::AwsTarget;
 use super::table::Table;
 use super::{Scope, age, print_json};
 
@@ -20,6 +21,8 @@ enum DlqCommand {
     List {
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        aws: AwsTarget,
         #[arg(long)]
         consumer: Option<String>,
         /// At most this many letters, oldest first.
@@ -30,25 +33,35 @@ enum DlqCommand {
     Show {
         #[command(flatten)]
         scope: Scope,
-        id: i64,
+        #[command(flatten)]
+        aws: AwsTarget,
+        /// With --aws: only this consumer's queue is searched.
+        #[arg(long)]
+        consumer: Option<String>,
+        /// The id `dlq list` shows (a number here, an SQS message id with --aws).
+        id: String,
     },
     /// Send dead letters back to their consumers, due at once, their counts reset.
     Redrive {
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        aws: AwsTarget,
         #[arg(long)]
         consumer: Option<String>,
         /// At most this many, oldest first.
         #[arg(long)]
         max: Option<usize>,
-        /// Only this one.
+        /// Only this one (the id `dlq list` shows).
         #[arg(long)]
-        id: Option<i64>,
+        id: Option<String>,
     },
     /// Delete dead letters for good: shows how many, and deletes only with --yes.
     Purge {
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        aws: AwsTarget,
         #[arg(long)]
         consumer: Option<String>,
         #[arg(long)]
@@ -58,7 +71,26 @@ enum DlqCommand {
 
 pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
     match args.command {
-        DlqCommand::List { scope, consumer, limit } => {
+        DlqCommand::List { scope, aws, consumer, limit } if aws.aws => {
+            aws.refuse_tenant(scope.tenant())?;
+            super::aws::dlq_list(&aws, consumer.as_deref(), limit, scope.json).await
+        }
+        DlqCommand::Show { scope, aws, consumer, id } if aws.aws => {
+            aws.refuse_tenant(scope.tenant())?;
+            super::aws::dlq_show(&aws, consumer.as_deref(), &id, scope.json).await
+        }
+        DlqCommand::Redrive { scope, aws, consumer, max, id } if aws.aws => {
+            aws.refuse_tenant(scope.tenant())?;
+            if max == Some(0) {
+                anyhow::bail!("--max must be at least 1");
+            }
+            super::aws::dlq_redrive(&aws, consumer.as_deref(), max, id.as_deref(), scope.json).await
+        }
+        DlqCommand::Purge { scope, aws, consumer, yes } if aws.aws => {
+            aws.refuse_tenant(scope.tenant())?;
+            super::aws::dlq_purge(&aws, consumer.as_deref(), yes, scope.json).await
+        }
+        DlqCommand::List { scope, consumer, limit, .. } => {
             let ops = scope.operator()?;
             let letters = ops.dead_letters(scope.tenant(), consumer.as_deref(), limit).await?;
             let lag = ops.lag(scope.tenant()).await?;
@@ -99,7 +131,8 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             print!("{}", table.render());
             Ok(())
         }
-        DlqCommand::Show { scope, id } => {
+        DlqCommand::Show { scope, id, .. } => {
+            let id = local_id(&id)?;
             let letter = scope.operator()?.dead_letter(scope.tenant(), id).await.map_err(|e| match e {
                 StoreError::NotFound => anyhow::anyhow!("no dead letter {id}"),
                 other => other.into(),
@@ -119,10 +152,11 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&letter.event)?);
             Ok(())
         }
-        DlqCommand::Redrive { scope, consumer, max, id } => {
+        DlqCommand::Redrive { scope, consumer, max, id, .. } => {
             if max == Some(0) {
                 anyhow::bail!("--max must be at least 1");
             }
+            let id = id.as_deref().map(local_id).transpose()?;
             let count = scope.operator()?.redrive(scope.tenant(), &RedriveRequest { consumer, max, id }).await?;
             if scope.json {
                 return print_json(&serde_json::json!({ "count": count }));
@@ -130,7 +164,7 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             println!("redrove {count} dead letter(s); their consumers apply them at their next read");
             Ok(())
         }
-        DlqCommand::Purge { scope, consumer, yes } => {
+        DlqCommand::Purge { scope, consumer, yes, .. } => {
             let ops = scope.operator()?;
             let lag = ops.lag(scope.tenant()).await?;
             let count: i64 = lag
@@ -152,4 +186,9 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A data directory's dead letters are numbered.
+fn local_id(id: &str) -> anyhow::Result<i64> {
+    id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not a dead letter id here: `dlq list` shows them (numbers)"))
 }

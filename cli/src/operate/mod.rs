@@ -6,6 +6,7 @@
 //! follows the progress; without, the command runs the consumers itself, in this process,
 //! until the replay is through.
 
+pub mod aws;
 pub mod dlq;
 pub mod lag;
 mod progress_line;

@@ -10,6 +10,7 @@ use shared_core::pipeline::Consumer;
 use shared_core::ports::{Operations, ReplayPlan, ReplayRequest, ReplayState, ReplayStatus};
 use shared_embedded::{EmbeddedError, Engine, EngineConfig};
 
+use super::aws::AwsTarget;
 use super::progress_line::ProgressLine;
 use super::table::Table;
 use super::{Scope, print_json};
@@ -29,11 +30,15 @@ enum ReplayCommand {
     List {
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        aws: AwsTarget,
     },
     /// Stop a replay where it is.
     Cancel {
         #[command(flatten)]
         scope: Scope,
+        #[command(flatten)]
+        aws: AwsTarget,
         name: String,
     },
 }
@@ -42,6 +47,8 @@ enum ReplayCommand {
 struct StartArgs {
     #[command(flatten)]
     scope: Scope,
+    #[command(flatten)]
+    aws: AwsTarget,
     /// Events that occurred at or after this time (RFC 3339, e.g. 2026-03-01T00:00:00Z).
     #[arg(long, value_parser = parse_time)]
     from: Option<Timestamp>,
@@ -70,7 +77,15 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     match args.command {
-        Some(ReplayCommand::List { scope }) => {
+        Some(ReplayCommand::List { scope, aws }) if aws.aws => {
+            aws.refuse_tenant(scope.tenant())?;
+            super::aws::replay_list(&aws, scope.json).await
+        }
+        Some(ReplayCommand::Cancel { scope, aws, name }) if aws.aws => {
+            aws.refuse_tenant(scope.tenant())?;
+            super::aws::replay_cancel(&aws, &name, scope.json).await
+        }
+        Some(ReplayCommand::List { scope, .. }) => {
             let replays = scope.operator()?.replays(scope.tenant()).await?;
             if scope.json {
                 return print_json(&replays);
@@ -95,7 +110,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             print!("{}", table.render());
             Ok(())
         }
-        Some(ReplayCommand::Cancel { scope, name }) => {
+        Some(ReplayCommand::Cancel { scope, name, .. }) => {
             let status =
                 scope.operator()?.cancel_replay(scope.tenant(), &name).await.map_err(|e| not_found(e, &name))?;
             if scope.json {
@@ -127,6 +142,19 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     let (Some(from), Some(to)) = (args.from, args.to) else {
         anyhow::bail!("give the window with --from and --to (or use `replay list` / `replay cancel`)");
     };
+    if args.aws.aws {
+        args.aws.refuse_tenant(args.scope.tenant())?;
+        let spec = super::aws::ReplaySpec {
+            from,
+            to,
+            consumers: args.consumers,
+            name: args.name,
+            dry_run: args.dry_run,
+            no_wait: args.no_wait,
+            json: args.scope.json,
+        };
+        return super::aws::replay_start(&args.aws, spec).await;
+    }
     // With the data directory free, this process runs the consumers; otherwise `serve` does.
     let engine = match Engine::open(&args.scope.data, EngineConfig::default()) {
         Ok(engine) => Some(engine),

@@ -9,6 +9,7 @@ pub mod escalation;
 pub mod export;
 pub mod ingest;
 pub mod lambda;
+pub mod operate;
 pub mod parking;
 pub mod search;
 pub mod timestream;
