@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ struct Received {
 struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
+    /// While set, each request is recorded and then left without an answer for minutes.
+    stalled: Arc<AtomicBool>,
 }
 
 impl Receiver {
@@ -44,7 +47,8 @@ impl Receiver {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
-        let (g, s) = (Arc::clone(&got), Arc::clone(&script));
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (g, s, st) = (Arc::clone(&got), Arc::clone(&script), Arc::clone(&stalled));
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
@@ -52,7 +56,7 @@ impl Receiver {
                 let app = axum::Router::new().route(
                     "/hook",
                     axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                        let (g, s) = (Arc::clone(&g), Arc::clone(&s));
+                        let (g, s, st) = (Arc::clone(&g), Arc::clone(&s), Arc::clone(&st));
                         async move {
                             let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                             g.lock().unwrap().push(Received {
@@ -61,6 +65,9 @@ impl Receiver {
                                 signature: h("webhook-signature"),
                                 body: String::from_utf8(body.to_vec()).unwrap(),
                             });
+                            if st.load(Ordering::SeqCst) {
+                                tokio::time::sleep(Duration::from_secs(300)).await;
+                            }
                             let status = s.lock().unwrap().pop_front().unwrap_or(200);
                             StatusCode::from_u16(status).unwrap()
                         }
@@ -69,7 +76,11 @@ impl Receiver {
                 axum::serve(listener, app).await.unwrap();
             });
         });
-        Self { addr, got }
+        Self { addr, got, stalled }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.store(on, Ordering::SeqCst);
     }
 
     fn url(&self) -> String {
@@ -318,5 +329,86 @@ fn an_address_refused_at_delivery_is_dead_at_once() {
     assert_eq!(d["attempts"].as_u64(), Some(1));
     assert_eq!(d["lastError"], "refused: 127.0.0.1 is a loopback address: webhooks go to public addresses only");
     assert!(receiver.received().is_empty(), "nothing reached the receiver");
+    assert!(server.terminate().0.success());
+}
+
+#[test]
+fn a_kill_9_mid_burst_loses_no_delivery_and_resends_with_the_same_id() {
+    const TASKS: usize = 40;
+    let data = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&[]);
+    receiver.stall(true);
+    // Attempts may take their time, so those under way when serve dies have reached the
+    // receiver without their answer being recorded.
+    let env = private(&[("TASKSTREAM_WEBHOOK_TIMEOUT", "60s")]);
+    let mut server = Server::start(data.path(), &env);
+    let subs: Vec<Value> = (0..2).map(|_| subscribe(&server, &receiver.url(), &["TaskAssigned"])).collect();
+    for i in 0..TASKS {
+        assign(&server, &format!("burst {i}"));
+    }
+    let before = receiver.wait_for(1);
+    std::thread::sleep(Duration::from_millis(300));
+    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().unwrap();
+    let at_kill = receiver.received().len();
+    assert!(!before.is_empty() && at_kill < 2 * TASKS, "the kill came mid-burst: {at_kill} of {}", 2 * TASKS);
+
+    receiver.stall(false);
+    let server = Server::start(data.path(), &env);
+    // Every (event, subscription) has its one id; wait until each has arrived.
+    let conn = rusqlite::Connection::open(data.path().join("taskstream.db")).unwrap();
+    let events: Vec<String> = conn
+        .prepare("SELECT event_id FROM archive WHERE detail_type = 'TaskAssigned'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(events.len(), TASKS);
+    let mut expected: Vec<String> = Vec::new();
+    for event in &events {
+        for sub in &subs {
+            let (e, w) = (event.parse().unwrap(), sub["id"].as_str().unwrap().parse().unwrap());
+            expected.push(shared_core::webhooks::delivery_id(&e, &w).hyphenated().to_string());
+        }
+    }
+    expected.sort();
+    let distinct = |got: &[Received]| {
+        let mut ids: Vec<String> = got.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let got = wait(
+        || {
+            let got = receiver.received();
+            (distinct(&got).len() >= expected.len()).then_some(got)
+        },
+        "every delivery after the restart",
+    );
+    assert_eq!(distinct(&got), expected, "each (event, subscription) arrived, under its own id, and nothing else");
+    // At least once: the attempts under way at the kill were sent again after the restart,
+    // under the same id and with the same body, so a receiver that drops ids it has seen
+    // acts once on each.
+    let repeats = got.len() - expected.len();
+    eprintln!(
+        "{} deliveries, {at_kill} reached the receiver before the kill, {repeats} sent again after it",
+        expected.len()
+    );
+    assert!(repeats > 0 && repeats <= at_kill, "{repeats} repeats, {at_kill} under way at the kill");
+    for r in &got {
+        let first = got.iter().find(|g| g.id == r.id).unwrap();
+        assert_eq!(first.body, r.body, "a repeat carries the same body");
+    }
+    for sub in &subs {
+        let delivered = wait(
+            || {
+                let d = deliveries(&server, sub["id"].as_str().unwrap());
+                d.iter().all(|d| d["status"] == "delivered").then_some(d)
+            },
+            "every delivery recorded delivered",
+        );
+        assert_eq!(delivered.len(), TASKS);
+    }
     assert!(server.terminate().0.success());
 }
