@@ -12,6 +12,7 @@ mod load;
 mod replay;
 mod sampler;
 mod server;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,9 @@ enum BenchCommand {
     /// An embedded replay of a large archive into one consumer (events/s, memory through the
     /// run), and `dlq show`, `trace` and `lag` on the same data directory.
     Replay(replay::ReplayBenchArgs),
+    /// Signed webhook deliveries sent and settled per second by serve's dispatcher, to a
+    /// receiver on the same machine.
+    Webhooks(webhooks::WebhookBenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -136,6 +140,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let args = match args.what {
         BenchCommand::Pipeline(args) => args,
         BenchCommand::Replay(args) => return replay::run(args).await,
+        BenchCommand::Webhooks(args) => return webhooks::run(args).await,
     };
     let settings = if args.small {
         Settings {
