@@ -111,27 +111,14 @@ impl SqsDeadLetterQueues {
                 }
                 continue;
             };
-            let attributes = self
-                .client
-                .get_queue_attributes()
-                .queue_url(&queues.dlq_url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .send()
-                .await
-                .map_err(|e| OperateError::aws("GetQueueAttributes", e))?;
-            let depth = attributes
-                .attributes
-                .as_ref()
-                .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let depth = self.depth(&queues.dlq_url).await?;
             out.push(DeadLetterQueue { consumer: name, queue_url: queues.dlq_url, depth });
         }
         Ok(out)
     }
 
     /// Up to `limit` letters of each queue (or of one consumer's), oldest first, with their
-    /// reasons; each is visible again as soon as it is read.
+    /// reasons; each is visible again once its queue has been read.
     pub async fn letters(&self, consumer: Option<&str>, limit: usize) -> Result<Vec<AwsDeadLetter>, OperateError> {
         let mut out = Vec::new();
         for name in consumers(consumer)? {
@@ -194,8 +181,8 @@ impl SqsDeadLetterQueues {
     /// Deletes every letter of `consumer`'s dead-letter queue (SQS `PurgeQueue`); answers the
     /// depth it had just before.
     pub async fn purge(&self, consumer: &str) -> Result<i64, OperateError> {
-        let depth = self.queues(Some(consumer)).await?.first().map_or(0, |q| q.depth);
         let queues = self.find(consumer).await?.ok_or_else(|| not_deployed(&self.names, consumer))?;
+        let depth = self.depth(&queues.dlq_url).await?;
         self.client
             .purge_queue()
             .queue_url(&queues.dlq_url)
@@ -390,17 +377,27 @@ impl SqsDeadLetterQueues {
     }
 
     async fn arn(&self, url: &str) -> Result<String, OperateError> {
+        self.attribute(url, QueueAttributeName::QueueArn)
+            .await?
+            .ok_or_else(|| OperateError::aws_missing("GetQueueAttributes", "QueueArn"))
+    }
+
+    /// `ApproximateNumberOfMessages`, as SQS counts.
+    async fn depth(&self, url: &str) -> Result<i64, OperateError> {
+        let depth = self.attribute(url, QueueAttributeName::ApproximateNumberOfMessages).await?;
+        Ok(depth.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, OperateError> {
         let out = self
             .client
             .get_queue_attributes()
             .queue_url(url)
-            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(name.clone())
             .send()
             .await
             .map_err(|e| OperateError::aws("GetQueueAttributes", e))?;
-        out.attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| OperateError::aws_missing("GetQueueAttributes", "QueueArn"))
+        Ok(out.attributes.and_then(|mut a| a.remove(&name)))
     }
 }
 
