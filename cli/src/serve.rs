@@ -17,6 +17,7 @@ use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::metrics::MetricsRecorder;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::consumers::search::SearchIndexer;
+use shared_core::consumers::sprint_closure::SprintClosure;
 use shared_core::pipeline::Consumer;
 use shared_core::webhooks::dispatch::Dispatcher;
 use shared_core::webhooks::retry::RetrySchedule;
@@ -280,7 +281,10 @@ pub fn consumers(engine: &Engine) -> Vec<Arc<dyn Consumer>> {
         Arc::new(SearchIndexer::new(engine.search_index())),
         Arc::new(MetricsRecorder::new(engine.metrics())),
         Arc::new(Notifier::new(engine.notification_store()).with_webhooks(engine.webhook_store())),
-        Arc::new(EscalationPlanner::new(engine.escalation(), engine.escalation())),
+        Arc::new(
+            EscalationPlanner::new(engine.escalation(), engine.escalation())
+                .with_sprint_closure(SprintClosure::new(engine.store())),
+        ),
     ]
 }
 

@@ -90,6 +90,7 @@ catalog!(
     SprintCreated,
     SprintStarted,
     SprintClosed,
+    SprintSummarized,
 );
 
 // Every command payload version, old ones included.

@@ -40,8 +40,10 @@ pub const ROUTES: &[Route] = &[
     Route { name: AUDIT_HISTORY, detail_types: TASK_LIFECYCLE },
     Route {
         name: ESCALATION,
-        // Assignments too: a plan names the people its levels tell.
+        // Assignments too: a plan names the people its levels tell. A closed sprint's
+        // carry-over runs in the same consumer (docs/design.md says why).
         detail_types: &[
+            "SprintClosed",
             "TaskAssigned",
             "TaskCompleted",
             "TaskCreated",
@@ -70,6 +72,7 @@ pub const ROUTES: &[Route] = &[
             "CommentAdded",
             "SprintClosed",
             "SprintStarted",
+            "SprintSummarized",
             "TaskAssigned",
             "TaskCompleted",
             "TaskEscalated",
@@ -127,5 +130,7 @@ mod tests {
         let got: Vec<_> = consumers_of("TaskCreated").collect();
         assert_eq!(got, vec![AUDIT_HISTORY, ESCALATION, METRICS, SEARCH_INDEXER]);
         assert_eq!(consumers_of("CategoryDeleted").count(), 0);
+        let got: Vec<_> = consumers_of("SprintClosed").collect();
+        assert_eq!(got, vec![ESCALATION, METRICS, NOTIFIER]);
     }
 }

@@ -16,9 +16,9 @@ pub use comment::CommentAdded;
 pub use project::{ProjectCreated, ProjectUpdated};
 pub use snapshots::{
     CategorySnapshot, CommentSnapshot, Escalation, Priority, ProjectSnapshot, SprintSnapshot, SprintStatus,
-    TaskSnapshot, TaskStatus,
+    SprintSummary, TaskSnapshot, TaskStatus,
 };
-pub use sprint::{SprintClosed, SprintCreated, SprintStarted};
+pub use sprint::{SprintClosed, SprintCreated, SprintStarted, SprintSummarized};
 pub use task::{
     TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskEscalated, TaskStatusChanged, TaskStatusChangedV1,
     TaskUpdated,
@@ -117,6 +117,7 @@ event_data!(
     SprintCreated,
     SprintStarted,
     SprintClosed,
+    SprintSummarized,
 );
 
 /// Implements [`EventPayload`] for a payload struct.

@@ -184,5 +184,36 @@ pub struct SprintSnapshot {
     pub started_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<Timestamp>,
+    /// Where the sprint's unfinished tasks go when it closes: `backlog`, or the id of a
+    /// planned or active sprint of the same project. Chosen when the sprint is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carry_over_to: Option<String>,
+    /// How many unfinished tasks the closing step has moved out so far. The step moves them
+    /// in batches, each written together with this count, so a step that stops half-way
+    /// and runs again still counts every task once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub moved_out: u32,
+    /// What the sprint achieved, recorded once its unfinished tasks have moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SprintSummary>,
     pub version: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A closed sprint's outcome, as the closing step recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SprintSummary {
+    /// Tasks of the sprint that were done when it closed.
+    pub completed_count: u32,
+    /// Their estimate points: the sprint's velocity. Tasks without an estimate count 0.
+    pub completed_points: u32,
+    /// Unfinished tasks moved out of the sprint (cancelled tasks stay and count nowhere).
+    pub carried_over_count: u32,
+    /// Where they went: `backlog`, or the id of the sprint that took them.
+    pub carried_over_to: String,
+    pub summarized_at: Timestamp,
 }

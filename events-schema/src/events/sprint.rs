@@ -2,7 +2,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::payload;
-use super::snapshots::SprintSnapshot;
+use super::snapshots::{SprintSnapshot, SprintSummary};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -24,3 +24,13 @@ pub struct SprintClosed {
     pub sprint: SprintSnapshot,
 }
 payload!(SprintClosed, "SprintClosed", 1, Sprint);
+
+/// A closed sprint's unfinished tasks have moved on and its summary is recorded: the
+/// closing step's last write, which sets the summary on the sprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SprintSummarized {
+    pub summary: SprintSummary,
+    pub sprint: SprintSnapshot,
+}
+payload!(SprintSummarized, "SprintSummarized", 1, Sprint);

@@ -18,7 +18,7 @@ use super::keys::{KeyBody, KeyView};
 use super::metrics::{MetricNameDoc, MetricsParams};
 use super::notifications::{NotificationQueryParams, NotificationView, ReadBodyDoc, ReadResult};
 use super::people::{PersonBody, PersonView};
-use super::projects::{ProjectBody, SprintBody};
+use super::projects::{CloseBody, ProjectBody, SprintBody};
 use super::search::{SearchParams, SuggestParams};
 use super::tasks::{CreateBody, ListQuery, UpdateBody};
 use super::versions::VersionQuery;
@@ -57,6 +57,9 @@ pub struct Operation {
     reply: Reply,
     idempotent_post: bool,
 }
+
+/// Operations whose body may be left out.
+const OPTIONAL_BODIES: &[&str] = &["closeSprint"];
 
 fn s<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
@@ -234,7 +237,7 @@ pub fn operations() -> Vec<Operation> {
         op!("post" "/projects/{id}/sprints" "createSprint", "Plan a sprint in a project.", A, body: Some(s::<SprintBody>), query: None, 201 => One(s::<SprintSnapshot>), idempotent true),
         op!("get" "/sprints/{id}" "getSprint", "Read a sprint.", V, body: None, query: None, 200 => One(s::<SprintSnapshot>)),
         op!("post" "/sprints/{id}/start" "startSprint", "Start a planned sprint (one active per project).", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
-        op!("post" "/sprints/{id}/close" "closeSprint", "Close an active sprint.", A, body: None, query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
+        op!("post" "/sprints/{id}/close" "closeSprint", "Close an active sprint. Its unfinished tasks then move to the backlog (the default) or to the sprint named in carryOverTo, and its summary (velocity, carried-over count) is recorded on it: see GET /sprints/{id}.", A, body: Some(s::<CloseBody>), query: Some(s::<VersionQuery>), 200 => One(s::<SprintSnapshot>)),
         op!("post" "/ingest" "ingestCommand", "Apply one command (TaskCreateRequested, TaskStatusRequested, TaskCommentRequested) as the caller's tenant; its commandId makes a second delivery a no-op (duplicate: true). A command its type, rules or the tenant's data refuse is a 422 (a stale version or a taken external key a 409), with details.reason.", M, body: Some(s::<CommandEnvelope>), query: None, 200 => One(s::<OutcomeDoc>)),
         op!("post" "/ingest/batch" "ingestBatch", "Apply up to 1 000 commands (a JSON array, or NDJSON as application/x-ndjson): one result per command, in order; the good ones apply whatever the others. Commands naming the same task the same way apply in their order.", M, body: Some(command_batch), query: None, 200 => One(s::<BatchReport>)),
         op!("get" "/search" "searchTasks", "Full-text search with filters, facets and cursor paging (eventually consistent).", V, body: None, query: Some(s::<SearchParams>), 200 => Raw(s::<SearchPage>)),
@@ -346,7 +349,7 @@ pub fn document() -> Value {
             let schema = body(&mut generator);
             operation.insert(
                 "requestBody".into(),
-                json!({ "required": true, "content": { "application/json": { "schema": schema } } }),
+                json!({ "required": !OPTIONAL_BODIES.contains(&op.id), "content": { "application/json": { "schema": schema } } }),
             );
         }
         let content: Vec<(&str, Value)> = match op.reply {

@@ -1,7 +1,7 @@
 //! `/projects` and their sprints. Sprints move planned → active → closed by explicit
 //! actions, one active sprint per project.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events_schema::events::{ProjectSnapshot, SprintSnapshot, SprintStatus};
@@ -10,13 +10,16 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{Ctx, Json, PathId, Query};
+use super::extract::{Ctx, Json, PathId, Query, json_body, normalise_id, parse_json};
 use super::idempotency::Idempotent;
 use super::tasks::NON_BLANK;
 use super::tasks::{commit_one, data};
 use super::versions::{VersionQuery, expected_version};
 use shared_core::Role;
-use shared_core::domain::{ProjectDraft, close_sprint, new_project, new_sprint, start_sprint, update_project};
+use shared_core::domain::{
+    CarryOver, FieldError, ProjectDraft, check_carry_over_target, close_sprint, new_project, new_sprint, start_sprint,
+    update_project,
+};
 use shared_core::ports::{Aggregate, Change};
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -139,22 +142,83 @@ pub async fn get_sprint(
     Ok(data(sprint_or_404(&state, ctx.tenant(), &id).await?).into_response())
 }
 
+/// Where `POST /sprints/{id}/close` sends the unfinished tasks: `backlog`, or the id of a
+/// planned or active sprint of the same project. Without a body, or without the field, the
+/// backlog.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseBody {
+    /// `backlog` (the default) or the id of a planned or active sprint of the same project.
+    #[serde(default)]
+    #[schemars(regex(pattern = CARRY_OVER))]
+    carry_over_to: Option<String>,
+}
+
+const CARRY_OVER: &str = r"^(backlog|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$";
+
+/// The body of a close, which may be absent (or `null`): 415 for another media type, 400
+/// for a body of the wrong shape.
+async fn close_body(request: Request) -> Result<CloseBody, ApiError> {
+    let bytes = json_body(request, &()).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CloseBody::default());
+    }
+    parse_json::<Option<CloseBody>>(&bytes).map(Option::unwrap_or_default)
+}
+
+/// The carry-over a close asks for, checked against the closing sprint: a sprint of another
+/// tenant reads as no sprint at all.
+async fn carry_over(
+    state: &AppState,
+    tenant: &str,
+    closing: &SprintSnapshot,
+    body: CloseBody,
+) -> Result<CarryOver, ApiError> {
+    let Some(raw) = body.carry_over_to else {
+        return Ok(CarryOver::Backlog);
+    };
+    if raw == CarryOver::BACKLOG {
+        return Ok(CarryOver::Backlog);
+    }
+    let refuse = |message: String| ApiError::unprocessable_fields(vec![FieldError::new("carryOverTo", message)]);
+    let Some(id) = normalise_id(&raw) else {
+        return Err(ApiError::invalid_fields(vec![FieldError::new(
+            "carryOverTo",
+            format!("must be \"backlog\" or a sprint id, got {raw:?}"),
+        )]));
+    };
+    let target = state.store.get_sprint(tenant, &id).await?.ok_or_else(|| refuse(format!("no such sprint {raw}")))?;
+    check_carry_over_target(closing, &target).map_err(refuse)?;
+    Ok(CarryOver::Sprint(target.id))
+}
+
 async fn move_sprint(
     state: AppState,
     ctx: Ctx,
     id: String,
     headers: HeaderMap,
     query: VersionQuery,
-    starting: bool,
+    closing: Option<Request>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.require(Role::Admin)?;
     let expected = expected_version(None, query.version, &headers)?;
+    let body = match closing {
+        Some(request) => Some(close_body(request).await?),
+        None => None,
+    };
     let current = sprint_or_404(&state, ctx.tenant(), &id).await?;
     if current.version != expected {
         return Err(ApiError::conflict(AggregateType::Sprint, expected, current.version));
     }
     let now = Timestamp::now();
-    let moved = if starting { start_sprint(&current, now) } else { close_sprint(&current, now) };
+    let starting = body.is_none();
+    let moved = match body {
+        None => start_sprint(&current, now),
+        Some(body) => {
+            let to = carry_over(&state, ctx.tenant(), &current, body).await?;
+            close_sprint(&current, &to, now)
+        }
+    };
     let next = moved.map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidTransition, m))?;
     if starting {
         let siblings = state.store.list_sprints(ctx.tenant(), &current.project_id).await?;
@@ -178,15 +242,18 @@ pub async fn start(
     headers: HeaderMap,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    move_sprint(state, ctx, id, headers, query, true).await
+    move_sprint(state, ctx, id, headers, query, None).await
 }
 
+/// Closes an active sprint; the escalation consumer then carries its unfinished tasks over
+/// as the body chose and records its summary.
 pub async fn close(
     State(state): State<AppState>,
     ctx: Ctx,
     PathId(id): PathId,
     headers: HeaderMap,
     Query(query): Query<VersionQuery>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    move_sprint(state, ctx, id, headers, query, false).await
+    move_sprint(state, ctx, id, headers, query, Some(request)).await
 }

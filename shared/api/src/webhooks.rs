@@ -63,6 +63,7 @@ pub enum WebhookEventType {
     CommentAdded,
     SprintClosed,
     SprintStarted,
+    SprintSummarized,
     TaskAssigned,
     TaskCompleted,
     TaskEscalated,
@@ -75,6 +76,7 @@ impl WebhookEventType {
             WebhookEventType::CommentAdded => "CommentAdded",
             WebhookEventType::SprintClosed => "SprintClosed",
             WebhookEventType::SprintStarted => "SprintStarted",
+            WebhookEventType::SprintSummarized => "SprintSummarized",
             WebhookEventType::TaskAssigned => "TaskAssigned",
             WebhookEventType::TaskCompleted => "TaskCompleted",
             WebhookEventType::TaskEscalated => "TaskEscalated",
@@ -321,8 +323,16 @@ mod tests {
     #[test]
     fn the_documented_event_types_are_the_ones_webhooks_carry() {
         use WebhookEventType::*;
-        let all =
-            [CommentAdded, SprintClosed, SprintStarted, TaskAssigned, TaskCompleted, TaskEscalated, TaskStatusChanged];
+        let all = [
+            CommentAdded,
+            SprintClosed,
+            SprintStarted,
+            SprintSummarized,
+            TaskAssigned,
+            TaskCompleted,
+            TaskEscalated,
+            TaskStatusChanged,
+        ];
         let documented: Vec<&str> = all.iter().map(WebhookEventType::as_str).collect();
         assert_eq!(documented, shared_core::webhooks::event_types());
         for t in all {

@@ -233,6 +233,12 @@ fn sprint_events(images: Images<SprintSnapshot>) -> Vec<EventData> {
             (SprintStatus::Active, SprintStatus::Closed) => {
                 vec![EventData::SprintClosed(SprintClosed { sprint: new })]
             }
+            // The closing step's last write; its earlier batches (moved tasks counted, no
+            // summary yet) announce nothing of the sprint: each moved task has its own event.
+            (SprintStatus::Closed, SprintStatus::Closed) if old.summary.is_none() => match new.summary.clone() {
+                Some(summary) => vec![EventData::SprintSummarized(SprintSummarized { summary, sprint: new })],
+                None => vec![],
+            },
             _ => vec![],
         },
         Images::Removed(_) => vec![],

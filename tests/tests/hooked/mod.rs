@@ -20,17 +20,33 @@ pub struct Hooked {
     /// Task lists from this call on (0 is the first) fail as unavailable.
     fail_lists_from: Option<usize>,
     lists: AtomicUsize,
+    /// Commits from this call on (0 is the first) fail as unavailable, writing nothing.
+    fail_commits_from: Option<usize>,
+    commits: AtomicUsize,
 }
 
 impl Hooked {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner, commits_together: None, fail_lists_from: None, lists: AtomicUsize::new(0) }
+        Self {
+            inner,
+            commits_together: None,
+            fail_lists_from: None,
+            lists: AtomicUsize::new(0),
+            fail_commits_from: None,
+            commits: AtomicUsize::new(0),
+        }
     }
 
     /// Commits wait until `n` of them are under way, then all go at once: requests that
     /// read the same version really race on the conditional write.
     pub fn commits_together(mut self, n: usize) -> Self {
         self.commits_together = Some(Barrier::new(n));
+        self
+    }
+
+    /// The `n`th commit (0 the first) and every later one fail: a process stopped half-way.
+    pub fn fail_commits_from(mut self, n: usize) -> Self {
+        self.fail_commits_from = Some(n);
         self
     }
 
@@ -91,6 +107,10 @@ impl Store for Hooked {
     ) -> Result<(), StoreError> {
         if let Some(barrier) = &self.commits_together {
             barrier.wait().await;
+        }
+        let call = self.commits.fetch_add(1, Ordering::SeqCst);
+        if self.fail_commits_from.is_some_and(|n| call >= n) {
+            return Err(StoreError::Unavailable(format!("commit {call} fails on cue")));
         }
         self.inner.commit(ctx, changes, idempotency).await
     }

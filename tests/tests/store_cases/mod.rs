@@ -94,6 +94,9 @@ pub fn sprint(id: &str, project_id: &str) -> SprintSnapshot {
         status: SprintStatus::Planned,
         started_at: None,
         closed_at: None,
+        carry_over_to: None,
+        moved_out: 0,
+        summary: None,
         version: 1,
     }
 }

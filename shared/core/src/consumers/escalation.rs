@@ -4,6 +4,10 @@
 //!
 //! Replayed events change nothing: a replay re-sends the past, and the past's plans are
 //! either in place already or superseded.
+//!
+//! The same consumer carries a closed sprint's unfinished tasks over
+//! ([`SprintClosure`]): both are follow-ups the backbone makes on its own after a change,
+//! writing back through the store, and one queue and one Lambda serve both.
 
 use std::sync::Arc;
 
@@ -11,6 +15,7 @@ use async_trait::async_trait;
 use events_schema::events::TaskSnapshot;
 use events_schema::{AggregateType, DomainEvent, EventData, Timestamp};
 
+use super::sprint_closure::SprintClosure;
 use crate::escalation::plan;
 use crate::pipeline::{ApplyError, Consumer, Delivery};
 use crate::ports::{EscalationPolicies, EscalationSchedule};
@@ -18,12 +23,20 @@ use crate::ports::{EscalationPolicies, EscalationSchedule};
 pub struct EscalationPlanner {
     policies: Arc<dyn EscalationPolicies>,
     schedule: Arc<dyn EscalationSchedule>,
+    sprints: Option<SprintClosure>,
     clock: fn() -> Timestamp,
 }
 
 impl EscalationPlanner {
     pub fn new(policies: Arc<dyn EscalationPolicies>, schedule: Arc<dyn EscalationSchedule>) -> Self {
-        Self { policies, schedule, clock: Timestamp::now }
+        Self { policies, schedule, sprints: None, clock: Timestamp::now }
+    }
+
+    /// Also carries closed sprints' tasks over. Both engines build the consumer with it; one
+    /// without it refuses `SprintClosed` (to its dead letters) rather than drop it.
+    pub fn with_sprint_closure(mut self, sprints: SprintClosure) -> Self {
+        self.sprints = Some(sprints);
+        self
     }
 
     /// With another clock, for tests.
@@ -54,6 +67,12 @@ impl Consumer for EscalationPlanner {
 
     async fn apply(&self, event: &DomainEvent, delivery: &Delivery) -> Result<(), ApplyError> {
         let meta = &event.meta;
+        if let EventData::SprintClosed(_) = &event.data {
+            return match &self.sprints {
+                Some(sprints) => sprints.apply(event, delivery).await,
+                None => Err(ApplyError::Rejected("this escalation consumer was built without sprint closure".into())),
+            };
+        }
         if meta.aggregate_type != AggregateType::Task {
             return Ok(());
         }

@@ -5,3 +5,4 @@ pub mod history;
 pub mod metrics;
 pub mod notifier;
 pub mod search;
+pub mod sprint_closure;

@@ -226,3 +226,45 @@ proptest! {
         }
     }
 }
+
+fn sprint_record(old: &SprintSnapshot, new: &SprintSnapshot) -> ChangeRecord {
+    ChangeRecord {
+        tenant: "acme".into(),
+        aggregate_type: AggregateType::Sprint,
+        aggregate_id: new.id.clone(),
+        aggregate_version: new.version,
+        at: ts("2026-03-16T17:00:00Z"),
+        correlation_id: "corr-1".into(),
+        actor: "sprint-closure".into(),
+        old: Some(Aggregate::Sprint(old.clone())),
+        new: Some(Aggregate::Sprint(new.clone())),
+    }
+}
+
+#[test]
+fn given_a_closed_sprint_gaining_its_summary_then_sprint_summarized_once() {
+    use crate::domain::{CarryOver, close_sprint, new_sprint, start_sprint};
+    let at = ts("2026-03-16T17:00:00Z");
+    let started = start_sprint(&new_sprint("s1".into(), "p".into(), "Sprint 14").unwrap(), at).unwrap();
+    let closed = close_sprint(&started, &CarryOver::Backlog, at).unwrap();
+    assert_eq!(types(&sprint_record(&started, &closed)), ["SprintClosed"]);
+    let batch = SprintSnapshot { moved_out: 99, version: closed.version + 1, ..closed.clone() };
+    assert!(types(&sprint_record(&closed, &batch)).is_empty(), "a batch of moves announces nothing of the sprint");
+    let summary = SprintSummary {
+        completed_count: 4,
+        completed_points: 13,
+        carried_over_count: 100,
+        carried_over_to: "backlog".into(),
+        summarized_at: at,
+    };
+    let summarized =
+        SprintSnapshot { moved_out: 100, summary: Some(summary.clone()), version: batch.version + 1, ..batch.clone() };
+    let events = derive(sprint_record(&batch, &summarized)).unwrap();
+    assert_eq!(events.len(), 1);
+    match &events[0].data {
+        EventData::SprintSummarized(e) => assert_eq!((&e.summary, e.sprint.version), (&summary, 5)),
+        other => panic!("expected SprintSummarized, got {}", other.event_type()),
+    }
+    let again = SprintSnapshot { version: summarized.version + 1, ..summarized.clone() };
+    assert!(types(&sprint_record(&summarized, &again)).is_empty(), "a summary is announced once");
+}

@@ -117,6 +117,9 @@ pub fn new_sprint(id: String, project_id: String, name: &str) -> Result<SprintSn
         status: SprintStatus::Planned,
         started_at: None,
         closed_at: None,
+        carry_over_to: None,
+        moved_out: 0,
+        summary: None,
         version: 1,
     })
 }
@@ -134,11 +137,66 @@ pub fn start_sprint(current: &SprintSnapshot, now: Timestamp) -> Result<SprintSn
     }
 }
 
-pub fn close_sprint(current: &SprintSnapshot, now: Timestamp) -> Result<SprintSnapshot, String> {
+/// Where a closing sprint's unfinished tasks go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CarryOver {
+    /// Out of any sprint, still in the project.
+    Backlog,
+    /// Into another sprint of the same project, by id.
+    Sprint(String),
+}
+
+impl CarryOver {
+    /// How the choice is written on the sprint and asked for in a request.
+    pub const BACKLOG: &'static str = "backlog";
+
+    /// Reads the stored (or requested) form: `backlog` or a sprint id.
+    pub fn parse(text: &str) -> Self {
+        if text == Self::BACKLOG { CarryOver::Backlog } else { CarryOver::Sprint(text.to_owned()) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            CarryOver::Backlog => Self::BACKLOG,
+            CarryOver::Sprint(id) => id,
+        }
+    }
+
+    /// The sprint of the closed sprint's choice; the backlog when none was recorded (a
+    /// sprint closed before the choice existed).
+    pub fn of(sprint: &SprintSnapshot) -> Self {
+        sprint.carry_over_to.as_deref().map_or(CarryOver::Backlog, Self::parse)
+    }
+}
+
+/// Whether `target` may take the unfinished tasks of `closing`: another sprint of the same
+/// project that has not closed. (The tenant is the same by construction: it was read
+/// within the caller's tenant.)
+pub fn check_carry_over_target(closing: &SprintSnapshot, target: &SprintSnapshot) -> Result<(), String> {
+    if target.id == closing.id {
+        return Err("a sprint cannot carry its tasks over to itself".into());
+    }
+    if target.project_id != closing.project_id {
+        return Err(format!("sprint {} belongs to another project", target.id));
+    }
+    if target.status == SprintStatus::Closed {
+        return Err(format!("sprint {} is closed; name a planned or active sprint", target.id));
+    }
+    Ok(())
+}
+
+/// Closes an active sprint, recording where its unfinished tasks go; moving them is the
+/// closing step's work, after the fact.
+pub fn close_sprint(
+    current: &SprintSnapshot,
+    carry_over: &CarryOver,
+    now: Timestamp,
+) -> Result<SprintSnapshot, String> {
     match current.status {
         SprintStatus::Active => Ok(SprintSnapshot {
             status: SprintStatus::Closed,
             closed_at: Some(now),
+            carry_over_to: Some(carry_over.as_str().to_owned()),
             version: current.version + 1,
             ..current.clone()
         }),
@@ -173,10 +231,26 @@ mod tests {
         let s = new_sprint("s".into(), "p".into(), "Sprint 1").unwrap();
         let active = start_sprint(&s, now).unwrap();
         assert!(start_sprint(&active, now).is_err());
-        let closed = close_sprint(&active, now).unwrap();
+        let closed = close_sprint(&active, &CarryOver::Backlog, now).unwrap();
         assert_eq!((closed.version, closed.closed_at), (3, Some(now)));
-        assert!(close_sprint(&closed, now).is_err());
-        assert!(close_sprint(&s, now).is_err(), "a planned sprint cannot close without starting");
+        assert_eq!(closed.carry_over_to.as_deref(), Some("backlog"));
+        assert!(close_sprint(&closed, &CarryOver::Backlog, now).is_err());
+        assert!(close_sprint(&s, &CarryOver::Backlog, now).is_err(), "a planned sprint cannot close without starting");
+    }
+
+    #[test]
+    fn a_carry_over_target_is_another_open_sprint_of_the_same_project() {
+        let now = Timestamp::now();
+        let closing = start_sprint(&new_sprint("s1".into(), "p".into(), "One").unwrap(), now).unwrap();
+        let next = new_sprint("s2".into(), "p".into(), "Two").unwrap();
+        assert_eq!(check_carry_over_target(&closing, &next), Ok(()));
+        assert!(check_carry_over_target(&closing, &closing).is_err());
+        let elsewhere = new_sprint("s3".into(), "q".into(), "Three").unwrap();
+        assert!(check_carry_over_target(&closing, &elsewhere).unwrap_err().contains("another project"));
+        let done = close_sprint(&start_sprint(&next, now).unwrap(), &CarryOver::Backlog, now).unwrap();
+        assert!(check_carry_over_target(&closing, &done).unwrap_err().contains("closed"));
+        assert_eq!(CarryOver::parse("backlog"), CarryOver::Backlog);
+        assert_eq!(CarryOver::parse("s2"), CarryOver::Sprint("s2".into()));
     }
 
     #[test]

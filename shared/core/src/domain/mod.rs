@@ -8,8 +8,8 @@ mod status;
 mod task;
 
 pub use catalog::{
-    CategoryDraft, CategoryName, Color, Icon, ProjectDraft, close_sprint, new_category, new_project, new_sprint,
-    sprint_status, start_sprint, update_category, update_project,
+    CarryOver, CategoryDraft, CategoryName, Color, Icon, ProjectDraft, check_carry_over_target, close_sprint,
+    new_category, new_project, new_sprint, sprint_status, start_sprint, update_category, update_project,
 };
 pub use comment::{mentions, new_comment};
 pub use events_schema::events::{Priority, TaskSnapshot as Task, TaskStatus};

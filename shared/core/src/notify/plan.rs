@@ -138,6 +138,7 @@ fn subject(data: &EventData) -> (Option<String>, Option<String>) {
         EventData::CommentAdded(e) => (Some(e.comment.task_id.clone()), None),
         EventData::SprintStarted(e) => (None, Some(e.sprint.id.clone())),
         EventData::SprintClosed(e) => (None, Some(e.sprint.id.clone())),
+        EventData::SprintSummarized(e) => (None, Some(e.sprint.id.clone())),
         _ => (None, None),
     }
 }
@@ -173,6 +174,14 @@ pub fn summary(event: &DomainEvent, kind: Kind) -> String {
         },
         (EventData::SprintStarted(e), _) => format!("sprint \u{201c}{}\u{201d} started", e.sprint.name),
         (EventData::SprintClosed(e), _) => format!("sprint \u{201c}{}\u{201d} closed", e.sprint.name),
+        (EventData::SprintSummarized(e), _) => format!(
+            "sprint \u{201c}{}\u{201d}: {} done ({} points), {} carried over to {}",
+            e.sprint.name,
+            e.summary.completed_count,
+            e.summary.completed_points,
+            e.summary.carried_over_count,
+            e.summary.carried_over_to
+        ),
         (_, kind) => format!("{} ({})", event.event_type(), kind.as_str()),
     }
 }

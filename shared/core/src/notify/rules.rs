@@ -99,6 +99,15 @@ pub const RULES: &[Rule] = &[
             _ => None,
         },
     },
+    Rule {
+        event_type: "SprintSummarized",
+        kind: Kind::Sprint,
+        audience_doc: "the sprint's people",
+        audience: |data| match data {
+            EventData::SprintSummarized(e) => Some(Audience::Sprint(&e.sprint.id)),
+            _ => None,
+        },
+    },
 ];
 
 /// Every rule that addresses someone for this event, with its audience.

@@ -164,7 +164,13 @@ impl Aggregate {
             Aggregate::Task(t) => t.updated_at,
             Aggregate::Project(p) => p.updated_at,
             Aggregate::Comment(c) => c.created_at,
-            Aggregate::Sprint(s) => s.closed_at.or(s.started_at).unwrap_or_else(events_schema::Timestamp::now),
+            Aggregate::Sprint(s) => s
+                .summary
+                .as_ref()
+                .map(|summary| summary.summarized_at)
+                .or(s.closed_at)
+                .or(s.started_at)
+                .unwrap_or_else(events_schema::Timestamp::now),
             Aggregate::Category(_) => events_schema::Timestamp::now(),
         }
     }

@@ -131,6 +131,9 @@ impl History {
             status,
             started_at: None,
             closed_at: None,
+            carry_over_to: None,
+            moved_out: 0,
+            summary: None,
             version: 0,
         };
         self.change(tenant, id, when, Some(Aggregate::Sprint(snapshot)));

@@ -3,8 +3,9 @@
 
 use events_schema::envelope::ChangeContext;
 use events_schema::events::{
-    CommentAdded, CommentSnapshot, Priority, SprintClosed, SprintSnapshot, SprintStarted, SprintStatus, TaskAssigned,
-    TaskCompleted, TaskEscalated, TaskSnapshot, TaskStatus, TaskStatusChanged,
+    CommentAdded, CommentSnapshot, Priority, SprintClosed, SprintSnapshot, SprintStarted, SprintStatus,
+    SprintSummarized, SprintSummary, TaskAssigned, TaskCompleted, TaskEscalated, TaskSnapshot, TaskStatus,
+    TaskStatusChanged,
 };
 use events_schema::{DomainEvent, EventData, Timestamp};
 
@@ -99,6 +100,9 @@ fn sprint(status: SprintStatus) -> SprintSnapshot {
         status,
         started_at: Some(at()),
         closed_at: None,
+        carry_over_to: None,
+        moved_out: 0,
+        summary: None,
         version: 2,
     }
 }
@@ -197,10 +201,26 @@ fn row_mention_tells_each_mentioned_person() {
 }
 
 #[test]
-fn rows_sprint_started_and_closed_tell_the_sprints_people() {
+fn rows_sprint_started_closed_and_summarized_tell_the_sprints_people() {
     let started = event("maria", EventData::SprintStarted(SprintStarted { sprint: sprint(SprintStatus::Active) }));
     let closed = event("maria", EventData::SprintClosed(SprintClosed { sprint: sprint(SprintStatus::Closed) }));
-    for e in [started, closed] {
+    let summary = SprintSummary {
+        completed_count: 4,
+        completed_points: 13,
+        carried_over_count: 2,
+        carried_over_to: "backlog".into(),
+        summarized_at: at(),
+    };
+    let summarized = event(
+        "sprint-closure",
+        EventData::SprintSummarized(SprintSummarized { summary, sprint: sprint(SprintStatus::Closed) }),
+    );
+    assert!(
+        crate::notify::summary(&summarized, Kind::Sprint).ends_with("4 done (13 points), 2 carried over to backlog"),
+        "{}",
+        crate::notify::summary(&summarized, Kind::Sprint)
+    );
+    for e in [started, closed, summarized] {
         assert_eq!(told(&e, &["li", "rita"]), [in_app("li", Kind::Sprint), in_app("rita", Kind::Sprint)]);
         assert!(told(&e, &[]).is_empty());
     }
