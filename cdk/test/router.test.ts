@@ -66,6 +66,14 @@ describe('stream router', () => {
     assert.ok(!statements.some((st) => [st.Action].flat().some((a: string) => a === 's3:DeleteObject' || a === 's3:GetObject')));
   });
 
+  it('names its failure bucket by stage and account, as taskstream dlq --aws finds it', () => {
+    const bucketId = referencedId(routerMapping?.DestinationConfig?.OnFailure?.Destination);
+    assert.ok(bucketId, 'no on-failure destination');
+    assert.deepEqual(s.resources[bucketId]?.Properties?.BucketName, {
+      'Fn::Join': ['', ['dev-taskstream-stream-router-failures-', { Ref: 'AWS::AccountId' }]],
+    });
+  });
+
   it('parks poison records itself, whole, in its own DLQ', () => {
     const parkingId = logicalIds(s, 'AWS::SQS::Queue').find(
       (id) => s.resources[id]?.Properties?.QueueName === 'dev-taskstream-stream-router-dlq',

@@ -201,6 +201,15 @@ fn dead_letters_listed_shown_redriven_and_purged_only_with_yes() {
         json_of(&taskstream(data, &["dlq", "list", "--json"]))["deadLetters"].as_array().unwrap().len(),
         readers
     );
+    let planned = json_of(&taskstream(data, &["dlq", "redrive", "--dry-run", "--json"]));
+    assert_eq!(planned, json!({ "dryRun": true, "count": readers }));
+    let planned = text_of(&taskstream(data, &["dlq", "redrive", "--max", "2", "--dry-run"]));
+    assert!(planned.contains("dry run: 2 dead letter(s) would be redriven"), "{planned}");
+    assert_eq!(
+        json_of(&taskstream(data, &["dlq", "list", "--json"]))["deadLetters"].as_array().unwrap().len(),
+        readers,
+        "a dry run moves nothing"
+    );
     let moved = json_of(&taskstream(data, &["dlq", "redrive", "--id", &id, "--json"]));
     assert_eq!(moved["count"], 1);
     let purged = json_of(&taskstream(data, &["dlq", "purge", "--yes", "--json"]));

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+const JSON_10: (&str, &str) = ("Content-Type", "application/x-amz-json-1.0");
+
 struct Moto {
     child: Child,
     port: u16,
@@ -45,22 +47,40 @@ impl Moto {
     /// One SQS call in its JSON protocol. The emulator checks no signature, but picks the
     /// service from the credential scope of the Authorization header.
     fn sqs(&self, operation: &str, body: Value) -> Value {
-        let body = body.to_string();
-        let request = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Amz-Target: AmazonSQS.{operation}\r\n\
-             Content-Type: application/x-amz-json-1.0\r\nAuthorization: AWS4-HMAC-SHA256 \
-             Credential=testing/20261201/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        let target = format!("AmazonSQS.{operation}");
+        let answer = self.call("sqs", "POST", "/", &[("X-Amz-Target", &target), JSON_10], &body.to_string());
+        serde_json::from_str(&answer).unwrap_or(Value::Null)
+    }
+
+    /// One EventBridge call in its JSON protocol.
+    fn events(&self, operation: &str, body: Value) -> Value {
+        let target = format!("AWSEvents.{operation}");
+        let json = ("Content-Type", "application/x-amz-json-1.1");
+        let answer = self.call("events", "POST", "/", &[("X-Amz-Target", &target), json], &body.to_string());
+        serde_json::from_str(&answer).unwrap_or(Value::Null)
+    }
+
+    /// One request to `service`; answers the body of a 200.
+    fn call(&self, service: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential=testing/20261201/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n",
             self.port,
             body.len()
         );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{operation}: {answer}");
-        serde_json::from_str(body).unwrap_or(Value::Null)
+        assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {answer}");
+        body.to_owned()
     }
 
     fn taskstream(&self, args: &[&str]) -> Output {
@@ -144,4 +164,68 @@ fn replay_on_a_stage_without_an_archive_says_so() {
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}");
     assert!(stderr.contains("no archive named nowhere-taskstream"), "{stderr}");
+}
+
+#[test]
+fn the_stream_routers_failed_batch_is_listed_counted_and_redriven_from_the_command_line() {
+    let moto = moto();
+    let stage = "ops2";
+    // The stage as the CDK app names it: the bus (an observer queue on it counts the events),
+    // the router's parking queue, and its failure bucket holding one batch Lambda gave up on.
+    moto.events("CreateEventBus", json!({ "Name": "ops2-taskstream" }));
+    let observer = moto.sqs("CreateQueue", json!({ "QueueName": "ops2-observer" }))["QueueUrl"].clone();
+    moto.events(
+        "PutRule",
+        json!({ "Name": "ops2-taskstream-observer", "EventBusName": "ops2-taskstream",
+                "EventPattern": json!({ "source": ["taskstream"] }).to_string() }),
+    );
+    moto.events(
+        "PutTargets",
+        json!({ "Rule": "ops2-taskstream-observer", "EventBusName": "ops2-taskstream",
+                "Targets": [{ "Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:ops2-observer" }] }),
+    );
+    moto.sqs("CreateQueue", json!({ "QueueName": "ops2-taskstream-stream-router-dlq" }));
+    let bucket = "/ops2-taskstream-stream-router-failures-123456789012";
+    moto.call("s3", "PUT", bucket, &[], "");
+    let key = "aws/lambda/8f2c6a31/shardId-00000001796126000000-1a2b3c4d/2026/12/01/2026-12-01T12.14.07-0b1c2d3e";
+    let fixture = include_str!("../../tests/fixtures/stream-router-failure.json");
+    moto.call("s3", "PUT", &format!("{bucket}/{key}"), &[], fixture);
+
+    let out = moto.taskstream(&["dlq", "list", "--aws", "--stage", stage, "--consumer", "stream-router"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(key) && stdout.contains("RetryAttemptsExhausted"), "{stdout}");
+
+    let redrive = ["dlq", "redrive", "--aws", "--stage", stage, "--consumer", "stream-router"];
+    let out = moto.taskstream(&[&redrive[..], &["--dry-run"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 failed batch(es) and 0 parked record(s) would be routed again: 4 record(s), 3 event(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 record(s) would be parked again"), "{stdout}");
+
+    let out = moto.taskstream(&[&redrive[..], &["--json"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let done: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        (done["batches"].as_u64(), done["events"].as_u64(), done["newlyParked"].as_u64()),
+        (Some(1), Some(3), Some(1))
+    );
+    assert_eq!(done["deletedKeys"], json!([key]));
+    let received = moto.sqs("ReceiveMessage", json!({ "QueueUrl": observer, "MaxNumberOfMessages": 10 }));
+    assert_eq!(received["Messages"].as_array().map(Vec::len), Some(3), "{received}");
+
+    // What is left: the poison record, parked with its reason, which a redrive leaves alone.
+    let out = moto.taskstream(&[&redrive[..], &["--dry-run"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("0 failed batch(es) and 0 parked record(s) would be routed again"), "{stdout}");
+    assert!(stdout.contains("still poison, left parked") && stdout.contains("exploded"), "{stdout}");
+
+    let out = moto.taskstream(&["dlq", "purge", "--aws", "--stage", stage, "--consumer", "stream-router", "--yes"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("only copy"), "{}", text(&out).1);
 }

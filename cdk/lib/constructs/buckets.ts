@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -43,9 +43,14 @@ export class Buckets extends Construct {
     });
   }
 
-  /** A bucket of task data under the stage key. */
+  /**
+   * A bucket of task data under the stage key, named `<stage>-taskstream-<purpose>-<account>`
+   * so that the operator's tools find it from the stage alone (`taskstream dlq --aws` lists
+   * the buckets with that prefix), as they find queues and the bus.
+   */
   dataBucket(id: string, props: DataBucketProps): s3.Bucket {
     return new s3.Bucket(this, id, {
+      bucketName: `${this.config.stage}-taskstream-${props.purpose}-${Aws.ACCOUNT_ID}`,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key.key,
       // One data key per bucket instead of a KMS call per object.

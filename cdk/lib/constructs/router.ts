@@ -151,7 +151,7 @@ export class Router extends Construct {
       alarmName: `${name}-dlq-not-empty`,
       alarmDescription:
         `Change records were parked in ${name}-dlq, each with its reason; their events were not published. ` +
-        'After fixing the cause, feed each parked record to "taskstream route" or back through the router.',
+        `After fixing the cause, route them again: taskstream dlq redrive --consumer ${STREAM_ROUTER} --aws --stage ${config.stage}.`,
       metric: this.parkingQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -162,7 +162,7 @@ export class Router extends Construct {
       alarmName: `${name}-failed-batches`,
       alarmDescription:
         `Lambda gave up on a stream batch and wrote it, records included, to the bucket ${this.failureBucket.bucketName}; ` +
-        'those records were not routed.',
+        `those records were not routed. Route them again: taskstream dlq redrive --consumer ${STREAM_ROUTER} --aws --stage ${config.stage}.`,
       metric: new cloudwatch.Metric({
         namespace: 'AWS/S3',
         metricName: 'PutRequests',

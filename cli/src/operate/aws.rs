@@ -35,7 +35,7 @@ impl AwsTarget {
         Ok(())
     }
 
-    fn names(&self) -> StageNames {
+    pub(super) fn names(&self) -> StageNames {
         StageNames::new(&self.stage)
     }
 
@@ -147,8 +147,16 @@ pub async fn dlq_list(target: &AwsTarget, consumer: Option<&str>, limit: usize, 
     let dlqs = target.dead_letters().await;
     let queues = dlqs.queues(consumer).await?;
     let letters = dlqs.letters(consumer, limit).await?;
+    let router = match consumer {
+        None => super::router_failures::depth_if_deployed(target).await?,
+        Some(_) => None,
+    };
     if json {
-        return print_json(&serde_json::json!({ "queues": queues, "deadLetters": letters }));
+        let mut out = serde_json::json!({ "queues": queues, "deadLetters": letters });
+        if let Some(router) = &router {
+            out["streamRouter"] = serde_json::to_value(router)?;
+        }
+        return print_json(&out);
     }
     let now = Timestamp::now().unix_millis();
     let oldest = |consumer: &str| {
@@ -163,7 +171,20 @@ pub async fn dlq_list(target: &AwsTarget, consumer: Option<&str>, limit: usize, 
     for q in &queues {
         table.row(vec![q.consumer.clone(), q.depth.to_string(), age(oldest(&q.consumer))]);
     }
+    if let Some(router) = &router {
+        let waiting = router.failed_batches as i64 + router.parked;
+        table.row(vec![super::router_failures::STREAM_ROUTER.to_owned(), waiting.to_string(), "-".to_owned()]);
+    }
     print!("{}", table.render());
+    if let Some(router) = router.filter(|r| r.failed_batches > 0 || r.parked > 0) {
+        println!(
+            "{}: {} failed batch(es), {} parked record(s); `dlq list --consumer {}` shows them",
+            super::router_failures::STREAM_ROUTER,
+            router.failed_batches,
+            router.parked,
+            super::router_failures::STREAM_ROUTER
+        );
+    }
     if letters.is_empty() {
         return Ok(());
     }
@@ -211,12 +232,28 @@ pub async fn dlq_redrive(
     consumer: Option<&str>,
     max: Option<usize>,
     id: Option<&str>,
+    dry_run: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let Some(consumer) = consumer else {
         anyhow::bail!("name the consumer whose dead letters go back with --consumer (each has its own queue on AWS)");
     };
-    let redriven = target.dead_letters().await.redrive(consumer, max, id).await?;
+    let dlqs = target.dead_letters().await;
+    if dry_run {
+        let count = match id {
+            Some(id) => dlqs.letter(Some(consumer), id).await.map(|_| 1)?,
+            None => {
+                let depth = dlqs.queues(Some(consumer)).await?.first().map_or(0, |q| q.depth);
+                max.map_or(depth, |max| depth.min(i64::try_from(max).unwrap_or(i64::MAX)))
+            }
+        };
+        if json {
+            return print_json(&serde_json::json!({ "dryRun": true, "consumer": consumer, "count": count }));
+        }
+        println!("dry run: about {count} dead letter(s) of {consumer} would go back to its queue; nothing is sent");
+        return Ok(());
+    }
+    let redriven = dlqs.redrive(consumer, max, id).await?;
     if json {
         return print_json(&redriven);
     }

@@ -5,7 +5,10 @@ use std::io::Write;
 
 use shared_core::ports::{DEFAULT_DEAD_LETTER_LIMIT, Operations, RedriveRequest, StoreError};
 
+use shared_aws::operate::router_failures::FAILURE_PREFIX;
+
 use super::aws::AwsTarget;
+use super::router_failures;
 use super::table::Table;
 use super::{Scope, age, print_json};
 
@@ -55,6 +58,9 @@ enum DlqCommand {
         /// Only this one (the id `dlq list` shows).
         #[arg(long)]
         id: Option<String>,
+        /// Print what would be redriven, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete dead letters for good: shows how many, and deletes only with --yes.
     Purge {
@@ -71,6 +77,30 @@ enum DlqCommand {
 
 pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
     match args.command {
+        DlqCommand::List { scope, aws, consumer, limit }
+            if aws.aws && router_failures::is_router(consumer.as_deref()) =>
+        {
+            aws.refuse_tenant(scope.tenant())?;
+            router_failures::list(&aws, limit, scope.json).await
+        }
+        DlqCommand::Show { scope, aws, consumer, id }
+            if aws.aws && (router_failures::is_router(consumer.as_deref()) || id.starts_with(FAILURE_PREFIX)) =>
+        {
+            aws.refuse_tenant(scope.tenant())?;
+            router_failures::show(&aws, &id, scope.json).await
+        }
+        DlqCommand::Redrive { scope, aws, consumer, max, id, dry_run }
+            if aws.aws && router_failures::is_router(consumer.as_deref()) =>
+        {
+            aws.refuse_tenant(scope.tenant())?;
+            if max == Some(0) {
+                anyhow::bail!("--max must be at least 1");
+            }
+            router_failures::redrive(&aws, max, id.as_deref(), dry_run, scope.json).await
+        }
+        DlqCommand::Purge { aws, consumer, .. } if aws.aws && router_failures::is_router(consumer.as_deref()) => {
+            router_failures::refuse_purge()
+        }
         DlqCommand::List { scope, aws, consumer, limit } if aws.aws => {
             aws.refuse_tenant(scope.tenant())?;
             super::aws::dlq_list(&aws, consumer.as_deref(), limit, scope.json).await
@@ -79,12 +109,12 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             aws.refuse_tenant(scope.tenant())?;
             super::aws::dlq_show(&aws, consumer.as_deref(), &id, scope.json).await
         }
-        DlqCommand::Redrive { scope, aws, consumer, max, id } if aws.aws => {
+        DlqCommand::Redrive { scope, aws, consumer, max, id, dry_run } if aws.aws => {
             aws.refuse_tenant(scope.tenant())?;
             if max == Some(0) {
                 anyhow::bail!("--max must be at least 1");
             }
-            super::aws::dlq_redrive(&aws, consumer.as_deref(), max, id.as_deref(), scope.json).await
+            super::aws::dlq_redrive(&aws, consumer.as_deref(), max, id.as_deref(), dry_run, scope.json).await
         }
         DlqCommand::Purge { scope, aws, consumer, yes } if aws.aws => {
             aws.refuse_tenant(scope.tenant())?;
@@ -152,11 +182,38 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&letter.event)?);
             Ok(())
         }
-        DlqCommand::Redrive { scope, consumer, max, id, .. } => {
+        DlqCommand::Redrive { scope, consumer, max, id, dry_run, .. } => {
             if max == Some(0) {
                 anyhow::bail!("--max must be at least 1");
             }
             let id = id.as_deref().map(local_id).transpose()?;
+            if dry_run {
+                let ops = scope.operator()?;
+                let count = match id {
+                    Some(id) => {
+                        ops.dead_letter(scope.tenant(), id).await.map_err(|e| match e {
+                            StoreError::NotFound => anyhow::anyhow!("no dead letter {id}"),
+                            other => other.into(),
+                        })?;
+                        1
+                    }
+                    None => {
+                        let lag = ops.lag(scope.tenant()).await?;
+                        let waiting: i64 = lag
+                            .consumers
+                            .iter()
+                            .filter(|c| consumer.as_ref().is_none_or(|n| *n == c.consumer))
+                            .map(|c| c.dead_letters)
+                            .sum();
+                        max.map_or(waiting, |max| waiting.min(i64::try_from(max).unwrap_or(i64::MAX)))
+                    }
+                };
+                if scope.json {
+                    return print_json(&serde_json::json!({ "dryRun": true, "count": count }));
+                }
+                println!("dry run: {count} dead letter(s) would be redriven; nothing is sent");
+                return Ok(());
+            }
             let count = scope.operator()?.redrive(scope.tenant(), &RedriveRequest { consumer, max, id }).await?;
             if scope.json {
                 return print_json(&serde_json::json!({ "count": count }));

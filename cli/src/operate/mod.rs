@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod lag;
 mod progress_line;
 pub mod replay;
+pub mod router_failures;
 mod table;
 pub mod trace;
 

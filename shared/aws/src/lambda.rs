@@ -182,11 +182,7 @@ pub async fn route_stream(
     policy: &RetryPolicy,
 ) -> Result<(DynamoDbEventResponse, RouterReport), NotAStreamEvent> {
     let started = std::time::Instant::now();
-    // Each record is derived and encoded as soon as it is decoded.
-    let records = decode_batch_with(payload, prepare)?;
-    let raws = RawRecords::new(payload);
-    let raw = |i: usize| raws.get(i).unwrap_or_default();
-    let report = route_batch(records, &raw, publisher, parking, policy, trace_header).await;
+    let report = route_payload(payload, trace_header, publisher, parking, policy).await?;
     let batch_ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
         "{}",
@@ -206,6 +202,22 @@ pub async fn route_stream(
         response.batch_item_failures.push(failure);
     }
     Ok((response, report))
+}
+
+/// The routing [`route_stream`] does, without its metrics line or Lambda response: for
+/// routing a batch again from elsewhere (`taskstream dlq redrive --consumer stream-router`).
+pub async fn route_payload(
+    payload: &str,
+    trace_header: Option<&str>,
+    publisher: &dyn EventPublisher,
+    parking: &dyn PoisonParking,
+    policy: &RetryPolicy,
+) -> Result<RouterReport, NotAStreamEvent> {
+    // Each record is derived and encoded as soon as it is decoded.
+    let records = decode_batch_with(payload, prepare)?;
+    let raws = RawRecords::new(payload);
+    let raw = |i: usize| raws.get(i).unwrap_or_default();
+    Ok(route_batch(records, &raw, publisher, parking, policy, trace_header).await)
 }
 
 #[cfg(test)]

@@ -7,9 +7,11 @@
 
 pub mod dead_letters;
 pub mod replay;
+pub mod router_failures;
 
 pub use dead_letters::{AwsDeadLetter, DeadLetterQueue, MoveMethod, Redriven, SqsDeadLetterQueues};
 pub use replay::{AwsReplay, AwsReplayPlan, AwsReplays};
+pub use router_failures::{RedriveSelection, RouterFailures, RouterRedrive};
 
 /// An operator-facing failure: what was asked, and what AWS said.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,8 @@ impl OperateError {
 /// The names the CDK app gives a stage's resources (cdk/lib/constructs: events.ts,
 /// consumer.ts): the bus and its archive `<stage>-taskstream`, a consumer's rule
 /// `<bus>-<consumer>`, its queue `<stage>-taskstream-<consumer>` and dead-letter queue
-/// `<queue>-dlq`.
+/// `<queue>-dlq`. The stream router's parking queue is its `dead_letter_queue`, and its
+/// failure bucket `<stage>-taskstream-stream-router-failures-<account>` (buckets.ts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageNames {
     pub stage: String,
@@ -67,6 +70,11 @@ impl StageNames {
     pub fn dead_letter_queue(&self, consumer: &str) -> String {
         format!("{}-dlq", self.queue(consumer))
     }
+
+    /// The failure bucket's name up to the account id, which keeps S3 names globally unique.
+    pub fn router_failure_bucket_prefix(&self) -> String {
+        format!("{}-taskstream-{}-failures-", self.stage, crate::lambda::STREAM_ROUTER)
+    }
 }
 
 #[cfg(test)]
@@ -81,6 +89,8 @@ mod tests {
         assert_eq!(names.rule("audit-history"), "prod-taskstream-audit-history");
         assert_eq!(names.queue("search-indexer"), "prod-taskstream-search-indexer");
         assert_eq!(names.dead_letter_queue("notifier"), "prod-taskstream-notifier-dlq");
+        assert_eq!(names.dead_letter_queue("stream-router"), "prod-taskstream-stream-router-dlq");
+        assert_eq!(names.router_failure_bucket_prefix(), "prod-taskstream-stream-router-failures-");
         let long = StageNames::new("x".repeat(60));
         assert_eq!(long.rule("metrics").chars().count(), 64);
     }
