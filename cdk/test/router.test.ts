@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { ROUTER_MAX_RECORD_AGE, ROUTER_RETRY_ATTEMPTS } from '../lib/constructs/router';
+import {
+  ROUTER_FAILURE_RETENTION,
+  ROUTER_MAX_RECORD_AGE,
+  ROUTER_RESERVED_CONCURRENCY,
+  ROUTER_RETRY_ATTEMPTS,
+} from '../lib/constructs/router';
 import { logicalIds, referencedId, synthOnce } from './support/synth';
 
 const s = synthOnce('default');
@@ -43,6 +48,16 @@ describe('stream router', () => {
     assert.equal(routerFn?.Properties?.FunctionName, 'dev-taskstream-stream-router');
   });
 
+  it('has concurrency reserved for it alone, so the API cannot starve it', () => {
+    assert.equal(routerFn?.Properties?.ReservedConcurrentExecutions, ROUTER_RESERVED_CONCURRENCY);
+    assert.ok(ROUTER_RESERVED_CONCURRENCY >= 1 && ROUTER_RESERVED_CONCURRENCY <= 100);
+    const api = Object.values(s.resources).find(
+      (r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.FunctionName === 'dev-taskstream-task-api',
+    );
+    assert.ok(api, 'no task-api function');
+    assert.equal(api.Properties?.ReservedConcurrentExecutions, undefined, 'only the router reserves');
+  });
+
   it('bisects failing batches, retries a bounded number of times, and bounds record age', () => {
     assert.equal(routerMapping?.BisectBatchOnFunctionError, true);
     const retries = routerMapping?.MaximumRetryAttempts as number;
@@ -72,6 +87,24 @@ describe('stream router', () => {
     assert.deepEqual(s.resources[bucketId]?.Properties?.BucketName, {
       'Fn::Join': ['', ['dev-taskstream-stream-router-failures-', { Ref: 'AWS::AccountId' }]],
     });
+  });
+
+  it('keeps failed batches in a private, encrypted bucket for its retention only', () => {
+    const bucketId = referencedId(routerMapping?.DestinationConfig?.OnFailure?.Destination);
+    assert.ok(bucketId, 'no on-failure destination');
+    const bucket = s.resources[bucketId]?.Properties as Record<string, any>;
+    const [rule, ...others] = bucket.LifecycleConfiguration.Rules as Array<Record<string, any>>;
+    assert.equal(others.length, 0);
+    assert.equal(rule!.ExpirationInDays, ROUTER_FAILURE_RETENTION.toDays());
+    assert.equal(rule!.Status, 'Enabled');
+    assert.deepEqual(bucket.PublicAccessBlockConfiguration, {
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    const sse = bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault;
+    assert.equal(sse.SSEAlgorithm, 'aws:kms');
   });
 
   it('parks poison records itself, whole, in its own DLQ', () => {

@@ -216,3 +216,57 @@ fn dead_letters_listed_shown_redriven_and_purged_only_with_yes() {
     assert!(purged["count"].as_i64().unwrap() >= 1, "{purged}");
     assert!(server.terminate().0.success());
 }
+
+#[test]
+fn a_change_record_the_router_parked_is_listed_shown_and_redriven_with_consumer_stream_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // Written while nothing routes, then broken before the router reads it.
+    let quiet = Server::start(data, &[("TASKSTREAM_NO_PIPELINE", "true")]);
+    assert_eq!(quiet.call("POST", "/tasks", Some(r#"{"title": "parked"}"#)).0, 201);
+    assert!(quiet.terminate().0.success());
+    let image = |status: &str| {
+        let conn = rusqlite::Connection::open(data.join("taskstream.db")).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let sql = format!("UPDATE change_log SET new_image = json_set(new_image, '$.status', '{status}')");
+        assert_eq!(conn.execute(&sql, []).unwrap(), 1);
+    };
+    image("exploded");
+    let server = Server::start(data, &[]);
+    wait_idle(data);
+
+    let all = text_of(&taskstream(data, &["dlq", "list"]));
+    let row = all.lines().find(|l| l.starts_with("stream-router")).unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(row.split_whitespace().nth(1), Some("1"), "{all}");
+    let listed = json_of(&taskstream(data, &["dlq", "list", "--consumer", "stream-router", "--json"]));
+    let letter = &listed["deadLetters"][0];
+    assert_eq!((letter["consumer"].as_str(), letter["eventType"].as_str()), (Some("stream-router"), Some("task v1")));
+    assert!(letter["reason"].as_str().unwrap().contains("exploded"), "{letter}");
+    let id = letter["id"].as_i64().unwrap().to_string();
+    let shown = text_of(&taskstream(data, &["dlq", "show", &id, "--consumer", "stream-router"]));
+    assert!(
+        shown.contains(&format!("change record {id} parked by the router")) && shown.contains("exploded"),
+        "{shown}"
+    );
+
+    let planned = text_of(&taskstream(data, &["dlq", "redrive", "--consumer", "stream-router", "--dry-run"]));
+    assert!(planned.contains("dry run: 1 parked change record(s) would be routed again"), "{planned}");
+    let early = text_of(&taskstream(data, &["dlq", "redrive", "--consumer", "stream-router"]));
+    assert!(early.contains("routed 0 parked") && early.contains("still poison, left parked"), "{early}");
+    assert_eq!(history_rows(data), 0);
+
+    image("todo");
+    let done = json_of(&taskstream(data, &["dlq", "redrive", "--consumer", "stream-router", "--json"]));
+    assert_eq!((done["routed"].as_u64(), done["events"].as_u64()), (Some(1), Some(1)), "{done}");
+    wait_idle(data);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while history_rows(data) == 0 {
+        assert!(Instant::now() < deadline, "the audit history never applied the redriven event");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(history_rows(data), 1);
+    let out = taskstream(data, &["dlq", "purge", "--consumer", "stream-router", "--yes"]);
+    assert!(!out.status.success());
+    assert!(taskstream(data, &["dlq", "list", "--consumer", "stream-router", "--json"]).status.success());
+    assert!(server.terminate().0.success());
+}

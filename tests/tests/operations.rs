@@ -18,6 +18,7 @@ use shared_api::{KeysHandle, OpsHandle};
 use shared_core::Role;
 use shared_core::consumers::history::AuditHistory;
 use shared_core::pipeline::{ApplyError, Consumer, Delivery};
+use shared_core::ports::Operations;
 use shared_embedded::{ApiKeys, DEFAULT_CACHE_TTL, Engine};
 use support::{Harness, Reply, fast_config};
 
@@ -485,4 +486,61 @@ async fn replays_are_walled_by_tenant_and_every_route_needs_the_admin_role() {
 async fn without_an_engine_that_offers_operations_the_routes_do_not_exist() {
     let h = Harness::new();
     assert_eq!(h.call("GET", "/admin/lag", None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_change_record_the_router_parked_is_listed_shown_and_routed_once_after_the_fix() {
+    let (h, keys) = harness();
+    let acme = key(&keys, "acme", Role::Admin).await;
+    let history = Recording::new(&h);
+    let id = create(&h, &acme, "parked").await;
+    // A change record no derivation can read (the fault the fix will undo): parked, not routed.
+    let broken = sql_exec(
+        &h,
+        &format!(
+            "UPDATE change_log SET new_image = json_set(new_image, '$.status', 'exploded') WHERE aggregate_id = '{id}'"
+        ),
+    );
+    assert_eq!(broken, 1);
+    drain(&h, &history).await;
+    let ops = h.engine.operator();
+    let parked = ops.router_dead_letters(Some("acme"), 10).await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    let letter = &parked[0];
+    assert_eq!(
+        (letter.consumer.as_str(), letter.event_type.as_str(), letter.aggregate_id.as_str()),
+        ("stream-router", "task v1", id.as_str())
+    );
+    assert!(letter.reason.contains("exploded"), "{}", letter.reason);
+    let shown = ops.router_dead_letter(Some("acme"), letter.id).await.unwrap();
+    assert_eq!(shown.event.as_ref().unwrap()["aggregateId"], id.as_str());
+    assert_eq!(ops.lag(Some("acme")).await.unwrap().router_parked, 1);
+
+    // Another tenant sees none of it and moves none of it.
+    assert!(ops.router_dead_letters(Some("globex"), 10).await.unwrap().is_empty());
+    assert!(ops.router_dead_letter(Some("globex"), letter.id).await.is_err());
+    assert_eq!(ops.redrive_router(Some("globex"), None, None).await.unwrap().routed, 0);
+
+    // Redriven before the fix: still poison, still parked, with the reason of this attempt.
+    let early = ops.redrive_router(Some("acme"), None, None).await.unwrap();
+    assert_eq!((early.routed, early.still_poison.len()), (0, 1), "{early:?}");
+    assert!(early.still_poison[0].1.contains("exploded"));
+    assert_eq!(ops.router_dead_letters(None, 10).await.unwrap().len(), 1);
+
+    // The cause fixed: routed once, applied once; a second redrive finds nothing.
+    sql_exec(
+        &h,
+        &format!(
+            "UPDATE change_log SET new_image = json_set(new_image, '$.status', 'todo') WHERE aggregate_id = '{id}'"
+        ),
+    );
+    let done = ops.redrive_router(Some("acme"), None, Some(letter.id)).await.unwrap();
+    assert_eq!((done.routed, done.events, done.still_poison.len()), (1, 1, 0), "{done:?}");
+    assert!(ops.router_dead_letters(None, 10).await.unwrap().is_empty());
+    drain(&h, &history).await;
+    assert_eq!(history.take_replays(), vec![None], "applied once, as an ordinary delivery");
+    assert_eq!(sql_count(&h, &format!("SELECT COUNT(*) FROM history WHERE task_id = '{id}'")), 1);
+    let again = ops.redrive_router(Some("acme"), None, None).await.unwrap();
+    assert_eq!((again.routed, again.events), (0, 0));
+    assert_eq!(sql_count(&h, "SELECT COUNT(*) FROM archive WHERE detail_type = 'TaskCreated'"), 1);
 }

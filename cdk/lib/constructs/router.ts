@@ -24,6 +24,15 @@ export const ROUTER_MAX_RECORD_AGE = Duration.hours(6);
 const ITERATOR_AGE_ALARM = Duration.minutes(1);
 /** Writes to the table without a single router invocation for this long: the router has stalled. */
 export const ROUTER_STALL_WINDOW = Duration.minutes(15);
+/**
+ * Concurrency reserved for the stream router, so that a burst of API or consumer invocations
+ * can never take the account's last free executions from it while writes pile up in the
+ * stream. The router runs one invocation per stream shard at a time (parallelization factor
+ * 1), and a table of this size has a handful of shards; 10 covers them, splits included,
+ * while taking little from the account's pool. It is also a ceiling: a table grown past 10
+ * shards would show in the iterator-age alarm, and this is the number to raise then.
+ */
+export const ROUTER_RESERVED_CONCURRENCY = 10;
 /** How long a failed batch stays in the failure bucket: the stream itself keeps records for 24 hours. */
 export const ROUTER_FAILURE_RETENTION = Duration.days(90);
 
@@ -78,6 +87,7 @@ export class Router extends Construct {
       config,
       handler: STREAM_ROUTER,
       observability,
+      reservedConcurrency: ROUTER_RESERVED_CONCURRENCY,
       environment: {
         EVENT_BUS_NAME: events.bus.eventBusName,
         ROUTER_DLQ_URL: this.parkingQueue.queueUrl,

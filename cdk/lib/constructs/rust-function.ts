@@ -21,6 +21,8 @@ export interface RustFunctionProps {
   /** The handler binary, `handlers/<name>` in the workspace. */
   readonly handler: string;
   readonly environment?: Record<string, string>;
+  /** Concurrency set aside for this function alone (none when not given). */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export class RustFunction extends Construct {
       code: lambda.Code.fromAsset(assetDir),
       memorySize: sizing.memoryMiB,
       timeout: sizing.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,

@@ -120,6 +120,23 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
             aws.refuse_tenant(scope.tenant())?;
             super::aws::dlq_purge(&aws, consumer.as_deref(), yes, scope.json).await
         }
+        DlqCommand::List { scope, consumer, limit, .. } if router_failures::is_router(consumer.as_deref()) => {
+            router_list(&scope, limit).await
+        }
+        DlqCommand::Show { scope, consumer, id, .. } if router_failures::is_router(consumer.as_deref()) => {
+            router_show(&scope, &id).await
+        }
+        DlqCommand::Redrive { scope, consumer, max, id, dry_run, .. }
+            if router_failures::is_router(consumer.as_deref()) =>
+        {
+            if max == Some(0) {
+                anyhow::bail!("--max must be at least 1");
+            }
+            router_redrive(&scope, max, id.as_deref(), dry_run).await
+        }
+        DlqCommand::Purge { consumer, .. } if router_failures::is_router(consumer.as_deref()) => {
+            router_failures::refuse_purge()
+        }
         DlqCommand::List { scope, consumer, limit, .. } => {
             let ops = scope.operator()?;
             let letters = ops.dead_letters(scope.tenant(), consumer.as_deref(), limit).await?;
@@ -137,6 +154,9 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
                     .map(|t| now - t.unix_millis())
                     .max();
                 queues.row(vec![c.consumer.clone(), c.dead_letters.to_string(), age(oldest)]);
+            }
+            if consumer.is_none() {
+                queues.row(vec![router_failures::STREAM_ROUTER.to_owned(), lag.router_parked.to_string(), "-".into()]);
             }
             print!("{}", queues.render());
             if letters.is_empty() {
@@ -248,4 +268,71 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
 /// A data directory's dead letters are numbered.
 fn local_id(id: &str) -> anyhow::Result<i64> {
     id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not a dead letter id here: `dlq list` shows them (numbers)"))
+}
+
+/// The change records the embedded router parked: `dlq list --consumer stream-router`.
+async fn router_list(scope: &Scope, limit: usize) -> anyhow::Result<()> {
+    let letters = scope.operator()?.router_dead_letters(scope.tenant(), limit).await?;
+    if scope.json {
+        return print_json(&serde_json::json!({ "deadLetters": letters }));
+    }
+    let mut table = Table::new(&["ID", "CONSUMER", "CHANGE", "TASK", "PARKED AT", "REASON"]);
+    for l in &letters {
+        table.row(vec![
+            l.id.to_string(),
+            l.consumer.clone(),
+            l.event_type.clone(),
+            l.aggregate_id.clone(),
+            l.failed_at.clone(),
+            l.reason.clone(),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
+async fn router_show(scope: &Scope, id: &str) -> anyhow::Result<()> {
+    let id = local_id(id)?;
+    let letter = scope.operator()?.router_dead_letter(scope.tenant(), id).await.map_err(|e| match e {
+        StoreError::NotFound => anyhow::anyhow!("no change record {id} parked by the router"),
+        other => other.into(),
+    })?;
+    if scope.json {
+        return print_json(&letter);
+    }
+    println!("change record {} parked by the router", letter.id);
+    println!("change     {} of task {} at {}", letter.event_type, letter.aggregate_id, letter.occurred_at);
+    println!("parked     {}", letter.failed_at);
+    println!("reason     {}", letter.reason);
+    println!("{}", serde_json::to_string_pretty(&letter.event)?);
+    Ok(())
+}
+
+/// Routes parked change records again with the router's own derivation.
+async fn router_redrive(scope: &Scope, max: Option<usize>, id: Option<&str>, dry_run: bool) -> anyhow::Result<()> {
+    let id = id.map(local_id).transpose()?;
+    let ops = scope.operator()?;
+    if dry_run {
+        let count = match id {
+            Some(id) => ops.router_dead_letter(scope.tenant(), id).await.map(|_| 1).map_err(|e| match e {
+                StoreError::NotFound => anyhow::anyhow!("no change record {id} parked by the router"),
+                other => other.into(),
+            })?,
+            None => ops.router_dead_letters(scope.tenant(), max.unwrap_or(usize::MAX)).await?.len(),
+        };
+        if scope.json {
+            return print_json(&serde_json::json!({ "dryRun": true, "count": count }));
+        }
+        println!("dry run: {count} parked change record(s) would be routed again; nothing is sent");
+        return Ok(());
+    }
+    let done = ops.redrive_router(scope.tenant(), max, id).await?;
+    if scope.json {
+        return print_json(&done);
+    }
+    println!("routed {} parked change record(s) again: {} event(s) published", done.routed, done.events);
+    for (seq, reason) in &done.still_poison {
+        println!("still poison, left parked: {seq}: {reason}");
+    }
+    Ok(())
 }

@@ -56,20 +56,7 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<&'static str>),
              FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let mapped = stmt.query_map(params![cursor, i64::try_from(limit).unwrap_or(256)], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                RawRecord {
-                    tenant: r.get(1)?,
-                    aggregate_type: r.get(2)?,
-                    aggregate_id: r.get(3)?,
-                    aggregate_version: r.get(4)?,
-                    at: r.get(5)?,
-                    correlation_id: r.get(6)?,
-                    actor: r.get(7)?,
-                    old: r.get(8)?,
-                    new: r.get(9)?,
-                },
-            ))
+            Ok((r.get::<_, i64>(0)?, RawRecord::from_row(r)?))
         })?;
         mapped.map(|row| row.map(|(seq, raw)| (seq, raw.decode()))).collect::<Result<_, _>>()?
     };
@@ -111,6 +98,22 @@ pub(crate) struct RawRecord {
 }
 
 impl RawRecord {
+    /// From the columns `seq, tenant, aggregate_type, aggregate_id, aggregate_version, at,
+    /// correlation_id, actor, old_image, new_image` of the change log, in that order.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            tenant: r.get(1)?,
+            aggregate_type: r.get(2)?,
+            aggregate_id: r.get(3)?,
+            aggregate_version: r.get(4)?,
+            at: r.get(5)?,
+            correlation_id: r.get(6)?,
+            actor: r.get(7)?,
+            old: r.get(8)?,
+            new: r.get(9)?,
+        })
+    }
+
     pub(crate) fn decode(self) -> Result<ChangeRecord, String> {
         let aggregate_type = events_schema::AggregateType::parse(&self.aggregate_type)
             .ok_or_else(|| format!("unknown aggregate type {:?}", self.aggregate_type))?;
@@ -134,6 +137,28 @@ impl RawRecord {
             correlation_id: self.correlation_id,
             actor: self.actor,
         })
+    }
+}
+
+/// A record routed again: how many events, and the consumers they go to; or why it still
+/// cannot be derived.
+pub(crate) type Rerouted = Result<(usize, Vec<&'static str>), String>;
+
+/// Derives and publishes the events of change record `seq` again, as [`route_in`] does (a
+/// parked record, redriven after a fix). The bus keeps one copy per event id, so a record
+/// routed twice publishes its events once.
+pub(crate) fn reroute(tx: &Connection, seq: i64) -> Result<Rerouted, EmbeddedError> {
+    let raw = tx
+        .prepare_cached(
+            "SELECT seq, tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old_image, new_image
+             FROM change_log WHERE seq = ?1",
+        )?
+        .query_row([seq], RawRecord::from_row)
+        .optional()?;
+    let Some(raw) = raw else { return Ok(Err(format!("change record {seq} is no longer in the change log"))) };
+    match raw.decode().and_then(|r| derive(r).map_err(|e| e.to_string())) {
+        Ok(events) => Ok(Ok((events.len(), crate::bus::publish(tx, &events)?))),
+        Err(reason) => Ok(Err(reason)),
     }
 }
 
