@@ -4,7 +4,7 @@ import { ingestSourcesEnv, type TaskstreamConfig } from './config';
 import { Api } from './constructs/api';
 import { Buckets } from './constructs/buckets';
 import { Consumer } from './constructs/consumer';
-import { Data, GSI1, GSI2, GSI3, KEY_READ_ACTIONS, KEY_WRITE_ACTIONS } from './constructs/data';
+import { Data, GSI1, GSI2, GSI3 } from './constructs/data';
 import { Events } from './constructs/events';
 import { MetricsStore } from './constructs/metrics-store';
 import { Notifications } from './constructs/notifications';
@@ -119,10 +119,12 @@ export class TaskstreamStack extends Stack {
         });
         return {
           environment: { ...tableEnv, STATE_MACHINE_ARNS: workflows.arnsJson() },
-          // Reads tenants' policies; writes only its own item beside each task (which
-          // execution is the task's current one); starts and stops executions.
+          // Reads tenants' policies and writes its own item beside each task (which execution
+          // is the task's current one); starts and stops executions. Sprint closure runs here
+          // too: it lists a closed sprint's tasks (Query, on the indexes) and moves them and
+          // records the summary through the store's transactions (Put and Update).
           grant: (fn) => {
-            this.data.grantItems(fn.function, ['dynamodb:GetItem', 'dynamodb:PutItem'], [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]);
+            this.data.grantReadWrite(fn.function);
             workflows.grantStartStop(fn);
           },
         };

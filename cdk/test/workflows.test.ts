@@ -75,7 +75,7 @@ describe('workflows from state-machines/*.asl.json', () => {
       assert.ok(!actions.some((a: string) => a.startsWith('events:')), 'it publishes nothing: the stream router does');
     });
 
-    it('lets the escalation consumer start and stop its executions, and write only items', () => {
+    it('lets the escalation consumer start and stop its executions, and read and write items for plans and sprint closure', () => {
       const id = idOf('escalation');
       assert.deepEqual(escalationStartTargets(s).map(referencedId), [id]);
       const stops = escalationTargets(s, 'states:StopExecution');
@@ -85,7 +85,13 @@ describe('workflows from state-machines/*.asl.json', () => {
         .flatMap((st) => [st.Action].flat())
         .filter((a) => a.startsWith('dynamodb:'))
         .sort();
-      assert.deepEqual(table, ['dynamodb:GetItem', 'dynamodb:PutItem']);
+      // Query (table and indexes) to list a closed sprint's tasks, Update for the store's
+      // transactions; never a scan, a delete or a batch write.
+      assert.deepEqual([...new Set(table)], ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+      const indexQueries = escalationStatements(s).filter(
+        (st) => [st.Action].flat().includes('dynamodb:Query') && JSON.stringify(st.Resource).includes('/index/'),
+      );
+      assert.equal(indexQueries.length, 1, 'Query on the named indexes');
     });
   });
 

@@ -1,5 +1,6 @@
 //! The HTTP API over the AWS adapters, against the emulator: the same axum router the
-//! task-api Lambda runs, over the DynamoDB store and the S3 export store.
+//! task-api Lambda runs, over the DynamoDB store, the S3 export store and the escalation
+//! policies in the table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -19,10 +20,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared_api::{AppState, CORRELATION_HEADER, router};
 use shared_aws::dynamo::{DynamoStore, TableLayout};
+use shared_aws::escalation::DynamoPolicies;
 use shared_aws::export::{ExportConfig, S3Exports};
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
 use shared_core::context::RequestContext;
-use shared_core::ports::{Aggregate, Change, ExportStore, SingleTenant, Store};
+use shared_core::ports::{Aggregate, Change, EscalationPolicies, ExportStore, SingleTenant, Store};
 use shared_core::{Identity, Role};
 use shared_embedded::Engine;
 use tower::ServiceExt;
@@ -361,4 +363,74 @@ async fn an_export_goes_up_part_by_part_while_it_is_written() {
     assert_eq!(status, 200, "{fetched}");
     assert_eq!(fetched, written);
     assert_eq!(uploads_in_progress(&moto, &bucket).await, 0);
+}
+
+/// The router exactly as the task-api Lambda builds it (`task_api::app`), for one caller,
+/// with the tenants' escalation policies in the table.
+fn lambda_app(moto: &aws::Moto, table: &str, store: Arc<DynamoStore>, tenant: &str, role: Role) -> axum::Router {
+    let search = OpenSearchIndex::new(OpenSearchConfig::new("http://127.0.0.1:9", "tasks")).unwrap();
+    let caller = Identity { tenant: tenant.into(), actor: "tester".into(), role };
+    let state = AppState {
+        store: store.clone(),
+        history: store,
+        search: Arc::new(search),
+        metrics: None,
+        auth: Arc::new(SingleTenant(caller)),
+        exports: None,
+    };
+    task_api::app(state, Arc::new(DynamoPolicies::new(&moto.sdk_config(), table)))
+}
+
+#[tokio::test]
+async fn the_escalation_policy_on_the_lambda_is_an_item_of_the_table_walled_by_tenant_and_role() {
+    let (moto, name, store) = table().await;
+    let acme = lambda_app(&moto, &name, store.clone(), "acme", Role::Admin);
+    let globex = lambda_app(&moto, &name, store.clone(), "globex", Role::Admin);
+    let get = |app: &axum::Router| {
+        let app = app.clone();
+        async move { send(&app, Request::builder().uri("/escalation-policy").body(Body::empty()).unwrap()).await }
+    };
+
+    let (status, defaults) = get(&acme).await;
+    assert_eq!((status, &defaults["data"]["version"]), (StatusCode::OK, &json!(0)), "{defaults}");
+    let project = send(&acme, json_request("POST", "/projects", &json!({"name": "Infra"}), "c-project")).await;
+    assert_eq!(project.0, StatusCode::CREATED, "{}", project.1);
+    let project_id = project.1["data"]["id"].as_str().unwrap().to_owned();
+    let mut policy = defaults["data"].clone();
+    policy["lead"] = json!("ana");
+    policy["projects"] = json!({ project_id.clone(): {"lead": "omar"} });
+    let (status, stored) = send(&acme, json_request("PUT", "/escalation-policy", &policy, "c-put")).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(
+        (&stored["data"]["version"], &stored["data"]["projects"][&project_id]["lead"]),
+        (&json!(1), &json!("omar"))
+    );
+
+    // In the table, as the escalation Lambda reads it.
+    let policies = DynamoPolicies::new(&moto.sdk_config(), &name);
+    let kept = policies.policy("acme").await.unwrap().unwrap();
+    assert_eq!((kept.version, kept.rules.lead.as_deref()), (1, Some("ana")));
+    assert_eq!(policies.policy("globex").await.unwrap(), None);
+
+    // A stale version is a 409 naming the current one; the same PUT again is stale.
+    let (status, stale) = send(&acme, json_request("PUT", "/escalation-policy", &policy, "c-stale")).await;
+    assert_eq!((status, &stale["error"]["details"]["currentVersion"]), (StatusCode::CONFLICT, &json!(1)), "{stale}");
+
+    // Another tenant reads its own defaults and cannot name acme's project.
+    let (_, theirs) = get(&globex).await;
+    assert_eq!((&theirs["data"]["version"], theirs["data"].get("lead")), (&json!(0), None), "{theirs}");
+    let (status, borrowed) = send(&globex, json_request("PUT", "/escalation-policy", &policy, "c-borrow")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{borrowed}");
+    assert_eq!(policies.policy("globex").await.unwrap(), None, "nothing stored for globex");
+
+    // Members and viewers neither read nor write it.
+    for role in [Role::Member, Role::Viewer] {
+        let weak = lambda_app(&moto, &name, store.clone(), "acme", role);
+        assert_eq!(get(&weak).await.0, StatusCode::FORBIDDEN);
+        let mut next = policy.clone();
+        next["version"] = json!(1);
+        let (status, refused) = send(&weak, json_request("PUT", "/escalation-policy", &next, "c-weak")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    }
+    assert_eq!(policies.policy("acme").await.unwrap().unwrap().version, 1);
 }

@@ -3,6 +3,9 @@
 //! through the table so the stream derives `TaskEscalated`; a finished task needs nothing; a
 //! newer plan stops the older execution; a second start of the same plan starts nothing.
 //! Waits are a few seconds: the plans' times are set that close in the test input.
+//!
+//! The same consumer's other step, sprint closure, moves a closed sprint's tasks through the
+//! table once however often `SprintClosed` arrives.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -10,6 +13,7 @@ mod aws;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws::{Moto, as_lambda_event, create_table, read_stream, unique_name};
@@ -18,9 +22,13 @@ use events_schema::Timestamp;
 use events_schema::events::{Priority, TaskSnapshot, TaskStatus};
 use shared_aws::dynamo::DynamoStore;
 use shared_aws::dynamo::stream::change_record;
-use shared_aws::escalation::{SfnSchedule, execution_name};
+use shared_aws::escalation::{DynamoPolicies, SfnSchedule, execution_name};
+use shared_core::consumers::escalation::EscalationPlanner;
+use shared_core::consumers::sprint_closure::SprintClosure;
 use shared_core::context::{Identity, RequestContext, Role};
+use shared_core::domain::{CarryOver, ProjectDraft, close_sprint, new_project, new_sprint, start_sprint};
 use shared_core::escalation::{Plan, Policy, plan};
+use shared_core::pipeline::{Consumer, Delivery};
 use shared_core::ports::{Aggregate, Change, EscalationSchedule, Store, TaskFilter, TaskQuery, TaskSort};
 
 const TENANT: &str = "acme";
@@ -279,4 +287,96 @@ async fn cancelling_stops_the_running_execution() {
     assert!(e.schedule.cancel(TENANT, &t.id, 2).await.unwrap());
     e.stopped(&arn).await;
     assert_eq!(e.read(&t.id).await.version, 1);
+}
+
+/// A task of sprint `s1` in project `p1`, at version 1.
+fn sprint_task(id: &str, status: TaskStatus, points: u32) -> TaskSnapshot {
+    TaskSnapshot {
+        status,
+        due_date: None,
+        estimate_points: Some(points),
+        project_id: Some("p1".into()),
+        sprint_id: Some("s1".into()),
+        ..task(id, "2026-03-20")
+    }
+}
+
+#[tokio::test]
+async fn sprint_closure_moves_tasks_through_the_table_once_and_the_stream_derives_sprint_summarized() {
+    let e = emulated().await;
+    let config = e.moto.sdk_config();
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(&config, &e.table));
+    let project = new_project("p1".into(), ProjectDraft::parse("Platform", None).unwrap(), Timestamp::now());
+    let closing = start_sprint(&new_sprint("s1".into(), "p1".into(), "Sprint 14").unwrap(), Timestamp::now()).unwrap();
+    let next = new_sprint("s2".into(), "p1".into(), "Sprint 15").unwrap();
+    let mut changes = vec![
+        Change::Put { new: Aggregate::Project(project), expected_version: None },
+        Change::Put { new: Aggregate::Sprint(closing.clone()), expected_version: None },
+        Change::Put { new: Aggregate::Sprint(next), expected_version: None },
+    ];
+    for (id, status, points) in [
+        ("t-done", TaskStatus::Done, 3),
+        ("t-open", TaskStatus::Todo, 5),
+        ("t-going", TaskStatus::InProgress, 2),
+        ("t-dropped", TaskStatus::Cancelled, 1),
+    ] {
+        changes.push(Change::Put { new: Aggregate::Task(sprint_task(id, status, points)), expected_version: None });
+    }
+    store.commit(&ctx("ana"), changes, None).await.unwrap();
+    let closed = close_sprint(&closing, &CarryOver::Sprint("s2".into()), Timestamp::now()).unwrap();
+    let change = Change::Put { new: Aggregate::Sprint(closed), expected_version: Some(closing.version) };
+    store.commit(&ctx("ana"), vec![change], None).await.unwrap();
+
+    // The close as the stream router derives it from the table's stream.
+    let records = read_stream(&e.moto, &e.table).await;
+    let seen = records.len();
+    let change = change_record(&as_lambda_event(records.last().unwrap())).unwrap().unwrap();
+    let event = shared_core::derive(change).unwrap().remove(0);
+    assert_eq!(event.event_type(), "SprintClosed");
+
+    // The escalation Lambda's consumer, as its main builds it; the event delivered three
+    // times. One after the other: the emulator's TransactWriteItems is not isolated from a
+    // concurrent one (it writes item by item and undoes a failed one by restoring a copy of
+    // the whole table), so deliveries racing each other are shown on SQLite instead
+    // (`tests/tests/sprints.rs`), where a transaction is one.
+    let consumer = EscalationPlanner::new(
+        Arc::new(DynamoPolicies::new(&config, &e.table)),
+        Arc::new(SfnSchedule::new(&config, &e.table, "arn:aws:states:us-east-1:123456789012:stateMachine:unused")),
+    )
+    .with_sprint_closure(SprintClosure::new(store.clone()));
+    let live = Delivery::default();
+    for _ in 0..3 {
+        consumer.apply(&event, &live).await.unwrap();
+    }
+    // Replayed, it moves nothing either.
+    consumer.apply(&event, &Delivery { replay_name: Some("r1".into()) }).await.unwrap();
+
+    for (id, sprint) in [("t-open", "s2"), ("t-going", "s2"), ("t-done", "s1"), ("t-dropped", "s1")] {
+        let t = e.read(id).await;
+        assert_eq!(t.sprint_id.as_deref(), Some(sprint), "{id}");
+    }
+    let summarized = store.get_sprint(TENANT, "s1").await.unwrap().unwrap();
+    let summary = summarized.summary.clone().unwrap();
+    assert_eq!(
+        (
+            summary.completed_count,
+            summary.completed_points,
+            summary.carried_over_count,
+            summary.carried_over_to.as_str()
+        ),
+        (1, 3, 2, "s2")
+    );
+    assert_eq!(summarized.version, closing.version + 2, "closed, then summarized once");
+
+    // Exactly three writes after the close, each through the stream like any other.
+    let records = read_stream(&e.moto, &e.table).await;
+    let mut types = Vec::new();
+    for record in &records[seen..] {
+        let change = change_record(&as_lambda_event(record)).unwrap().unwrap();
+        assert_eq!(change.actor, "sprint-closure");
+        assert_eq!(change.correlation_id, event.meta.correlation_id, "the close's correlation id travels on");
+        types.extend(shared_core::derive(change).unwrap().iter().map(|e| e.event_type()));
+    }
+    types.sort_unstable();
+    assert_eq!(types, ["SprintSummarized", "TaskUpdated", "TaskUpdated"]);
 }

@@ -1,15 +1,17 @@
 //! The task API: API Gateway (REST, Cognito authorizer) → the core's axum router over
-//! DynamoDB, reading search results from OpenSearch and writing CSV exports to S3.
+//! DynamoDB (tasks and the tenants' escalation policies), reading search results from
+//! OpenSearch and writing CSV exports to S3.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::Error;
-use shared_api::{AppState, router};
+use shared_api::AppState;
 use shared_aws::api::lambda_service;
 use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
 use shared_aws::dynamo::DynamoStore;
 use shared_aws::env::{init_tracing, sdk_config};
+use shared_aws::escalation::DynamoPolicies;
 use shared_aws::export::{ExportConfig, S3Exports};
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
 
@@ -22,6 +24,7 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let config = sdk_config().await;
     let store = Arc::new(DynamoStore::from_env(&config)?);
+    let policies = Arc::new(DynamoPolicies::new(&config, store.table()));
     let search =
         OpenSearchIndex::new(OpenSearchConfig { timeout: SEARCH_TIMEOUT, ..OpenSearchConfig::from_env(&config)? })?;
     let state = AppState {
@@ -34,5 +37,5 @@ async fn main() -> Result<(), Error> {
         // A Lambda response is at most 6 MB: exports go to S3, answered with a link.
         exports: Some(Arc::new(S3Exports::new(&config, ExportConfig::from_env()?))),
     };
-    lambda_http::run(lambda_service(router(state))).await
+    lambda_http::run(lambda_service(task_api::app(state, policies))).await
 }

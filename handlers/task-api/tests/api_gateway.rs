@@ -13,13 +13,15 @@ use std::sync::Arc;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::{Value, json};
-use shared_api::{AppState, router};
+use shared_api::AppState;
 use shared_aws::api::lambda_service;
 use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
+use shared_core::ports::EscalationPolicies;
 use shared_embedded::{Engine, EngineConfig};
 
 struct Api {
     state: AppState,
+    policies: Arc<dyn EscalationPolicies>,
     _engine: Engine,
     _dir: tempfile::TempDir,
 }
@@ -47,13 +49,14 @@ impl Api {
             ]))),
             exports: None,
         };
-        Self { state, _engine: engine, _dir: dir }
+        Self { state, policies: engine.escalation(), _engine: engine, _dir: dir }
     }
 
     /// One invocation, the event given as API Gateway writes it.
     async fn invoke(&self, event: Value) -> Answer {
         let request: LambdaRequest = serde_json::from_value(event).unwrap();
-        let mut adapter = Adapter::from(lambda_service(router(self.state.clone())));
+        let app = task_api::app(self.state.clone(), Arc::clone(&self.policies));
+        let mut adapter = Adapter::from(lambda_service(app));
         let response = adapter.call(LambdaEvent::new(request, Context::default())).await.unwrap();
         let response = serde_json::to_value(response).unwrap();
         let body = match response["body"].as_str() {
@@ -206,4 +209,29 @@ async fn a_token_with_another_tenants_api_key_is_refused() {
     request["requestContext"]["identity"]["apiKeyId"] = json!("key-of-nobody");
     let answer = api.invoke(request).await;
     assert_eq!(answer.status, 401, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn the_escalation_policy_is_served_by_the_lambda_to_admins_of_each_tenant() {
+    let api = Api::new();
+    let path = "/escalation-policy";
+    let defaults = api.invoke(event("GET", path, None, None, Some(claims("acme", "admin")))).await;
+    assert_eq!(defaults.status, 200, "{}", defaults.body);
+    assert_eq!(defaults.body["data"]["version"], 0, "the defaults until one is stored");
+
+    let mut policy = defaults.body["data"].clone();
+    policy["lead"] = json!("ana");
+    let stored = api.invoke(event("PUT", path, None, Some(policy.clone()), Some(claims("acme", "admin")))).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!((&stored.body["data"]["version"], &stored.body["data"]["lead"]), (&json!(1), &json!("ana")));
+
+    for groups in ["member", "viewer"] {
+        let read = api.invoke(event("GET", path, None, None, Some(claims("acme", groups)))).await;
+        assert_eq!(read.status, 403, "{groups}: {}", read.body);
+        let write = api.invoke(event("PUT", path, None, Some(policy.clone()), Some(claims("acme", groups)))).await;
+        assert_eq!(write.status, 403, "{groups}: {}", write.body);
+    }
+    let theirs = api.invoke(event("GET", path, None, None, Some(claims("globex", "admin")))).await;
+    assert_eq!((theirs.status, &theirs.body["data"]["version"]), (200, &json!(0)), "{}", theirs.body);
+    assert_eq!(theirs.body["data"].get("lead"), None);
 }

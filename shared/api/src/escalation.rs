@@ -2,8 +2,9 @@
 //! A tenant that never stored one reads the defaults at version 0; a replace names the
 //! version it replaces like every other change.
 //!
-//! The routes answer only where the engine keeps policies: `serve` puts an
-//! [`EscalationHandle`] in the request extensions; without one they are 404.
+//! The routes answer only where the engine keeps policies: `serve` (SQLite) and the task-api
+//! Lambda (the table) put an [`EscalationHandle`] in the request extensions; without one they
+//! are 404.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use super::extract::{Ctx, Json};
 use super::tasks::{MAX_VERSION, USER_NAME, data};
 use super::versions::expected_version;
 
-/// The engine's policy store, as `serve` hands it to the router.
+/// The engine's policy store, as `serve` and the task-api Lambda hand it to the router.
 #[derive(Clone)]
 pub struct EscalationHandle(pub Arc<dyn EscalationPolicies>);
 
