@@ -229,3 +229,34 @@ fn the_stream_routers_failed_batch_is_listed_counted_and_redriven_from_the_comma
     assert!(!out.status.success());
     assert!(text(&out).1.contains("only copy"), "{}", text(&out).1);
 }
+
+#[test]
+fn lag_on_a_stage_exits_3_above_max_age_from_the_routers_iterator_age() {
+    let moto = moto();
+    moto.sqs("CreateQueue", json!({ "QueueName": "ops3-taskstream-audit-history" }));
+    moto.sqs("CreateQueue", json!({ "QueueName": "ops3-taskstream-audit-history-dlq" }));
+    // What Lambda publishes for the router: 45 s behind the table's writes.
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let put = "Action=PutMetricData&Version=2010-08-01&Namespace=AWS%2FLambda\
+               &MetricData.member.1.MetricName=IteratorAge&MetricData.member.1.Value=45000\
+               &MetricData.member.1.Dimensions.member.1.Name=FunctionName\
+               &MetricData.member.1.Dimensions.member.1.Value=ops3-taskstream-stream-router";
+    moto.call("monitoring", "POST", "/", &[form], put);
+
+    let out = moto.taskstream(&["lag", "--aws", "--stage", "ops3", "--max-age", "30s"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.contains("45.0s (iterator age)") && stdout.contains("audit-history"), "{stdout}");
+    assert!(stderr.contains("above --max-age"), "{stderr}");
+
+    let out = moto.taskstream(&["lag", "--aws", "--stage", "ops3", "--max-age", "60s", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lag: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(lag["router"]["iteratorAgeMs"], 45_000);
+    assert_eq!(lag["consumers"][0]["consumer"], "audit-history");
+    assert_eq!(lag["consumers"][0]["depth"], 0);
+
+    let out = moto.taskstream(&["lag", "--aws", "--stage", "ops3", "--tenant", "acme"]);
+    assert!(!out.status.success());
+}

@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use events_schema::{EVENT_SOURCE, Timestamp, routing};
 use serde_json::{Value, json};
-use shared_aws::operate::{AwsReplays, MoveMethod, OperateError, SqsDeadLetterQueues, StageNames};
+use shared_aws::operate::{AwsLagReader, AwsReplays, MoveMethod, OperateError, SqsDeadLetterQueues, StageNames};
 use shared_aws::parking::SqsDeadLetters;
 
 /// The consumers this test deploys; the rest of the routing table is "not deployed".
@@ -329,4 +329,49 @@ async fn a_whole_queue_is_redriven_by_an_sqs_move_task_where_the_endpoint_has_th
     let polls = calls.iter().filter(|(op, _)| op == "ListMessageMoveTasks").count();
     assert_eq!(polls, 2, "polled until the task completed");
     assert!(!calls.iter().any(|(op, _)| op == "ReceiveMessage" || op == "SendMessage"), "nothing passed through here");
+}
+
+/// Puts one datapoint (now) into the emulator's CloudWatch, as Lambda or SQS would publish it.
+async fn metric(s: &Stage, namespace: &str, name: &str, dimension: (&str, &str), value: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&s.moto.sdk_config());
+    let datum = MetricDatum::builder()
+        .metric_name(name)
+        .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
+        .value(value)
+        .build();
+    cloudwatch.put_metric_data().namespace(namespace).metric_data(datum).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn lag_on_a_stage_reads_the_queues_and_the_ages_cloudwatch_holds() {
+    let s = stage().await;
+    for task in ["t1", "t2", "t3"] {
+        s.publish(task).await;
+    }
+    let (audit, search) = (s.queue(routing::AUDIT_HISTORY), s.queue(routing::SEARCH_INDEXER));
+    // One message of the audit history's in flight, one search event dead-lettered.
+    let taken = s.sqs.receive_message().queue_url(&audit.url).visibility_timeout(60).send().await.unwrap();
+    assert_eq!(taken.messages().len(), 1);
+    SqsDeadLetters::new(s.sqs.clone(), search.dlq_url.clone())
+        .send("{}", routing::SEARCH_INDEXER, "bad", 5)
+        .await
+        .unwrap();
+    // The router's parking queue, with one record in it.
+    let parking = s.sqs.create_queue().queue_name(s.names.dead_letter_queue("stream-router")).send().await.unwrap();
+    s.sqs.send_message().queue_url(parking.queue_url().unwrap()).message_body("{}").send().await.unwrap();
+    let router = s.names.function("stream-router");
+    metric(&s, "AWS/Lambda", "IteratorAge", ("FunctionName", &router), 45_000.0).await;
+    metric(&s, "AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", &s.names.queue(routing::AUDIT_HISTORY)), 12.0)
+        .await;
+
+    let config = s.moto.sdk_config();
+    let lag = AwsLagReader::from_config(&config, s.names.clone()).read().await.unwrap();
+    assert_eq!((lag.router.iterator_age_ms, lag.router.parked), (Some(45_000), Some(1)));
+    let by = |name: &str| lag.consumers.iter().find(|c| c.consumer == name).unwrap().clone();
+    let (a, q) = (by(routing::AUDIT_HISTORY), by(routing::SEARCH_INDEXER));
+    assert_eq!((a.depth, a.in_flight, a.oldest_age_ms, a.dead_letters), (2, 1, Some(12_000), 0), "{a:?}");
+    assert_eq!((q.depth, q.in_flight, q.oldest_age_ms, q.dead_letters), (3, 0, None, 1), "{q:?}");
+    assert_eq!(lag.consumers.len(), DEPLOYED.len(), "consumers not deployed are left out");
+    assert_eq!(lag.max_age_ms(), Some(45_000));
 }

@@ -6,10 +6,12 @@
 //! so an operator needs only the stage name and credentials, not the stack's outputs.
 
 pub mod dead_letters;
+pub mod lag;
 pub mod replay;
 pub mod router_failures;
 
 pub use dead_letters::{AwsDeadLetter, DeadLetterQueue, MoveMethod, Redriven, SqsDeadLetterQueues};
+pub use lag::{AwsLag, AwsLagReader};
 pub use replay::{AwsReplay, AwsReplayPlan, AwsReplays};
 pub use router_failures::{RedriveSelection, RouterFailures, RouterRedrive};
 
@@ -71,6 +73,11 @@ impl StageNames {
         format!("{}-dlq", self.queue(consumer))
     }
 
+    /// A handler's Lambda function (rust-function.ts).
+    pub fn function(&self, handler: &str) -> String {
+        format!("{}-taskstream-{handler}", self.stage)
+    }
+
     /// The failure bucket's name up to the account id, which keeps S3 names globally unique.
     pub fn router_failure_bucket_prefix(&self) -> String {
         format!("{}-taskstream-{}-failures-", self.stage, crate::lambda::STREAM_ROUTER)
@@ -91,6 +98,7 @@ mod tests {
         assert_eq!(names.dead_letter_queue("notifier"), "prod-taskstream-notifier-dlq");
         assert_eq!(names.dead_letter_queue("stream-router"), "prod-taskstream-stream-router-dlq");
         assert_eq!(names.router_failure_bucket_prefix(), "prod-taskstream-stream-router-failures-");
+        assert_eq!(names.function("stream-router"), "prod-taskstream-stream-router");
         let long = StageNames::new("x".repeat(60));
         assert_eq!(long.rule("metrics").chars().count(), 64);
     }
