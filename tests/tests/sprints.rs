@@ -346,3 +346,28 @@ async fn close_refuses_bad_targets_and_weak_roles_and_writes_nothing() {
     let theirs_still = c.n.call(&globex, "GET", &format!("/sprints/{foreign}"), None).await;
     assert_eq!(theirs_still.body["data"]["version"], 1);
 }
+
+#[tokio::test]
+async fn a_named_sprint_closed_before_the_step_runs_sends_the_tasks_to_the_backlog() {
+    let c = Closing::new().await;
+    let project = c.project().await;
+    let sprint = c.sprint(&project, "Sprint 14", true).await;
+    let next = c.sprint(&project, "Sprint 15", false).await;
+    let open = c.task(&project, &sprint, "Open", 5, "todo").await;
+    let closed =
+        c.call("POST", &format!("/sprints/{sprint}/close?version=2"), Some(json!({"carryOverTo": next}))).await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    // Before the closing step runs, the named sprint starts and closes too.
+    let started = c.call("POST", &format!("/sprints/{next}/start?version=1"), None).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let gone = c.call("POST", &format!("/sprints/{next}/close?version=2"), None).await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    c.settle().await;
+
+    let task = c.get(&format!("/tasks/{open}")).await;
+    assert_eq!(sprint_of(&task), None, "never into a closed sprint: {task}");
+    let summary = c.get(&format!("/sprints/{sprint}")).await["summary"].clone();
+    assert_eq!((&summary["carriedOverCount"], &summary["carriedOverTo"]), (&json!(1), &json!("backlog")), "{summary}");
+    let other = c.get(&format!("/sprints/{next}")).await["summary"].clone();
+    assert_eq!((&other["carriedOverCount"], &other["completedCount"]), (&json!(0), &json!(0)), "{other}");
+}
