@@ -260,3 +260,11 @@ fn lag_on_a_stage_exits_3_above_max_age_from_the_routers_iterator_age() {
     let out = moto.taskstream(&["lag", "--aws", "--stage", "ops3", "--tenant", "acme"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn trace_on_a_stage_needs_the_tenant_whose_keys_hold_the_task() {
+    let moto = moto();
+    let out = moto.taskstream(&["trace", "some-task", "--aws", "--stage", "ops4"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("trace --aws needs --tenant T"), "{}", text(&out).1);
+}

@@ -23,7 +23,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use events_schema::{EVENT_SOURCE, Timestamp, routing};
 use serde_json::{Value, json};
-use shared_aws::operate::{AwsLagReader, AwsReplays, MoveMethod, OperateError, SqsDeadLetterQueues, StageNames};
+use shared_aws::operate::{
+    AwsLagReader, AwsReplays, AwsTracer, MoveMethod, OperateError, SqsDeadLetterQueues, StageNames,
+};
 use shared_aws::parking::SqsDeadLetters;
 
 /// The consumers this test deploys; the rest of the routing table is "not deployed".
@@ -374,4 +376,61 @@ async fn lag_on_a_stage_reads_the_queues_and_the_ages_cloudwatch_holds() {
     assert_eq!((q.depth, q.in_flight, q.oldest_age_ms, q.dead_letters), (3, 0, None, 1), "{q:?}");
     assert_eq!(lag.consumers.len(), DEPLOYED.len(), "consumers not deployed are left out");
     assert_eq!(lag.max_age_ms(), Some(45_000));
+}
+
+#[tokio::test]
+async fn trace_on_a_stage_reads_the_history_and_the_dead_letters_and_builds_the_log_query() {
+    use shared_core::ports::{HistoryRecord, HistoryStore};
+    let s = stage().await;
+    let config = s.moto.sdk_config();
+    aws::create_table(&s.moto.dynamodb(), &s.names.table()).await;
+    let store = shared_aws::dynamo::DynamoStore::new(&config, s.names.table());
+    let task = uuid::Uuid::now_v7().to_string();
+    let record = |version: u64, event_type: &str, correlation: &str| HistoryRecord {
+        tenant: "acme".into(),
+        task_id: task.clone(),
+        version,
+        event_type: event_type.into(),
+        event_id: uuid::Uuid::new_v4(),
+        schema_version: 1,
+        occurred_at: Timestamp::now(),
+        actor: "maria".into(),
+        correlation_id: correlation.into(),
+        data: json!({}),
+    };
+    for r in [
+        record(1, "TaskCreated", "req-1"),
+        record(3, "TaskCompleted", "req-3"),
+        record(3, "TaskStatusChanged", "req-3"),
+    ] {
+        assert!(store.append(&r).await.unwrap());
+    }
+    // v2's event dead-lettered by the audit history; another task's letter beside it.
+    let dlq = SqsDeadLetters::new(s.sqs.clone(), s.queue(routing::AUDIT_HISTORY).dlq_url.clone());
+    let letter = |id: &str| json!({ "detail-type": "TaskStatusChanged", "detail": { "eventId": "ev-2", "eventType": "TaskStatusChanged", "aggregateId": id } });
+    dlq.send(&letter(&task).to_string(), routing::AUDIT_HISTORY, "the history table refused the write", 5)
+        .await
+        .unwrap();
+    dlq.send(&letter("someone-else").to_string(), routing::AUDIT_HISTORY, "other", 5).await.unwrap();
+
+    let tracer = AwsTracer::from_config(&config, s.names.clone());
+    let trace = tracer.trace("acme", &task, None).await.unwrap();
+    let versions: Vec<(u64, usize, &str)> =
+        trace.changes.iter().map(|c| (c.version, c.events.len(), c.correlation_id.as_str())).collect();
+    assert_eq!(versions, vec![(1, 1, "req-1"), (3, 2, "req-3")]);
+    assert_eq!(trace.dead_letters.len(), 1, "{:?}", trace.dead_letters);
+    assert_eq!(trace.dead_letters[0].reason, "the history table refused the write");
+    assert!(trace.parked.is_empty(), "the stage has no router: nothing parked");
+    assert!(
+        trace.query.contains(&format!("@message like \"{task}\"")) && trace.query.contains("\"req-3\""),
+        "{}",
+        trace.query
+    );
+    assert!(trace.log_groups.contains(&format!("/aws/lambda/{}", s.names.function("stream-router"))));
+    let one = tracer.trace("acme", &task, Some(3)).await.unwrap();
+    assert_eq!(one.changes.len(), 1);
+
+    // Another tenant's view of the same id, and an id nobody wrote: not found.
+    assert!(matches!(tracer.trace("globex", &task, None).await, Err(OperateError::NotFound(_))));
+    assert!(matches!(tracer.trace("acme", "no-such-task", None).await, Err(OperateError::NotFound(_))));
 }

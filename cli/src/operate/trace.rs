@@ -1,14 +1,18 @@
 //! `taskstream trace TASK_ID [--version N]`: the task's change records, the events each
 //! derived, and where each event stands with every consumer.
 
+use shared_aws::operate::AwsTracer;
 use shared_core::ports::{ChangeState, DeliveryState, Operations, StoreError};
 
+use super::aws::AwsTarget;
 use super::{Scope, print_json};
 
 #[derive(clap::Args)]
 pub struct TraceArgs {
     #[command(flatten)]
     scope: Scope,
+    #[command(flatten)]
+    aws: AwsTarget,
     task_id: String,
     /// Only this version's change.
     #[arg(long)]
@@ -16,6 +20,9 @@ pub struct TraceArgs {
 }
 
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
+    if args.aws.aws {
+        return run_aws(&args).await;
+    }
     let trace =
         args.scope.operator()?.trace(args.scope.tenant(), &args.task_id, args.version).await.map_err(|e| match e {
             StoreError::NotFound => anyhow::anyhow!("no change of task {} in this data directory", args.task_id),
@@ -52,5 +59,48 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `trace --aws`: what the stage keeps of the task's changes, and the Logs Insights query for
+/// their log lines.
+async fn run_aws(args: &TraceArgs) -> anyhow::Result<()> {
+    let Some(tenant) = args.scope.tenant() else {
+        anyhow::bail!("trace --aws needs --tenant T: the table keeps each task under its tenant");
+    };
+    let config = shared_aws::env::sdk_config().await;
+    let tracer = AwsTracer::from_config(&config, args.aws.names());
+    let trace = tracer.trace(tenant, &args.task_id, args.version).await?;
+    if args.scope.json {
+        return print_json(&trace);
+    }
+    let now = trace.current_version.map_or_else(|| "not in the table".to_owned(), |v| format!("at version {v}"));
+    println!("task {} of {} ({now})", trace.task_id, trace.tenant);
+    for change in &trace.changes {
+        println!(
+            "v{}  {}  by {}  correlation {}",
+            change.version, change.occurred_at, change.actor, change.correlation_id
+        );
+        for event in &change.events {
+            println!("  {} v{}  {}  (in the audit history)", event.event_type, event.schema_version, event.event_id);
+        }
+    }
+    for v in &trace.missing_versions {
+        println!("v{v}  no audit-history item: not applied yet, dead-lettered or parked (below), or see the logs");
+    }
+    for l in &trace.dead_letters {
+        println!(
+            "dead letter of {}: {} {}: {}",
+            l.consumer,
+            l.event_type.as_deref().unwrap_or("-"),
+            l.event_id.as_deref().unwrap_or("-"),
+            l.reason
+        );
+    }
+    for p in &trace.parked {
+        println!("parked by the router: {} {}: {}", p.event_name.as_deref().unwrap_or("-"), p.id, p.reason);
+    }
+    println!("\nits log lines: run this Logs Insights query over {}:", trace.log_groups.join(" "));
+    println!("{}", trace.query);
     Ok(())
 }

@@ -9,11 +9,13 @@ pub mod dead_letters;
 pub mod lag;
 pub mod replay;
 pub mod router_failures;
+pub mod trace;
 
 pub use dead_letters::{AwsDeadLetter, DeadLetterQueue, MoveMethod, Redriven, SqsDeadLetterQueues};
 pub use lag::{AwsLag, AwsLagReader};
 pub use replay::{AwsReplay, AwsReplayPlan, AwsReplays};
 pub use router_failures::{RedriveSelection, RouterFailures, RouterRedrive};
+pub use trace::{AwsTrace, AwsTracer};
 
 /// An operator-facing failure: what was asked, and what AWS said.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,11 @@ impl StageNames {
 
     pub fn dead_letter_queue(&self, consumer: &str) -> String {
         format!("{}-dlq", self.queue(consumer))
+    }
+
+    /// The table (data.ts); it has the bus's name.
+    pub fn table(&self) -> String {
+        self.bus()
     }
 
     /// A handler's Lambda function (rust-function.ts).
