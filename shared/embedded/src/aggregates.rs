@@ -211,7 +211,7 @@ fn commit_in(
 impl Store for SqliteStore {
     async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<TaskSnapshot>, StoreError> {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        Ok(self.db.read(move |conn| task_list::get_task(conn, &tenant, &id)).await?)
+        Ok(self.db.lookup(move |conn| task_list::get_task(conn, &tenant, &id)).await?)
     }
 
     async fn list_tasks(&self, tenant: &str, query: &TaskQuery) -> Result<Page<TaskSnapshot>, StoreError> {
@@ -310,7 +310,7 @@ impl Store for SqliteStore {
         let (tenant, key) = (tenant.to_owned(), key.to_owned());
         Ok(self
             .db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT fingerprint, status, body FROM idempotency WHERE tenant = ?1 AND key = ?2")?
                     .query_row(params![tenant, key], |r| {
@@ -346,7 +346,7 @@ impl Store for SqliteStore {
         let (tenant, key) = (tenant.to_owned(), key.to_owned());
         Ok(self
             .db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 Ok(conn
                     .prepare_cached("SELECT task_id FROM external_keys WHERE tenant = ?1 AND key = ?2")?
                     .query_row(params![tenant, key], |r| r.get(0))

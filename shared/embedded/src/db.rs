@@ -6,7 +6,9 @@
 //! caller only after that transaction commits. A refused write rolls back its savepoint
 //! alone. Under load this turns thousands of commits a second into a few hundred, for the
 //! API and the consumers alike; alone, a write commits at once. Reads run on tokio's
-//! blocking pool over a small pool of read connections (WAL lets them run beside writes).
+//! blocking pool over a small pool of read connections (WAL lets them run beside writes);
+//! at most [`MAX_READERS`] at once, so a burst of reads waits for a pooled connection
+//! instead of opening (and parsing the schema of) one connection per read.
 //!
 //! A storage fault (disk full, I/O error) fails the writes it touches and nothing else: the
 //! writer thread lives on, and the next group commits once the disk works again.
@@ -17,14 +19,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::EmbeddedError;
 
 const SCHEMA: &str = include_str!("schema.sql");
 pub(crate) const DB_FILE: &str = "taskstream.db";
 const LOCK_FILE: &str = "taskstream.lock";
-const MAX_IDLE_READERS: usize = 8;
+/// How many reads run at once, each on its own pooled connection. A new connection parses
+/// the whole schema on its first statement and starts with cold caches; with reads bounded
+/// to the pool, each connection is opened once and then reused. Eight keeps a few cores busy
+/// with index lookups; more would only queue on the CPU instead of here.
+const MAX_READERS: usize = 8;
 
 /// A queued write: runs on the writer thread (`None` when no transaction could be opened)
 /// and returns whether it succeeded plus how to answer its caller once the outcome of the
@@ -90,6 +96,8 @@ pub struct Db {
     /// `Sender` is `Sync`: every write queues through it without a lock.
     writer: std::sync::mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per pooled read connection: [`Db::read`] waits for one.
+    read_slots: Arc<Semaphore>,
     /// Woken after a write appends to the change log.
     pub(crate) changes: Notify,
     /// Woken per queue after messages are enqueued.
@@ -142,6 +150,7 @@ impl Db {
             path,
             writer: jobs,
             readers: Mutex::new(Vec::new()),
+            read_slots: Arc::new(Semaphore::new(MAX_READERS)),
             changes: Notify::new(),
             queue_signals: Mutex::new(HashMap::new()),
             _lock: lock,
@@ -204,7 +213,7 @@ impl Db {
         };
         let result = f(&conn);
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < MAX_IDLE_READERS {
+        if readers.len() < MAX_READERS {
             readers.push(conn);
         }
         result
@@ -222,12 +231,38 @@ impl Db {
         rx.await.map_err(|_| EmbeddedError::Unavailable("the writer dropped a write".into()))?
     }
 
+    /// A point lookup (a row or a few, by an index): run on the calling task's own thread
+    /// over a pooled connection rather than handed to the blocking pool. Such a read takes a
+    /// few microseconds, less than the two thread wake-ups of a hand-off, and the commands,
+    /// deliveries and consumers that make most reads make several each. Anything that may scan
+    /// (lists, searches, exports) goes through [`Db::read`].
+    pub async fn lookup<T>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, EmbeddedError>,
+    ) -> Result<T, EmbeddedError> {
+        let _slot = self
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| EmbeddedError::Unavailable("the read pool is closed".into()))?;
+        self.read_blocking(f)
+    }
+
     pub async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
     ) -> Result<T, EmbeddedError> {
+        let slot = Arc::clone(&self.read_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| EmbeddedError::Unavailable("the read pool is closed".into()))?;
         let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+        tokio::task::spawn_blocking(move || {
+            let result = db.read_blocking(f);
+            drop(slot);
+            result
+        })
+        .await?
     }
 
     pub(crate) fn queue_signal(&self, queue: &str) -> Arc<Notify> {

@@ -157,7 +157,7 @@ impl NotificationStore for SqliteNotificationStore {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         Ok(self
             .db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 let mut stmt =
                     conn.prepare_cached("SELECT body, version FROM people WHERE tenant = ?1 AND name = ?2")?;
                 let mut out = Vec::new();

@@ -10,6 +10,7 @@ use shared_core::ports::Aggregate;
 use shared_core::{ChangeRecord, derive};
 use tokio::sync::watch;
 
+use crate::bus::ArchiveRow;
 use crate::db::{Db, now_ms};
 use crate::{EmbeddedError, EngineConfig};
 
@@ -36,22 +37,46 @@ pub(crate) async fn run(db: Arc<Db>, config: EngineConfig, mut shutdown: watch::
 }
 
 /// Routes up to `limit` records; returns how many it took.
+///
+/// The records are read and their events derived and encoded on a reader, beside the
+/// writer; the writer only inserts the rows and moves the cursor, after checking that the
+/// cursor is still where the read found it (a second router, `taskstream route` beside
+/// `serve`, may have moved it: then nothing is written and the next read starts after it).
 pub(crate) async fn route_batch(db: &Arc<Db>, limit: usize) -> Result<usize, EmbeddedError> {
-    let (taken, consumers) = db.write(move |tx| route_in(tx, limit)).await?;
-    for consumer in consumers {
-        db.queue_signal(consumer).notify_one();
+    let Some(batch) = db.read(move |conn| derive_batch(conn, limit)).await? else { return Ok(0) };
+    let taken = batch.records.len();
+    let consumers = batch.consumers.clone();
+    if db.write(move |tx| write_batch(tx, &batch)).await? {
+        for consumer in consumers {
+            db.queue_signal(consumer).notify_one();
+        }
+    } else {
+        tracing::debug!("another router moved the cursor; reading again");
     }
     Ok(taken)
 }
 
-fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<&'static str>), EmbeddedError> {
-    let cursor: i64 = tx
+/// A batch of change records past the router's cursor, each with its encoded events or
+/// the reason it derives none.
+struct Derived {
+    cursor: i64,
+    last: i64,
+    records: Vec<(i64, Result<Vec<ArchiveRow>, String>)>,
+    consumers: Vec<&'static str>,
+}
+
+fn cursor(conn: &Connection) -> Result<i64, EmbeddedError> {
+    Ok(conn
         .prepare_cached("SELECT seq FROM cursors WHERE name = ?1")?
         .query_row([CURSOR], |r| r.get(0))
         .optional()?
-        .unwrap_or(0);
+        .unwrap_or(0))
+}
+
+fn derive_batch(conn: &Connection, limit: usize) -> Result<Option<Derived>, EmbeddedError> {
+    let cursor = cursor(conn)?;
     let rows: Vec<(i64, Result<ChangeRecord, String>)> = {
-        let mut stmt = tx.prepare_cached(
+        let mut stmt = conn.prepare_cached(
             "SELECT seq, tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old_image, new_image
              FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
@@ -60,28 +85,37 @@ fn route_in(tx: &Connection, limit: usize) -> Result<(usize, Vec<&'static str>),
         })?;
         mapped.map(|row| row.map(|(seq, raw)| (seq, raw.decode()))).collect::<Result<_, _>>()?
     };
-    let Some(&(last, _)) = rows.last() else { return Ok((0, Vec::new())) };
-
-    let taken = rows.len();
+    let Some(&(last, _)) = rows.last() else { return Ok(None) };
     let mut consumers: Vec<&'static str> = Vec::new();
-    for (seq, record) in rows {
-        let derived = record.and_then(|r| derive(r).map_err(|e| e.to_string()));
-        match derived {
-            Ok(events) => {
-                for c in crate::bus::publish(tx, &events)? {
-                    if !consumers.contains(&c) {
-                        consumers.push(c);
-                    }
-                }
-            }
-            Err(reason) => park(tx, seq, &reason)?,
+    let records = rows
+        .into_iter()
+        .map(|(seq, record)| {
+            let encoded = record
+                .and_then(|r| derive(r).map_err(|e| e.to_string()))
+                .and_then(|events| crate::bus::encode(&events, &mut consumers));
+            (seq, encoded)
+        })
+        .collect();
+    Ok(Some(Derived { cursor, last, records, consumers }))
+}
+
+/// Archives a derived batch and moves the cursor past it, unless the cursor moved since
+/// the batch was read (then it writes nothing and says so).
+fn write_batch(tx: &Connection, batch: &Derived) -> Result<bool, EmbeddedError> {
+    if cursor(tx)? != batch.cursor {
+        return Ok(false);
+    }
+    for (seq, encoded) in &batch.records {
+        match encoded {
+            Ok(rows) => crate::bus::archive(tx, rows)?,
+            Err(reason) => park(tx, *seq, reason)?,
         }
     }
     tx.prepare_cached(
         "INSERT INTO cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
     )?
-    .execute(params![CURSOR, last])?;
-    Ok((taken, consumers))
+    .execute(params![CURSOR, batch.last])?;
+    Ok(true)
 }
 
 /// The change log row as stored, before its text columns are trusted.
@@ -144,7 +178,7 @@ impl RawRecord {
 /// cannot be derived.
 pub(crate) type Rerouted = Result<(usize, Vec<&'static str>), String>;
 
-/// Derives and publishes the events of change record `seq` again, as [`route_in`] does (a
+/// Derives and publishes the events of change record `seq` again, as [`route_batch`] does (a
 /// parked record, redriven after a fix). The bus keeps one copy per event id, so a record
 /// routed twice publishes its events once.
 pub(crate) fn reroute(tx: &Connection, seq: i64) -> Result<Rerouted, EmbeddedError> {
@@ -156,8 +190,16 @@ pub(crate) fn reroute(tx: &Connection, seq: i64) -> Result<Rerouted, EmbeddedErr
         .query_row([seq], RawRecord::from_row)
         .optional()?;
     let Some(raw) = raw else { return Ok(Err(format!("change record {seq} is no longer in the change log"))) };
-    match raw.decode().and_then(|r| derive(r).map_err(|e| e.to_string())) {
-        Ok(events) => Ok(Ok((events.len(), crate::bus::publish(tx, &events)?))),
+    let mut consumers = Vec::new();
+    let encoded = raw
+        .decode()
+        .and_then(|r| derive(r).map_err(|e| e.to_string()))
+        .and_then(|events| crate::bus::encode(&events, &mut consumers));
+    match encoded {
+        Ok(rows) => {
+            crate::bus::archive(tx, &rows)?;
+            Ok(Ok((rows.len(), consumers)))
+        }
         Err(reason) => Ok(Err(reason)),
     }
 }

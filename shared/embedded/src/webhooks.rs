@@ -247,7 +247,7 @@ impl WebhookStore for SqliteWebhookStore {
         let (tenant, event_type) = (tenant.to_owned(), event_type.to_owned());
         Ok(self
             .db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT w.id FROM webhooks w, json_each(w.event_types) t
                      WHERE w.tenant = ?1 AND w.active = 1 AND t.value = ?2 ORDER BY w.rowid",

@@ -23,6 +23,21 @@ fn tombstone(tx: &Connection, tenant: &str, id: &str) -> Result<Option<u64>, Emb
         .optional()?)
 }
 
+/// The indexed text of a document, as FTS5 keeps it.
+#[derive(PartialEq, Eq)]
+struct Text {
+    title: String,
+    description: String,
+    tags: String,
+}
+
+fn stored_text(tx: &Connection, docid: i64) -> Result<Option<Text>, EmbeddedError> {
+    Ok(tx
+        .prepare_cached("SELECT title, description, tags FROM search_text WHERE rowid = ?1")?
+        .query_row([docid], |r| Ok(Text { title: r.get(0)?, description: r.get(1)?, tags: r.get(2)? }))
+        .optional()?)
+}
+
 /// Drops the text and suggestions of a doc (before rewriting or removing it).
 fn clear_derived(tx: &Connection, docid: i64) -> Result<(), EmbeddedError> {
     tx.prepare_cached("DELETE FROM search_text WHERE rowid = ?1")?.execute([docid])?;
@@ -35,6 +50,11 @@ pub(super) fn upsert(tx: &Connection, tenant: &str, task: &TaskSnapshot, version
         return Ok(false);
     }
     let body = serde_json::to_string(task)?;
+    let text = Text {
+        title: task.title.clone(),
+        description: task.description.clone().unwrap_or_default(),
+        tags: task.tags.join(" "),
+    };
     let (status, priority) = (task.status.as_str(), task.priority.as_str());
     let docid = match doc(tx, tenant, &task.id)? {
         Some((_, stored)) if stored >= version => return Ok(false),
@@ -53,6 +73,11 @@ pub(super) fn upsert(tx: &Connection, tenant: &str, task: &TaskSnapshot, version
                 body,
                 docid
             ])?;
+            // Most changes (a status, an assignee) leave the text alone: its postings and
+            // suggestions stay as they are.
+            if stored_text(tx, docid)?.is_some_and(|stored| stored == text) {
+                return Ok(true);
+            }
             clear_derived(tx, docid)?;
             docid
         }
@@ -76,7 +101,7 @@ pub(super) fn upsert(tx: &Connection, tenant: &str, task: &TaskSnapshot, version
         }
     };
     tx.prepare_cached("INSERT INTO search_text (rowid, title, description, tags) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![docid, task.title, task.description.as_deref().unwrap_or(""), task.tags.join(" ")])?;
+        .execute(params![docid, text.title, text.description, text.tags])?;
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO search_suggestions (tenant, input, docid, title) VALUES (?1, ?2, ?3, ?4)",
     )?;
