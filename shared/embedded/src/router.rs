@@ -134,7 +134,7 @@ pub(crate) struct RawRecord {
 impl RawRecord {
     /// From the columns `seq, tenant, aggregate_type, aggregate_id, aggregate_version, at,
     /// correlation_id, actor, old_image, new_image` of the change log, in that order.
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             tenant: r.get(1)?,
             aggregate_type: r.get(2)?,

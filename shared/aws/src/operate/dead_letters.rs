@@ -260,7 +260,7 @@ impl SqsDeadLetterQueues {
         let mut empty = 0;
         let done = |moved: i64| (moved as usize) >= max || (id.is_some() && moved > 0);
         while !done(moved) && empty < EMPTY_RECEIVES {
-            let batch = self.receive(&queues.dlq_url, 10).await?;
+            let batch = receive(&self.client, &queues.dlq_url, 10).await?;
             if batch.is_empty() {
                 empty += 1;
                 continue;
@@ -291,7 +291,7 @@ impl SqsDeadLetterQueues {
             }
         }
         for receipt in &held {
-            self.release(&queues.dlq_url, receipt).await?;
+            release(&self.client, &queues.dlq_url, receipt).await?;
         }
         if let Some(id) = id
             && moved == 0
@@ -314,7 +314,7 @@ impl SqsDeadLetterQueues {
         let mut held = Vec::new();
         let mut empty = 0;
         while out.len() < limit && empty < EMPTY_RECEIVES {
-            let batch = self.receive(dlq_url, 10).await?;
+            let batch = receive(&self.client, dlq_url, 10).await?;
             if batch.is_empty() {
                 empty += 1;
                 continue;
@@ -329,37 +329,9 @@ impl SqsDeadLetterQueues {
             }
         }
         for receipt in &held {
-            self.release(dlq_url, receipt).await?;
+            release(&self.client, dlq_url, receipt).await?;
         }
         Ok(out)
-    }
-
-    async fn receive(&self, url: &str, max: i32) -> Result<Vec<aws_sdk_sqs::types::Message>, OperateError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(max)
-            .visibility_timeout(READ_VISIBILITY_SECS)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| OperateError::aws("ReceiveMessage", e))?;
-        Ok(out.messages.unwrap_or_default())
-    }
-
-    async fn release(&self, url: &str, receipt: &str) -> Result<(), OperateError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .map_err(|e| OperateError::aws("ChangeMessageVisibility", e))?;
-        Ok(())
     }
 
     async fn find(&self, consumer: &str) -> Result<Option<Queues>, OperateError> {
@@ -451,4 +423,38 @@ fn letter_of(consumer: &str, message: &aws_sdk_sqs::types::Message, with_body: b
         aggregate_id: field("aggregateId"),
         body: if with_body { body } else { None },
     }
+}
+
+/// Reads up to `max` messages of a queue without deleting them, hidden from other readers for
+/// [`READ_VISIBILITY_SECS`], with their attributes and sent time (what `show` and a redrive need).
+pub(super) async fn receive(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    max: i32,
+) -> Result<Vec<aws_sdk_sqs::types::Message>, OperateError> {
+    let out = client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max)
+        .visibility_timeout(READ_VISIBILITY_SECS)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+        .send()
+        .await
+        .map_err(|e| OperateError::aws("ReceiveMessage", e))?;
+    Ok(out.messages.unwrap_or_default())
+}
+
+/// Makes a message read by [`receive`] visible again at once: it stays where it was.
+pub(super) async fn release(client: &aws_sdk_sqs::Client, url: &str, receipt: &str) -> Result<(), OperateError> {
+    client
+        .change_message_visibility()
+        .queue_url(url)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .map_err(|e| OperateError::aws("ChangeMessageVisibility", e))?;
+    Ok(())
 }

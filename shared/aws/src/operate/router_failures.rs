@@ -25,6 +25,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde::{Deserialize, Serialize};
 use shared_core::stream_router::{PoisonParking, RetryPolicy, prepare};
 
+use super::dead_letters::{receive, release};
 use super::{OperateError, StageNames};
 use crate::bus::EventBridgePublisher;
 use crate::dynamo::stream::decode_batch_with;
@@ -34,8 +35,6 @@ use crate::parking::SqsParking;
 /// Where Lambda writes its invocation records in the bucket:
 /// `aws/lambda/<mapping uuid>/<shard id>/YYYY/MM/DD/<time>-<uuid>`.
 pub const FAILURE_PREFIX: &str = "aws/lambda/";
-/// How long a listed parked record stays hidden from other readers (SQS has no peek).
-const READ_VISIBILITY_SECS: i32 = 30;
 /// Empty receives in a row after which the parking queue counts as read to its end.
 const EMPTY_RECEIVES: usize = 2;
 
@@ -342,7 +341,7 @@ impl RouterFailures {
         let mut held = Vec::new();
         let mut empty = 0;
         while taken < budget && empty < EMPTY_RECEIVES {
-            let batch = self.receive(url).await?;
+            let batch = receive(&self.sqs, url, 10).await?;
             if batch.is_empty() {
                 empty += 1;
                 continue;
@@ -411,7 +410,7 @@ impl RouterFailures {
             }
         }
         for receipt in &held {
-            self.release(url, receipt).await?;
+            release(&self.sqs, url, receipt).await?;
         }
         Ok(())
     }
@@ -532,7 +531,7 @@ impl RouterFailures {
         let mut held = Vec::new();
         let mut empty = 0;
         while out.len() < limit && empty < EMPTY_RECEIVES {
-            let batch = self.receive(url).await?;
+            let batch = receive(&self.sqs, url, 10).await?;
             if batch.is_empty() {
                 empty += 1;
                 continue;
@@ -546,37 +545,9 @@ impl RouterFailures {
             }
         }
         for receipt in &held {
-            self.release(url, receipt).await?;
+            release(&self.sqs, url, receipt).await?;
         }
         Ok(out)
-    }
-
-    async fn receive(&self, url: &str) -> Result<Vec<aws_sdk_sqs::types::Message>, OperateError> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(READ_VISIBILITY_SECS)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| OperateError::aws("ReceiveMessage", e))?;
-        Ok(out.messages.unwrap_or_default())
-    }
-
-    async fn release(&self, url: &str, receipt: &str) -> Result<(), OperateError> {
-        self.sqs
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .map_err(|e| OperateError::aws("ChangeMessageVisibility", e))?;
-        Ok(())
     }
 }
 

@@ -35,20 +35,7 @@ fn read_in(
              AND (?3 IS NULL OR aggregate_version = ?3) ORDER BY seq",
         )?
         .query_map(params![task_id, tenant, version.map(|v| i64::try_from(v).unwrap_or(i64::MAX))], |r| {
-            Ok((
-                r.get(0)?,
-                RawRecord {
-                    tenant: r.get(1)?,
-                    aggregate_type: r.get(2)?,
-                    aggregate_id: r.get(3)?,
-                    aggregate_version: r.get(4)?,
-                    at: r.get(5)?,
-                    correlation_id: r.get(6)?,
-                    actor: r.get(7)?,
-                    old: r.get(8)?,
-                    new: r.get(9)?,
-                },
-            ))
+            Ok((r.get(0)?, RawRecord::from_row(r)?))
         })?
         .collect::<Result<_, _>>()?;
     if records.is_empty() {
