@@ -11,7 +11,9 @@ use anyhow::Context;
 use shared_api::auth_failures::AuthFailureLayer;
 use shared_api::backpressure::{Backpressure, BackpressureLayer};
 use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
-use shared_api::{AppState, EscalationHandle, KeysHandle, NotificationsHandle, OpsHandle, WebhooksHandle, router};
+use shared_api::{
+    AppState, EscalationHandle, EventsHandle, KeysHandle, NotificationsHandle, OpsHandle, WebhooksHandle, router,
+};
 use shared_core::consumers::escalation::EscalationPlanner;
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::metrics::MetricsRecorder;
@@ -71,6 +73,10 @@ pub struct ServeArgs {
     /// `Retry-After` (reads go on). `500ms`, `30s`, `2m`, or seconds; `0` turns it off.
     #[arg(long, env = "TASKSTREAM_MAX_LAG", default_value = "30s", value_parser = parse_duration)]
     max_lag: Duration,
+    /// How long `GET /events/stream` may stay silent before it sends a comment line, so
+    /// proxies and load balancers keep the connection open: `500ms`, `15s`, or seconds.
+    #[arg(long, env = "TASKSTREAM_STREAM_HEARTBEAT", default_value = "15s", value_parser = parse_heartbeat)]
+    stream_heartbeat: Duration,
     #[command(flatten)]
     http: HttpArgs,
     #[command(flatten)]
@@ -157,6 +163,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A heartbeat period: a duration above zero.
+fn parse_heartbeat(text: &str) -> Result<Duration, String> {
+    let period = parse_duration(text)?;
+    if period < Duration::from_millis(10) {
+        Err(format!("{text:?} is too short: give at least 10ms"))
+    } else {
+        Ok(period)
+    }
+}
+
 /// A limiter of `per_second` with `burst`, or none when `per_second` is 0.
 fn limiter(per_second: f64, burst: u32) -> anyhow::Result<Option<Arc<RateLimiter>>> {
     if per_second == 0.0 {
@@ -186,6 +202,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(data = %engine.db().path().display(), sync = ?args.sync, "data directory open");
 
     let (stop, stopped) = watch::channel(false);
+    // Turns true as soon as shutdown begins, before the HTTP server drains: open event
+    // streams end then, instead of holding the drain until its deadline.
+    let (closing, closing_rx) = watch::channel(false);
     let stopped_lag = stopped.clone();
     let history = engine.history_store();
     let search = engine.search_index();
@@ -229,6 +248,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut app = router(state)
         .layer(axum::Extension(KeysHandle(Arc::new(keys))))
         .layer(axum::Extension(OpsHandle(Arc::new(engine.operator()))))
+        .layer(axum::Extension(EventsHandle {
+            feed: engine.event_feed(),
+            heartbeat: args.stream_heartbeat,
+            closing: closing_rx,
+        }))
         .layer(axum::Extension(NotificationsHandle(notifications)))
         .layer(axum::Extension(EscalationHandle(engine.escalation())))
         .layer(axum::Extension(WebhooksHandle {
@@ -264,7 +288,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("taskstream listening on http://{local}");
     std::io::stdout().flush()?;
 
-    http_server::serve(listener, app, args.http.limits(), shutdown_signal()).await?;
+    let shutdown = async move {
+        shutdown_signal().await;
+        closing.send_replace(true);
+    };
+    http_server::serve(listener, app, args.http.limits(), shutdown).await?;
     tracing::info!("shutting down: finishing in-flight work");
     stop.send_replace(true);
     for handle in loops {

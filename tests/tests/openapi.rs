@@ -34,12 +34,19 @@ fn the_committed_document_matches_the_code() {
 async fn every_documented_operation_is_routed_and_the_document_is_served() {
     let mut h = Harness::new();
     // As serve routes it: with the engine's keys behind /keys, its operations behind /admin,
-    // its people, notifications and webhooks, its escalation policies.
+    // its people, notifications and webhooks, its escalation policies, its event stream.
     let keys = shared_api::KeysHandle(std::sync::Arc::new(h.engine.api_keys()));
     let ops = shared_api::OpsHandle(std::sync::Arc::new(h.engine.operator()));
     let notifications = shared_api::NotificationsHandle(h.engine.notification_store());
     let escalation = shared_api::EscalationHandle(h.engine.escalation());
     let webhooks = shared_api::WebhooksHandle { store: h.engine.webhook_store(), allow_private: false };
+    // Already closing, so the event stream ends as soon as it has answered.
+    let (_closing, closed) = tokio::sync::watch::channel(true);
+    let events = shared_api::EventsHandle {
+        feed: h.engine.event_feed(),
+        heartbeat: std::time::Duration::from_secs(15),
+        closing: closed,
+    };
     h.app = h
         .app
         .clone()
@@ -47,7 +54,8 @@ async fn every_documented_operation_is_routed_and_the_document_is_served() {
         .layer(axum::Extension(ops))
         .layer(axum::Extension(notifications))
         .layer(axum::Extension(escalation))
-        .layer(axum::Extension(webhooks));
+        .layer(axum::Extension(webhooks))
+        .layer(axum::Extension(events));
     for op in operations() {
         let path = op
             .path

@@ -125,3 +125,18 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut buf = [0u8; 64];
     matches!(stream.read(&mut buf), Ok(0))
 }
+
+/// Makes an API key with `taskstream keys create` on `data` (beside a running serve);
+/// returns the secret.
+pub fn create_key(data: &Path, tenant: &str, role: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taskstream"))
+        .args(["keys", "create", "--data"])
+        .arg(data)
+        .args(["--tenant", tenant, "--role", role])
+        .env("TASKSTREAM_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "keys create: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout.lines().last().unwrap().trim().to_owned()
+}

@@ -10,6 +10,7 @@ mod comments;
 mod correlation;
 mod error;
 mod escalation;
+mod event_stream;
 mod export;
 mod extract;
 mod history;
@@ -37,6 +38,7 @@ pub use admin::OpsHandle;
 pub use correlation::CORRELATION_HEADER;
 pub use error::{ApiError, ErrorCode};
 pub use escalation::EscalationHandle;
+pub use event_stream::{EventsHandle, LAST_EVENT_ID};
 pub use export::cell as csv_cell;
 pub use idempotency::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
 pub use keys::KeysHandle;
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/search", get(search::search))
         .route("/search/suggest", get(search::suggest))
         .route("/metrics/{name}", get(metrics::get))
+        .route("/events/stream", get(event_stream::stream))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{keyId}", delete(keys::revoke))
         .route("/admin/lag", get(admin::lag))

@@ -13,6 +13,7 @@ use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
 use super::escalation::PolicyDoc;
+use super::event_stream::StreamQuery;
 use super::ingest::{BatchReport, MAX_BATCH, OutcomeDoc};
 use super::keys::{KeyBody, KeyView};
 use super::metrics::{MetricNameDoc, MetricsParams};
@@ -41,6 +42,8 @@ enum Reply {
     Csv,
     Empty,
     Raw(SchemaFn),
+    /// `text/event-stream`; the schema describes one event.
+    Stream(SchemaFn),
 }
 
 /// One documented operation.
@@ -83,6 +86,18 @@ fn change<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
 fn command_batch(g: &mut SchemaGenerator) -> Schema {
     let item = g.subschema_for::<CommandEnvelope>().to_value();
     Schema::try_from(json!({ "type": "array", "maxItems": MAX_BATCH, "items": item })).unwrap_or_default()
+}
+
+/// One Server-Sent Event of `GET /events/stream`, as a client's parser reads it.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct StreamEventDoc {
+    /// The event's position in the archive; send it back as `Last-Event-ID` to resume.
+    #[schemars(regex(pattern = r"^[0-9]+$"))]
+    id: String,
+    /// The event's envelope as JSON text: eventId, eventType, schemaVersion, occurredAt,
+    /// tenant, aggregateType, aggregateId, aggregateVersion, correlationId, actor, data.
+    data: String,
 }
 
 /// A history entry as `/tasks/{id}/history` returns it.
@@ -243,6 +258,7 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/search" "searchTasks", "Full-text search with filters, facets and cursor paging (eventually consistent).", V, body: None, query: Some(s::<SearchParams>), 200 => Raw(s::<SearchPage>)),
         op!("get" "/search/suggest" "suggestTitles", "Task titles by prefix of the title or of a word in it.", V, body: None, query: Some(s::<SuggestParams>), 200 => Many { item: s::<String>, paged: false }),
         op!("get" "/metrics/{name}" "getMetric", "Task metrics of the caller's tenant, one row per time bucket (per sprint for velocity); see docs/analytics.md.", V, body: None, query: Some(s::<MetricsParams>), 200 => Many { item: s::<MetricRowDoc>, paged: false }),
+        op!("get" "/events/stream" "streamEvents", "The tenant's events as Server-Sent Events, live: each event's id is its archive position, and reconnecting with Last-Event-ID (or ?lastEventId=) sends everything after it, nothing before; without one the stream starts at the archive's end. A comment line comes while nothing happens; the stream stays open until the client leaves or the server stops; serve only.", V, body: None, query: Some(s::<StreamQuery>), 200 => Stream(s::<StreamEventDoc>)),
         op!("get" "/keys" "listKeys", "The API keys of the caller's tenant (never their secrets); serve only.", A, body: None, query: None, 200 => Many { item: s::<KeyView>, paged: false }),
         op!("post" "/keys" "createKey", "Make an API key of the caller's tenant; the secret is in this answer only (no Idempotency-Key); serve only.", A, body: Some(s::<KeyBody>), query: None, 201 => One(s::<KeyView>)),
         op!("delete" "/keys/{keyId}" "revokeKey", "Revoke an API key of the caller's tenant, at once; serve only.", A, body: None, query: None, 200 => One(s::<KeyView>)),
@@ -335,6 +351,13 @@ pub fn document() -> Value {
             let schema = query(&mut generator);
             parameters.extend(query_parameters(&schema, &generator));
         }
+        if matches!(op.reply, Stream(_)) {
+            parameters.push(json!({
+                "name": "Last-Event-ID", "in": "header", "required": false,
+                "description": "The id of the last event received: the stream resumes after it.",
+                "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" }
+            }));
+        }
         if op.idempotent_post {
             parameters.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,
@@ -374,6 +397,7 @@ pub fn document() -> Value {
                 ),
             ],
             Raw(f) => vec![("application/json", f(&mut generator).to_value())],
+            Stream(f) => vec![("text/event-stream", f(&mut generator).to_value())],
             Empty => vec![],
         };
         let mut ok = json!({ "description": "success" });

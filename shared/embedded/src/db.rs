@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::EmbeddedError;
 
@@ -100,6 +100,8 @@ pub struct Db {
     read_slots: Arc<Semaphore>,
     /// Woken after a write appends to the change log.
     pub(crate) changes: Notify,
+    /// Bumped after events are archived: live readers of the archive wait on it.
+    archived: watch::Sender<u64>,
     /// Woken per queue after messages are enqueued.
     queue_signals: Mutex<HashMap<String, Arc<Notify>>>,
     /// Held for the life of the process: two processes on one data dir would each reset the
@@ -152,6 +154,7 @@ impl Db {
             readers: Mutex::new(Vec::new()),
             read_slots: Arc::new(Semaphore::new(MAX_READERS)),
             changes: Notify::new(),
+            archived: watch::Sender::new(0),
             queue_signals: Mutex::new(HashMap::new()),
             _lock: lock,
         }))
@@ -263,6 +266,16 @@ impl Db {
             result
         })
         .await?
+    }
+
+    /// Tells live readers of the archive that events were archived.
+    pub(crate) fn note_archived(&self) {
+        self.archived.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever [`Db::note_archived`] is called.
+    pub(crate) fn archived(&self) -> watch::Receiver<u64> {
+        self.archived.subscribe()
     }
 
     pub(crate) fn queue_signal(&self, queue: &str) -> Arc<Notify> {

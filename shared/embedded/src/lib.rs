@@ -7,6 +7,7 @@ mod bus;
 mod change_log;
 mod db;
 mod escalation;
+mod event_feed;
 mod history;
 mod keys;
 mod metrics;
@@ -142,6 +143,11 @@ impl Engine {
     /// created on first use.
     pub fn metrics(&self) -> Arc<SqliteMetrics> {
         Arc::new(SqliteMetrics::new(Arc::clone(&self.db)))
+    }
+
+    /// The archive as a live feed, for `GET /events/stream`.
+    pub fn event_feed(&self) -> Arc<dyn shared_core::ports::EventFeed> {
+        Arc::new(event_feed::SqliteEventFeed::new(Arc::clone(&self.db)))
     }
 
     /// Escalation policies and the durable timers plans wait in.

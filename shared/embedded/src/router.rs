@@ -47,6 +47,7 @@ pub(crate) async fn route_batch(db: &Arc<Db>, limit: usize) -> Result<usize, Emb
     let taken = batch.records.len();
     let consumers = batch.consumers.clone();
     if db.write(move |tx| write_batch(tx, &batch)).await? {
+        db.note_archived();
         for consumer in consumers {
             db.queue_signal(consumer).notify_one();
         }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod escalation;
+mod event_feed;
 mod export;
 mod history;
 mod keys;
@@ -15,6 +16,7 @@ mod webhooks;
 
 pub use auth::{API_KEY_HEADER, AuthError, Authenticator, SingleTenant, presented_credential};
 pub use escalation::{EscalationPolicies, EscalationSchedule};
+pub use event_feed::{EventFeed, FeedEvent, FeedFilter, FeedPage, MAX_FEED_BATCH};
 pub use export::{ExportLink, ExportStore, ExportUpload};
 pub use history::{HistoryRecord, HistoryStore};
 /// The HTTP types the `Authenticator` port speaks, so adapters need no HTTP crate of their own.

@@ -66,6 +66,7 @@ impl Operator {
     ) -> Result<RouterRedriven, StoreError> {
         let tenant = owned(tenant);
         let done = self.db.write(move |tx| router_letters::redrive(tx, tenant.as_deref(), max, id)).await?;
+        self.db.note_archived();
         self.wake(done.consumers.iter().copied());
         Ok(done)
     }
