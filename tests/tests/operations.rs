@@ -489,7 +489,7 @@ async fn without_an_engine_that_offers_operations_the_routes_do_not_exist() {
 }
 
 #[tokio::test]
-async fn a_change_record_the_router_parked_is_listed_shown_and_routed_once_after_the_fix() {
+async fn a_change_record_the_router_parked_is_listed_shown_and_routed_once_after_the_fix_over_the_admin_api() {
     let (h, keys) = harness();
     let acme = key(&keys, "acme", Role::Admin).await;
     let history = Recording::new(&h);
@@ -503,28 +503,54 @@ async fn a_change_record_the_router_parked_is_listed_shown_and_routed_once_after
     );
     assert_eq!(broken, 1);
     drain(&h, &history).await;
-    let ops = h.engine.operator();
-    let parked = ops.router_dead_letters(Some("acme"), 10).await.unwrap();
-    assert_eq!(parked.len(), 1, "{parked:?}");
+    let listed = as_key(&h, &acme, "GET", "/admin/router/dead-letters", None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let parked = listed.body["data"].as_array().unwrap();
+    assert_eq!(parked.len(), 1, "{}", listed.body);
     let letter = &parked[0];
     assert_eq!(
-        (letter.consumer.as_str(), letter.event_type.as_str(), letter.aggregate_id.as_str()),
-        ("stream-router", "task v1", id.as_str())
+        (letter["consumer"].as_str(), letter["eventType"].as_str(), letter["aggregateId"].as_str()),
+        (Some("stream-router"), Some("task v1"), Some(id.as_str()))
     );
-    assert!(letter.reason.contains("exploded"), "{}", letter.reason);
-    let shown = ops.router_dead_letter(Some("acme"), letter.id).await.unwrap();
-    assert_eq!(shown.event.as_ref().unwrap()["aggregateId"], id.as_str());
-    assert_eq!(ops.lag(Some("acme")).await.unwrap().router_parked, 1);
+    assert!(letter["reason"].as_str().unwrap().contains("exploded"), "{letter}");
+    let letter_id = letter["id"].as_i64().unwrap();
+    let shown = as_key(&h, &acme, "GET", &format!("/admin/router/dead-letters/{letter_id}"), None).await;
+    assert_eq!(shown.body["data"]["event"]["aggregateId"], id.as_str(), "{}", shown.body);
+    let lag = as_key(&h, &acme, "GET", "/admin/lag", None).await;
+    assert_eq!(lag.body["data"]["routerParked"], 1, "{}", lag.body);
 
-    // Another tenant sees none of it and moves none of it.
-    assert!(ops.router_dead_letters(Some("globex"), 10).await.unwrap().is_empty());
-    assert!(ops.router_dead_letter(Some("globex"), letter.id).await.is_err());
-    assert_eq!(ops.redrive_router(Some("globex"), None, None).await.unwrap().routed, 0);
+    // Another tenant sees none of it and moves none of it; weaker roles are refused.
+    let globex = key(&keys, "globex", Role::Admin).await;
+    assert_eq!(as_key(&h, &globex, "GET", "/admin/router/dead-letters", None).await.body["data"], json!([]));
+    let foreign = as_key(&h, &globex, "GET", &format!("/admin/router/dead-letters/{letter_id}"), None).await;
+    assert_eq!((foreign.status, foreign.code()), (StatusCode::NOT_FOUND, "not_found"), "{}", foreign.body);
+    let moved = as_key(&h, &globex, "POST", "/admin/router/dead-letters/redrive", Some(json!({"id": letter_id}))).await;
+    assert_eq!(moved.body["data"]["routed"], 0, "{}", moved.body);
+    for role in [Role::Viewer, Role::Member] {
+        let weak = key(&keys, "acme", role).await;
+        for (method, path, body) in [
+            ("GET", "/admin/router/dead-letters".to_owned(), None),
+            ("GET", format!("/admin/router/dead-letters/{letter_id}"), None),
+            ("POST", "/admin/router/dead-letters/redrive".to_owned(), Some(json!({}))),
+        ] {
+            let reply = as_key(&h, &weak, method, &path, body).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "forbidden"), "{role:?} {method} {path}");
+        }
+    }
+    for body in [json!({"max": 0}), json!({"id": 0}), json!({"id": 1, "consumer": "audit-history"})] {
+        let bad = as_key(&h, &acme, "POST", "/admin/router/dead-letters/redrive", Some(body.clone())).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{body}: {}", bad.body);
+    }
+    let nonsense = as_key(&h, &acme, "GET", "/admin/router/dead-letters/x", None).await;
+    assert_eq!(nonsense.status, StatusCode::NOT_FOUND);
 
     // Redriven before the fix: still poison, still parked, with the reason of this attempt.
-    let early = ops.redrive_router(Some("acme"), None, None).await.unwrap();
-    assert_eq!((early.routed, early.still_poison.len()), (0, 1), "{early:?}");
-    assert!(early.still_poison[0].1.contains("exploded"));
+    let early = as_key(&h, &acme, "POST", "/admin/router/dead-letters/redrive", Some(json!({}))).await;
+    assert_eq!(early.body["data"]["routed"], 0, "{}", early.body);
+    let poison = &early.body["data"]["stillPoison"];
+    assert_eq!(poison[0]["id"], letter_id, "{}", early.body);
+    assert!(poison[0]["reason"].as_str().unwrap().contains("exploded"), "{}", early.body);
+    let ops = h.engine.operator();
     assert_eq!(ops.router_dead_letters(None, 10).await.unwrap().len(), 1);
 
     // The cause fixed: routed once, applied once; a second redrive finds nothing.
@@ -534,13 +560,13 @@ async fn a_change_record_the_router_parked_is_listed_shown_and_routed_once_after
             "UPDATE change_log SET new_image = json_set(new_image, '$.status', 'todo') WHERE aggregate_id = '{id}'"
         ),
     );
-    let done = ops.redrive_router(Some("acme"), None, Some(letter.id)).await.unwrap();
-    assert_eq!((done.routed, done.events, done.still_poison.len()), (1, 1, 0), "{done:?}");
+    let done = as_key(&h, &acme, "POST", "/admin/router/dead-letters/redrive", Some(json!({"id": letter_id}))).await;
+    assert_eq!(done.body["data"], json!({"routed": 1, "events": 1, "stillPoison": []}), "{}", done.body);
     assert!(ops.router_dead_letters(None, 10).await.unwrap().is_empty());
     drain(&h, &history).await;
     assert_eq!(history.take_replays(), vec![None], "applied once, as an ordinary delivery");
     assert_eq!(sql_count(&h, &format!("SELECT COUNT(*) FROM history WHERE task_id = '{id}'")), 1);
-    let again = ops.redrive_router(Some("acme"), None, None).await.unwrap();
-    assert_eq!((again.routed, again.events), (0, 0));
+    let again = as_key(&h, &acme, "POST", "/admin/router/dead-letters/redrive", Some(json!({}))).await;
+    assert_eq!((again.body["data"]["routed"].as_u64(), again.body["data"]["events"].as_u64()), (Some(0), Some(0)));
     assert_eq!(sql_count(&h, "SELECT COUNT(*) FROM archive WHERE detail_type = 'TaskCreated'"), 1);
 }

@@ -331,8 +331,8 @@ async fn router_redrive(scope: &Scope, max: Option<usize>, id: Option<&str>, dry
         return print_json(&done);
     }
     println!("routed {} parked change record(s) again: {} event(s) published", done.routed, done.events);
-    for (seq, reason) in &done.still_poison {
-        println!("still poison, left parked: {seq}: {reason}");
+    for poison in &done.still_poison {
+        println!("still poison, left parked: {}: {}", poison.id, poison.reason);
     }
     Ok(())
 }

@@ -7,8 +7,10 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
-use super::admin::doc::{DeadLetterDoc, LagDoc, ReplayPlanDoc, ReplayStatusDoc, TraceDoc};
-use super::admin::{DeadLetterQuery, Moved, PurgeBody, RedriveBody, ReplayBody, TraceQuery};
+use super::admin::doc::{DeadLetterDoc, LagDoc, ReplayPlanDoc, ReplayStatusDoc, RouterRedrivenDoc, TraceDoc};
+use super::admin::{
+    DeadLetterQuery, Moved, PurgeBody, RedriveBody, ReplayBody, RouterLetterQuery, RouterRedriveBody, TraceQuery,
+};
 use super::bulk::BulkBody;
 use super::categories::CategoryBody;
 use super::comments::{CommentBody, PageQuery};
@@ -267,6 +269,9 @@ pub fn operations() -> Vec<Operation> {
         op!("get" "/admin/dead-letters/{letterId}" "getDeadLetter", "One dead letter with its event; serve only.", A, body: None, query: None, 200 => One(s::<DeadLetterDoc>)),
         op!("post" "/admin/dead-letters/redrive" "redriveDeadLetters", "Send dead letters back to their consumers (all, a consumer's, the oldest max, or one id), due at once; serve only.", A, body: Some(s::<RedriveBody>), query: None, 200 => One(s::<Moved>)),
         op!("post" "/admin/dead-letters/purge" "purgeDeadLetters", "Delete the tenant's dead letters (a consumer's, or all) for good; serve only.", A, body: Some(s::<PurgeBody>), query: None, 200 => One(s::<Moved>)),
+        op!("get" "/admin/router/dead-letters" "listRouterDeadLetters", "The change records the stream router parked (no events could be derived from them), oldest first, numbered by change-log position; nothing is removed; serve only.", A, body: None, query: Some(s::<RouterLetterQuery>), 200 => Many { item: s::<DeadLetterDoc>, paged: false }),
+        op!("get" "/admin/router/dead-letters/{changeId}" "getRouterDeadLetter", "One parked change record, with the record as it was parked; serve only.", A, body: None, query: None, 200 => One(s::<DeadLetterDoc>)),
+        op!("post" "/admin/router/dead-letters/redrive" "redriveRouterDeadLetters", "Route parked change records again with the router's own derivation (all, the oldest max, or one id); a record still poison stays parked with the new reason; serve only.", A, body: Some(s::<RouterRedriveBody>), query: None, 200 => One(s::<RouterRedrivenDoc>)),
         op!("get" "/admin/replays" "listReplays", "The tenant's replays with their progress; serve only.", A, body: None, query: None, 200 => Many { item: s::<ReplayStatusDoc>, paged: false }),
         op!("post" "/admin/replays" "startReplay", "Replay a window of the archive (the tenant's events) into chosen consumers, marked as replayed; serve only.", A, body: Some(s::<ReplayBody>), query: None, 201 => One(s::<ReplayStatusDoc>)),
         op!("post" "/admin/replays/plan" "planReplay", "What a replay would do, per consumer: events, would apply, unchanged by version; nothing is sent; serve only.", A, body: Some(s::<ReplayBody>), query: None, 200 => One(s::<ReplayPlanDoc>)),
@@ -329,8 +334,10 @@ pub fn document() -> Value {
         if op.path.contains("{id}") {
             parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }));
         }
-        if op.path.contains("{letterId}") {
-            parameters.push(json!({ "name": "letterId", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }));
+        for number in ["letterId", "changeId"] {
+            if op.path.contains(&format!("{{{number}}}")) {
+                parameters.push(json!({ "name": number, "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } }));
+            }
         }
         if op.path.contains("{name}") && !op.path.starts_with("/people/") {
             parameters.push(json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[.\\-_A-Za-z0-9]{1,64}$" } }));

@@ -34,7 +34,7 @@ pub use db::{Db, Durability};
 pub use escalation::SqliteEscalation;
 pub use keys::{ApiKey, ApiKeyAuthenticator, ApiKeys, DEFAULT_CACHE_TTL, KeyAdmin, KeyError, KeyInfo, NewKey};
 pub use metrics::{SqliteMetrics, query_file as query_metrics_file};
-pub use operate::{Operator, RouterRedriven};
+pub use operate::Operator;
 pub use progress::{ConsumerProgress, Observer, Progress};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
 

@@ -156,3 +156,22 @@ pub struct TraceDeliveryDoc {
     state: DeliveryStateDoc,
     reason: Option<String>,
 }
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterRedrivenDoc {
+    /// Change records routed: their events are on the bus and they are no longer parked.
+    routed: usize,
+    /// Events those records derived (the bus keeps one copy per event id).
+    events: usize,
+    /// Records that failed again; they stay parked with this attempt's reason.
+    still_poison: Vec<StillPoisonDoc>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StillPoisonDoc {
+    /// The change-log position the record is listed under.
+    id: i64,
+    reason: String,
+}

@@ -1,5 +1,6 @@
 //! `/admin/...`: the operator's API over the engine: lag, dead letters (list, show, redrive,
-//! purge), replays of the archive into chosen consumers (plan, start, follow, cancel) and
+//! purge; and the change records the router parked, under `/admin/router/dead-letters`),
+//! replays of the archive into chosen consumers (plan, start, follow, cancel) and
 //! the trace of one task. Admins only, and walled by tenant like everything else: an admin
 //! sees and moves only their own tenant's events.
 //!
@@ -101,6 +102,26 @@ pub struct RedriveBody {
     id: Option<i64>,
 }
 
+/// How many of the router's parked change records to list.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterLetterQuery {
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<usize>,
+}
+
+/// Which parked change records to route again; all of the tenant's when nothing is named.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterRedriveBody {
+    /// At most this many, oldest first.
+    #[schemars(range(min = 1, max = 100000))]
+    max: Option<usize>,
+    /// Only this one (its change-log position, as listed).
+    #[schemars(range(min = 1))]
+    id: Option<i64>,
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeBody {
@@ -177,15 +198,33 @@ pub async fn lag(ctx: Ctx, Ops(ops): Ops) -> Result<Response, ApiError> {
     Ok(data(ops.lag(Some(tenant(&ctx)?)).await?).into_response())
 }
 
-pub async fn dead_letters(ctx: Ctx, Ops(ops): Ops, Query(q): Query<DeadLetterQuery>) -> Result<Response, ApiError> {
-    let tenant = tenant(&ctx)?;
-    let limit = q.limit.unwrap_or(DEFAULT_DEAD_LETTER_LIMIT);
+/// A listing's `limit`, the default when absent.
+fn listing_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_DEAD_LETTER_LIMIT);
     if limit == 0 || limit > MAX_DEAD_LETTER_LIMIT {
         return Err(ApiError::invalid_fields(vec![FieldError::new(
             "limit",
             format!("must be 1 to {MAX_DEAD_LETTER_LIMIT}, got {limit}"),
         )]));
     }
+    Ok(limit)
+}
+
+/// A redrive's `max` and `id`, checked as the schema states them.
+fn redrive_bounds(max: Option<usize>, id: Option<i64>) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if max.is_some_and(|m| m == 0 || m > MAX_REDRIVE) {
+        errors.push(FieldError::new("max", format!("must be 1 to {MAX_REDRIVE}")));
+    }
+    if id.is_some_and(|id| id < 1) {
+        errors.push(FieldError::new("id", "must be at least 1"));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid_fields(errors)) }
+}
+
+pub async fn dead_letters(ctx: Ctx, Ops(ops): Ops, Query(q): Query<DeadLetterQuery>) -> Result<Response, ApiError> {
+    let tenant = tenant(&ctx)?;
+    let limit = listing_limit(q.limit)?;
     let consumer = q.consumer.map(|c| c.0);
     Ok(data(ops.dead_letters(Some(tenant), consumer.as_deref(), limit).await?).into_response())
 }
@@ -208,16 +247,7 @@ pub async fn dead_letter(
 
 pub async fn redrive(ctx: Ctx, Ops(ops): Ops, Json(body): Json<RedriveBody>) -> Result<Response, ApiError> {
     let tenant = tenant(&ctx)?;
-    let mut errors = Vec::new();
-    if body.max.is_some_and(|m| m == 0 || m > MAX_REDRIVE) {
-        errors.push(FieldError::new("max", format!("must be 1 to {MAX_REDRIVE}")));
-    }
-    if body.id.is_some_and(|id| id < 1) {
-        errors.push(FieldError::new("id", "must be at least 1"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid_fields(errors));
-    }
+    redrive_bounds(body.max, body.id)?;
     let request = RedriveRequest { consumer: body.consumer.map(|c| c.0), max: body.max, id: body.id };
     let count = ops.redrive(Some(tenant), &request).await?;
     Ok(data(Moved { count }).into_response())
@@ -228,6 +258,39 @@ pub async fn purge(ctx: Ctx, Ops(ops): Ops, Json(body): Json<PurgeBody>) -> Resu
     let consumer = body.consumer.map(|c| c.0);
     let count = ops.purge(Some(tenant), consumer.as_deref()).await?;
     Ok(data(Moved { count }).into_response())
+}
+
+pub async fn router_dead_letters(
+    ctx: Ctx,
+    Ops(ops): Ops,
+    Query(q): Query<RouterLetterQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&ctx)?;
+    let limit = listing_limit(q.limit)?;
+    Ok(data(ops.router_dead_letters(Some(tenant), limit).await?).into_response())
+}
+
+pub async fn router_dead_letter(
+    ctx: Ctx,
+    Ops(ops): Ops,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&ctx)?;
+    let what = "the parked change record";
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::not_found(what))?;
+    let letter = ops.router_dead_letter(Some(tenant), id).await.map_err(|e| not_found(e, what))?;
+    Ok(data(letter).into_response())
+}
+
+pub async fn redrive_router(
+    ctx: Ctx,
+    Ops(ops): Ops,
+    Json(body): Json<RouterRedriveBody>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&ctx)?;
+    redrive_bounds(body.max, body.id)?;
+    let done = ops.redrive_router(Some(tenant), body.max, body.id).await?;
+    Ok(data(done).into_response())
 }
 
 /// Refuses a consumer this engine does not run: nothing would ever apply its replay.

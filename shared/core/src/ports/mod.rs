@@ -27,7 +27,8 @@ pub use notifications::{NotificationQuery, NotificationStore, ReadSelection};
 pub use operations::{
     ChangeState, ConsumerLag, ConsumerPlan, DEFAULT_DEAD_LETTER_LIMIT, DeadLetterView, DeliveryState, Lag,
     MAX_DEAD_LETTER_LIMIT, MAX_REPLAY_NAME, Operations, RedriveRequest, ReplayPlan, ReplayProgress, ReplayRequest,
-    ReplayState, ReplayStatus, Trace, TraceChange, TraceDelivery, TraceEvent, valid_replay_name,
+    ReplayState, ReplayStatus, RouterRedriven, StillPoison, Trace, TraceChange, TraceDelivery, TraceEvent,
+    valid_replay_name,
 };
 pub use search::{
     DEFAULT_SEARCH_LIMIT, FACET_FIELDS, MAX_SEARCH_LIMIT, MAX_SUGGESTIONS, SearchFilter, SearchIndex, SearchQuery,

@@ -252,6 +252,27 @@ pub enum DeliveryState {
     DeadLettered,
 }
 
+/// What a redrive of the router's dead letters did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterRedriven {
+    /// Change records routed: their events are on the bus, and they are no longer parked.
+    pub routed: usize,
+    /// Events those records derived (the bus keeps one copy per event id).
+    pub events: usize,
+    /// Records still poison; they stay parked with the reason of this attempt.
+    pub still_poison: Vec<StillPoison>,
+}
+
+/// A parked change record that failed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StillPoison {
+    /// Its change-log position, the id it is listed under.
+    pub id: i64,
+    pub reason: String,
+}
+
 /// The operator's view of an engine. See the module's note on `tenant`.
 #[async_trait]
 pub trait Operations: Send + Sync {
@@ -277,6 +298,19 @@ pub trait Operations: Send + Sync {
     async fn replays(&self, tenant: Option<&str>) -> Result<Vec<ReplayStatus>, StoreError>;
     async fn replay(&self, tenant: Option<&str>, name: &str) -> Result<ReplayStatus, StoreError>;
     async fn cancel_replay(&self, tenant: Option<&str>, name: &str) -> Result<ReplayStatus, StoreError>;
+    /// The change records the router parked (no events could be derived from them), oldest
+    /// first, as dead letters of `stream-router` numbered by change-log position.
+    async fn router_dead_letters(&self, tenant: Option<&str>, limit: usize) -> Result<Vec<DeadLetterView>, StoreError>;
+    /// One parked change record, with the record; [`StoreError::NotFound`] for another tenant's.
+    async fn router_dead_letter(&self, tenant: Option<&str>, id: i64) -> Result<DeadLetterView, StoreError>;
+    /// Routes parked change records again with the router's own derivation (all, the oldest
+    /// `max`, or one id); one still poison stays parked with its new reason.
+    async fn redrive_router(
+        &self,
+        tenant: Option<&str>,
+        max: Option<usize>,
+        id: Option<i64>,
+    ) -> Result<RouterRedriven, StoreError>;
     /// [`StoreError::NotFound`] when the tenant has no change of this task.
     async fn trace(&self, tenant: Option<&str>, task_id: &str, version: Option<u64>) -> Result<Trace, StoreError>;
 }

@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use shared_core::ports::{
-    DeadLetterView, Lag, Operations, RedriveRequest, ReplayPlan, ReplayRequest, ReplayStatus, StoreError, Trace,
+    DeadLetterView, Lag, Operations, RedriveRequest, ReplayPlan, ReplayRequest, ReplayStatus, RouterRedriven,
+    StoreError, Trace,
 };
-
-pub use router_letters::RouterRedriven;
 
 use crate::EmbeddedError;
 use crate::db::Db;
@@ -38,37 +37,6 @@ impl Operator {
     /// as `taskstream keys` does: SQLite serialises the two processes' writes.
     pub fn open(dir: &Path) -> Result<Self, EmbeddedError> {
         Ok(Self { db: Db::open_beside(dir)? })
-    }
-
-    /// The change records the router parked, oldest first (see [`router_letters`]).
-    pub async fn router_dead_letters(
-        &self,
-        tenant: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetterView>, StoreError> {
-        let tenant = owned(tenant);
-        Ok(self.db.read(move |c| router_letters::list(c, tenant.as_deref(), limit)).await?)
-    }
-
-    /// One parked change record, by its change-log position, with the record.
-    pub async fn router_dead_letter(&self, tenant: Option<&str>, seq: i64) -> Result<DeadLetterView, StoreError> {
-        let tenant = owned(tenant);
-        self.db.read(move |c| router_letters::show(c, tenant.as_deref(), seq)).await?.ok_or(StoreError::NotFound)
-    }
-
-    /// Routes parked change records again (all, the oldest `max`, or one), publishing and
-    /// unparking in one transaction; one still poison stays parked with its new reason.
-    pub async fn redrive_router(
-        &self,
-        tenant: Option<&str>,
-        max: Option<usize>,
-        id: Option<i64>,
-    ) -> Result<RouterRedriven, StoreError> {
-        let tenant = owned(tenant);
-        let done = self.db.write(move |tx| router_letters::redrive(tx, tenant.as_deref(), max, id)).await?;
-        self.db.note_archived();
-        self.wake(done.consumers.iter().copied());
-        Ok(done)
     }
 
     /// Wakes the workers of `consumers`, so redriven or replayed events go at once rather
@@ -157,6 +125,32 @@ impl Operations for Operator {
     async fn cancel_replay(&self, tenant: Option<&str>, name: &str) -> Result<ReplayStatus, StoreError> {
         let (tenant, name) = (owned(tenant), name.to_owned());
         self.db.write(move |tx| replay::cancel(tx, tenant.as_deref(), &name)).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn router_dead_letters(&self, tenant: Option<&str>, limit: usize) -> Result<Vec<DeadLetterView>, StoreError> {
+        let tenant = owned(tenant);
+        Ok(self.db.read(move |c| router_letters::list(c, tenant.as_deref(), limit)).await?)
+    }
+
+    /// One parked change record, by its change-log position, with the record.
+    async fn router_dead_letter(&self, tenant: Option<&str>, seq: i64) -> Result<DeadLetterView, StoreError> {
+        let tenant = owned(tenant);
+        self.db.read(move |c| router_letters::show(c, tenant.as_deref(), seq)).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Routes parked change records again (all, the oldest `max`, or one), publishing and
+    /// unparking in one transaction; one still poison stays parked with its new reason.
+    async fn redrive_router(
+        &self,
+        tenant: Option<&str>,
+        max: Option<usize>,
+        id: Option<i64>,
+    ) -> Result<RouterRedriven, StoreError> {
+        let tenant = owned(tenant);
+        let (done, woken) = self.db.write(move |tx| router_letters::redrive(tx, tenant.as_deref(), max, id)).await?;
+        self.db.note_archived();
+        self.wake(woken);
+        Ok(done)
     }
 
     async fn trace(&self, tenant: Option<&str>, task_id: &str, version: Option<u64>) -> Result<Trace, StoreError> {

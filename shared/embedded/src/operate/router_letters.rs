@@ -7,7 +7,7 @@
 //! their "event" is the change (`task v3`), since no event could be derived from it.
 
 use rusqlite::{Connection, Row, params};
-use shared_core::ports::DeadLetterView;
+use shared_core::ports::{DeadLetterView, RouterRedriven, StillPoison};
 
 use crate::EmbeddedError;
 
@@ -65,28 +65,13 @@ pub(super) fn show(conn: &Connection, tenant: Option<&str>, seq: i64) -> Result<
     Ok(Some(letter))
 }
 
-/// What a redrive of the router's dead letters did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouterRedriven {
-    /// Change records routed: their events are on the bus, and they are no longer parked.
-    pub routed: usize,
-    /// Events those records derived (the bus keeps one copy per event id).
-    pub events: usize,
-    /// Records still poison, each with its position and its new reason; they stay parked.
-    pub still_poison: Vec<(i64, String)>,
-    /// The consumers the published events go to.
-    #[serde(skip)]
-    pub consumers: Vec<&'static str>,
-}
-
 /// Routes the chosen parked records again, oldest first.
 pub(super) fn redrive(
     tx: &Connection,
     tenant: Option<&str>,
     max: Option<usize>,
     id: Option<i64>,
-) -> Result<RouterRedriven, EmbeddedError> {
+) -> Result<(RouterRedriven, Vec<&'static str>), EmbeddedError> {
     let limit = max.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX));
     let chosen: Vec<i64> = tx
         .prepare_cached(
@@ -96,6 +81,7 @@ pub(super) fn redrive(
         .query_map(params![tenant, id, limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut out = RouterRedriven::default();
+    let mut woken: Vec<&'static str> = Vec::new();
     for seq in chosen {
         match crate::router::reroute(tx, seq)? {
             Ok((events, consumers)) => {
@@ -103,15 +89,15 @@ pub(super) fn redrive(
                 out.routed += 1;
                 out.events += events;
                 for c in consumers {
-                    if !out.consumers.contains(&c) {
-                        out.consumers.push(c);
+                    if !woken.contains(&c) {
+                        woken.push(c);
                     }
                 }
             }
             Err(reason) => {
                 tx.prepare_cached("UPDATE router_dead_letters SET reason = ?2 WHERE seq = ?1")?
                     .execute(params![seq, reason])?;
-                out.still_poison.push((seq, reason));
+                out.still_poison.push(StillPoison { id: seq, reason });
             }
         }
     }
@@ -122,5 +108,5 @@ pub(super) fn redrive(
         tenant,
         "router dead letters redriven"
     );
-    Ok(out)
+    Ok((out, woken))
 }
