@@ -379,7 +379,7 @@ async fn lag_on_a_stage_reads_the_queues_and_the_ages_cloudwatch_holds() {
 }
 
 #[tokio::test]
-async fn trace_on_a_stage_reads_the_history_and_the_dead_letters_and_builds_the_log_query() {
+async fn trace_on_a_stage_reads_the_history_and_the_dead_letters_and_runs_the_log_query() {
     use shared_core::ports::{HistoryRecord, HistoryStore};
     let s = stage().await;
     let config = s.moto.sdk_config();
@@ -427,6 +427,40 @@ async fn trace_on_a_stage_reads_the_history_and_the_dead_letters_and_builds_the_
         trace.query
     );
     assert!(trace.log_groups.contains(&format!("/aws/lambda/{}", s.names.function("stream-router"))));
+
+    // The query runs over the handlers' groups that exist; only lines of this task come back.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let now = Timestamp::now().unix_millis();
+    let lines = [
+        (
+            "task-api",
+            format!(r#"{{"level":"INFO","correlationId":"req-3","message":"task updated","taskId":"{task}"}}"#),
+        ),
+        (
+            "audit-history",
+            r#"{"level":"ERROR","correlationId":"req-3","message":"the history table refused the write"}"#.to_owned(),
+        ),
+        ("audit-history", r#"{"level":"INFO","correlationId":"req-9","message":"another task's change"}"#.to_owned()),
+    ];
+    for (i, (handler, message)) in lines.iter().enumerate() {
+        let group = format!("/aws/lambda/{}", s.names.function(handler));
+        let _ = logs.create_log_group().log_group_name(&group).send().await;
+        let stream = format!("2026/12/01/[$LATEST]{i}");
+        logs.create_log_stream().log_group_name(&group).log_stream_name(&stream).send().await.unwrap();
+        let event = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now + i64::try_from(i).unwrap())
+            .message(message)
+            .build()
+            .unwrap();
+        logs.put_log_events().log_group_name(&group).log_stream_name(&stream).log_events(event).send().await.unwrap();
+    }
+    let found = tracer.search_logs(&trace).await.unwrap();
+    assert_eq!(found.status, "Complete");
+    let api_group = format!("/aws/lambda/{}", s.names.function("task-api"));
+    assert!(found.searched.contains(&api_group) && found.searched.len() == 2, "{found:?}");
+    assert_eq!(found.absent.len(), trace.log_groups.len() - 2, "{found:?}");
+    let messages: Vec<&str> = found.lines.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, vec![lines[0].1.as_str(), lines[1].1.as_str()], "oldest first, another task's line left out");
     let one = tracer.trace("acme", &task, Some(3)).await.unwrap();
     assert_eq!(one.changes.len(), 1);
 

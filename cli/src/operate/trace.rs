@@ -1,7 +1,7 @@
 //! `taskstream trace TASK_ID [--version N]`: the task's change records, the events each
 //! derived, and where each event stands with every consumer.
 
-use shared_aws::operate::AwsTracer;
+use shared_aws::operate::{AwsTracer, LogSearch};
 use shared_core::ports::{ChangeState, DeliveryState, Operations, StoreError};
 
 use super::aws::AwsTarget;
@@ -17,6 +17,17 @@ pub struct TraceArgs {
     /// Only this version's change.
     #[arg(long)]
     version: Option<u64>,
+    /// With --aws: print the Logs Insights query without running it.
+    #[arg(long, requires = "aws")]
+    no_logs: bool,
+}
+
+/// `trace --aws --json`: the stage's trace and, when the query ran, its log lines.
+#[derive(serde::Serialize)]
+struct AwsTraceOutput<'a> {
+    #[serde(flatten)]
+    trace: &'a shared_aws::operate::AwsTrace,
+    logs: Option<&'a LogSearch>,
 }
 
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
@@ -62,8 +73,8 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `trace --aws`: what the stage keeps of the task's changes, and the Logs Insights query for
-/// their log lines.
+/// `trace --aws`: what the stage keeps of the task's changes, and their log lines by the Logs
+/// Insights query (printed too, to refine it in the console).
 async fn run_aws(args: &TraceArgs) -> anyhow::Result<()> {
     let Some(tenant) = args.scope.tenant() else {
         anyhow::bail!("trace --aws needs --tenant T: the table keeps each task under its tenant");
@@ -71,8 +82,9 @@ async fn run_aws(args: &TraceArgs) -> anyhow::Result<()> {
     let config = shared_aws::env::sdk_config().await;
     let tracer = AwsTracer::from_config(&config, args.aws.names());
     let trace = tracer.trace(tenant, &args.task_id, args.version).await?;
+    let logs = if args.no_logs { None } else { Some(tracer.search_logs(&trace).await?) };
     if args.scope.json {
-        return print_json(&trace);
+        return print_json(&AwsTraceOutput { trace: &trace, logs: logs.as_ref() });
     }
     let now = trace.current_version.map_or_else(|| "not in the table".to_owned(), |v| format!("at version {v}"));
     println!("task {} of {} ({now})", trace.task_id, trace.tenant);
@@ -100,7 +112,24 @@ async fn run_aws(args: &TraceArgs) -> anyhow::Result<()> {
     for p in &trace.parked {
         println!("parked by the router: {} {}: {}", p.event_name.as_deref().unwrap_or("-"), p.id, p.reason);
     }
-    println!("\nits log lines: run this Logs Insights query over {}:", trace.log_groups.join(" "));
+    println!("\nits log lines, by this Logs Insights query over the handlers' log groups:");
     println!("{}", trace.query);
+    let Some(logs) = logs else {
+        println!("(not run: --no-logs; the groups are {})", trace.log_groups.join(" "));
+        return Ok(());
+    };
+    if !logs.absent.is_empty() {
+        println!("(no log group yet, not searched: {})", logs.absent.join(" "));
+    }
+    match logs.status.as_str() {
+        "Complete" if logs.lines.is_empty() => println!("no log line names the task or its correlation ids"),
+        "Complete" => {
+            for line in &logs.lines {
+                println!("{}  {}  {}", line.timestamp, line.log_group, line.message.trim_end());
+            }
+        }
+        "NotRun" => println!("not run: none of the handlers has a log group yet"),
+        other => println!("the query ended {other}: run it in the console for its lines"),
+    }
     Ok(())
 }

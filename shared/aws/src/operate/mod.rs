@@ -7,12 +7,14 @@
 
 pub mod dead_letters;
 pub mod lag;
+pub mod logs;
 pub mod replay;
 pub mod router_failures;
 pub mod trace;
 
 pub use dead_letters::{AwsDeadLetter, DeadLetterQueue, MoveMethod, Redriven, SqsDeadLetterQueues};
 pub use lag::{AwsLag, AwsLagReader};
+pub use logs::{LogLine, LogSearch, LogsInsights};
 pub use replay::{AwsReplay, AwsReplayPlan, AwsReplays};
 pub use router_failures::{RedriveSelection, RouterFailures, RouterRedrive};
 pub use trace::{AwsTrace, AwsTracer};

@@ -3,12 +3,13 @@
 //! derived, with their ids, schema versions and correlation ids); the consumers' dead-letter
 //! queues and the router's parking queue hold what failed, with the reasons; and the
 //! handlers' logs hold every line each change left, found by its correlation id with the
-//! CloudWatch Logs Insights query this builds (printed for the operator to run: see
-//! [`AwsTrace::query`]).
+//! CloudWatch Logs Insights query this builds ([`AwsTrace::query`], run by
+//! [`AwsTracer::search_logs`]).
 
 use serde::Serialize;
 use shared_core::ports::{HistoryStore, Store};
 
+use super::logs::{LogSearch, LogsInsights};
 use super::router_failures::{ParkedRecord, RouterFailures};
 use super::{AwsDeadLetter, OperateError, SqsDeadLetterQueues, StageNames};
 use crate::dynamo::DynamoStore;
@@ -16,6 +17,9 @@ use crate::lambda::STREAM_ROUTER;
 
 /// How many dead letters of each queue are read looking for the task.
 const LETTERS_READ: usize = 1000;
+/// How far before a task's first change its log lines are looked for: the API logs a request
+/// before the change's time is taken, and clocks differ a little between functions.
+const LOG_LEAD_SECS: i64 = 300;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +63,7 @@ pub struct AwsTracer {
     store: DynamoStore,
     dead_letters: SqsDeadLetterQueues,
     router: RouterFailures,
+    logs: LogsInsights,
     names: StageNames,
 }
 
@@ -67,9 +72,10 @@ impl AwsTracer {
         store: DynamoStore,
         dead_letters: SqsDeadLetterQueues,
         router: RouterFailures,
+        logs: LogsInsights,
         names: StageNames,
     ) -> Self {
-        Self { store, dead_letters, router, names }
+        Self { store, dead_letters, router, logs, names }
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, names: StageNames) -> Self {
@@ -77,6 +83,7 @@ impl AwsTracer {
             DynamoStore::new(config, names.table()),
             SqsDeadLetterQueues::from_config(config, names.clone()),
             RouterFailures::from_config(config, names.clone()),
+            LogsInsights::from_config(config),
             names,
         )
     }
@@ -145,6 +152,22 @@ impl AwsTracer {
             log_groups,
             query,
         })
+    }
+
+    /// Runs the trace's Logs Insights query, from a little before the task's first change to
+    /// now (the last day when the history holds none of it).
+    pub async fn search_logs(&self, trace: &AwsTrace) -> Result<LogSearch, OperateError> {
+        let now = events_schema::Timestamp::now().unix_millis() / 1000;
+        let first = trace
+            .changes
+            .iter()
+            .filter_map(|c| events_schema::Timestamp::parse(&c.occurred_at).ok())
+            .map(|t| t.unix_millis() / 1000)
+            .min();
+        let start = first.map_or(now - 24 * 3600, |f| f - LOG_LEAD_SECS);
+        let mut terms = vec![trace.task_id.as_str()];
+        terms.extend(trace.changes.iter().map(|c| c.correlation_id.as_str()));
+        self.logs.search(&trace.log_groups, &trace.query, (start, now + 60), &terms).await
     }
 
     /// Every handler's log group (rust-function.ts: `/aws/lambda/<function>`): the API that
