@@ -10,6 +10,7 @@ mod publish;
 mod route;
 mod schema;
 mod serve;
+mod smtp_sender;
 mod telemetry;
 mod webhook_sender;
 

@@ -20,6 +20,7 @@ use shared_core::consumers::metrics::MetricsRecorder;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::consumers::search::SearchIndexer;
 use shared_core::consumers::sprint_closure::SprintClosure;
+use shared_core::notify::deliver::{Deliverer, EmailSender};
 use shared_core::pipeline::Consumer;
 use shared_core::webhooks::dispatch::Dispatcher;
 use shared_core::webhooks::retry::RetrySchedule;
@@ -27,6 +28,7 @@ use shared_embedded::{Durability, Engine, EngineConfig};
 use tokio::sync::watch;
 
 use crate::http_server::{self, Limits};
+use crate::smtp_sender::SmtpSender;
 use crate::webhook_sender::HttpSender;
 
 #[derive(clap::Args)]
@@ -81,6 +83,27 @@ pub struct ServeArgs {
     http: HttpArgs,
     #[command(flatten)]
     webhooks: WebhookArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
+}
+
+/// How email and Slack notifications are sent.
+#[derive(clap::Args)]
+struct NotifyArgs {
+    /// The mail server email notifications are sent through: `smtp://host:port` (no TLS),
+    /// `smtp://host:port?tls=required` (STARTTLS), `smtps://host:port` (TLS), with
+    /// `user:password@` before the host for a login. Without it, email notifications stay
+    /// `pending` in the outbox (listed by GET /notifications) until a serve with one runs.
+    /// Never logged; prefer the environment variable to the flag, which `ps` shows.
+    #[arg(long, env = "TASKSTREAM_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The From address of email notifications.
+    #[arg(long, env = "TASKSTREAM_SMTP_FROM", default_value = "taskstream <taskstream@localhost>")]
+    smtp_from: String,
+    /// The waits between attempts of a failing email or Slack notification; once they are
+    /// spent the notification is `failed` with its last reason.
+    #[arg(long, env = "TASKSTREAM_NOTIFY_RETRIES", default_value = "5s,30s,2m,10m,1h,6h", value_parser = RetrySchedule::parse)]
+    notify_retries: RetrySchedule,
 }
 
 /// How webhooks are sent.
@@ -190,6 +213,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.data.exists() && !args.data.is_dir() {
         anyhow::bail!("--data {} is a file; give a directory (it is created if missing)", args.data.display());
     }
+    let email: Option<Arc<dyn EmailSender>> = match &args.notify.smtp_url {
+        Some(url) => Some(Arc::new(SmtpSender::new(url, &args.notify.smtp_from, args.webhooks.webhook_timeout)?)),
+        None => None,
+    };
     let listener = bind(args.addr).await?;
 
     let durability = match args.sync {
@@ -228,9 +255,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         loops.push(engine.spawn_escalation_timers(stopped.clone()));
         let sender = HttpSender::new(args.webhooks.webhook_timeout, args.webhooks.allow_private_webhooks)
             .context("the webhook HTTP client")?;
-        let dispatcher =
-            Dispatcher::new(Arc::clone(&webhooks), Arc::new(sender), args.webhooks.webhook_retries.clone());
+        let sender = Arc::new(sender);
+        let dispatcher = Dispatcher::new(Arc::clone(&webhooks), sender.clone(), args.webhooks.webhook_retries.clone());
         loops.push(tokio::spawn(dispatcher.run(stopped.clone())));
+        // Slack incoming webhooks go through the webhook client: the same address guard,
+        // the same timeout, no redirects.
+        let mut deliverer =
+            Deliverer::new(engine.notification_outbox(), args.notify.notify_retries.clone()).with_slack(sender);
+        if let Some(email) = email {
+            deliverer = deliverer.with_email(email);
+        } else {
+            tracing::info!("no --smtp-url: email notifications stay in the outbox");
+        }
+        loops.push(tokio::spawn(deliverer.run(stopped.clone())));
         loops.push(engine.spawn_router(stopped));
     }
 

@@ -98,8 +98,14 @@ pub struct NotificationView {
     id: String,
     kind: KindName,
     channel: ChannelName,
-    /// `delivered` (in-app: recorded) or `pending` (waiting for its channel's sender).
+    /// `delivered` (in-app: recorded; email and Slack: accepted by the mail server or
+    /// Slack), `pending` (waiting for its channel's sender, or for its next attempt) or
+    /// `failed` (given up on; the reason is `lastError`).
     status: String,
+    /// Attempts made to send it (in-app: none).
+    attempts: u32,
+    /// Why the last attempt failed, when one did.
+    last_error: Option<String>,
     event_id: String,
     event_type: String,
     task_id: Option<String>,
@@ -117,6 +123,8 @@ impl From<Notification> for NotificationView {
             kind: n.kind.into(),
             channel: n.channel.into(),
             status: n.status.as_str().to_owned(),
+            attempts: n.attempts,
+            last_error: n.last_error,
             event_id: n.event_id.hyphenated().to_string(),
             event_type: n.event_type,
             task_id: n.task_id,

@@ -343,18 +343,31 @@ fn write_loop(mut conn: Connection, queue: std::sync::mpsc::Receiver<Job>) {
 
 /// Columns added to tables after they first shipped (`CREATE TABLE IF NOT EXISTS` leaves an
 /// existing table as it is): retries and dead letters remember the replay that delivered an
-/// event, so a retry of a replayed event is still a replayed delivery.
+/// event, so a retry of a replayed event is still a replayed delivery; the outbox keeps each
+/// email and Slack notification's attempts, its next attempt and its last error.
 fn add_missing_columns(conn: &Connection) -> Result<(), EmbeddedError> {
-    for (table, column) in [("consumer_retries", "replay"), ("consumer_dead_letters", "replay")] {
+    for (table, column, declared) in [
+        ("consumer_retries", "replay", "TEXT"),
+        ("consumer_dead_letters", "replay", "TEXT"),
+        ("notifications", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ("notifications", "next_attempt_ms", "INTEGER"),
+        ("notifications", "last_error", "TEXT"),
+    ] {
         let has: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
             [table, column],
             |r| r.get(0),
         )?;
         if !has {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declared}"))?;
         }
     }
+    // Made here, after the columns it covers exist in a database from before them. Only
+    // what still waits for a sender is indexed.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (next_attempt_ms)
+         WHERE status = 'pending' AND channel != 'in_app'",
+    )?;
     Ok(())
 }
 

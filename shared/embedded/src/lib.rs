@@ -129,6 +129,11 @@ impl Engine {
         Arc::new(notifications::SqliteNotificationStore::new(Arc::clone(&self.db)))
     }
 
+    /// The outbox's sending side: due email and Slack notifications, and their outcomes.
+    pub fn notification_outbox(&self) -> Arc<dyn shared_core::ports::NotificationOutbox> {
+        Arc::new(notifications::SqliteNotificationStore::new(Arc::clone(&self.db)))
+    }
+
     /// Webhook subscriptions and their deliveries.
     pub fn webhook_store(&self) -> Arc<dyn shared_core::ports::WebhookStore> {
         Arc::new(webhooks::SqliteWebhookStore::new(Arc::clone(&self.db)))

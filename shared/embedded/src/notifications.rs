@@ -7,8 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use events_schema::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use shared_core::notify::deliver::{Attempted, Outgoing};
 use shared_core::notify::{Channel, Kind, Notification, Person, Status};
-use shared_core::ports::{NotificationQuery, NotificationStore, Page, ReadSelection, StoreError};
+use shared_core::ports::{NotificationOutbox, NotificationQuery, NotificationStore, Page, ReadSelection, StoreError};
 
 use crate::EmbeddedError;
 use crate::db::Db;
@@ -34,9 +35,10 @@ fn person_of(body: &str, version: u64) -> Result<Person, EmbeddedError> {
 }
 
 const COLUMNS: &str = "seq, id, recipient, channel, kind, event_id, event_type, task_id, sprint_id, actor, summary, \
-                       occurred_at, status, read_at";
+                       occurred_at, status, read_at, attempts, last_error, tenant";
 
-fn notification_of(tenant: &str, r: &Row<'_>) -> Result<(i64, Notification), EmbeddedError> {
+/// A row read with [`COLUMNS`] (the tenant is the row's own).
+fn notification_of(r: &Row<'_>) -> Result<(i64, Notification), EmbeddedError> {
     let text = |i: usize| r.get::<_, String>(i);
     let (channel, kind, status) = (text(3)?, text(4)?, text(12)?);
     let time = |value: String| {
@@ -47,7 +49,7 @@ fn notification_of(tenant: &str, r: &Row<'_>) -> Result<(i64, Notification), Emb
     };
     let notification = Notification {
         id: uuid(text(1)?)?,
-        tenant: tenant.to_owned(),
+        tenant: text(16)?,
         recipient: text(2)?,
         channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
         kind: Kind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
@@ -60,6 +62,8 @@ fn notification_of(tenant: &str, r: &Row<'_>) -> Result<(i64, Notification), Emb
         occurred_at: time(text(11)?)?,
         status: Status::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         read_at: r.get::<_, Option<String>>(13)?.map(time).transpose()?,
+        attempts: r.get(14)?,
+        last_error: r.get(15)?,
     };
     Ok((r.get(0)?, notification))
 }
@@ -101,7 +105,7 @@ fn list(
             let next_cursor = Some(format!("{}_{last_seq}", nanos(&last.occurred_at)));
             return Ok(Page { items, next_cursor });
         }
-        let (seq, n) = notification_of(tenant, row)?;
+        let (seq, n) = notification_of(row)?;
         last_seq = seq;
         items.push(n);
     }
@@ -202,8 +206,9 @@ impl NotificationStore for SqliteNotificationStore {
             .write(move |tx| {
                 let mut stmt = tx.prepare_cached(
                     "INSERT OR IGNORE INTO notifications (id, tenant, recipient, channel, kind, event_id, event_type,
-                       task_id, sprint_id, actor, summary, occurred_at, occurred_ns, status, read_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL)",
+                       task_id, sprint_id, actor, summary, occurred_at, occurred_ns, status, read_at,
+                       attempts, next_attempt_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0, ?15)",
                 )?;
                 let mut new = 0;
                 for n in &batch {
@@ -222,6 +227,8 @@ impl NotificationStore for SqliteNotificationStore {
                         n.occurred_at.to_string(),
                         nanos(&n.occurred_at),
                         n.status.as_str(),
+                        // Due at once while it waits for a sender.
+                        (n.status == Status::Pending).then_some(0i64),
                     ])?;
                 }
                 Ok(new)
@@ -265,6 +272,82 @@ impl NotificationStore for SqliteNotificationStore {
                     }
                 };
                 Ok(changed)
+            })
+            .await?)
+    }
+}
+
+/// The person's address for `channel`, from their entry as stored now (a changed address
+/// is used from the next attempt on; a removed one fails the notification).
+fn address(person: &Person, channel: Channel) -> Option<String> {
+    match channel {
+        Channel::Email => person.email.clone(),
+        Channel::Slack => person.slack_webhook_url.clone(),
+        Channel::InApp => None,
+    }
+}
+
+#[async_trait]
+impl NotificationOutbox for SqliteNotificationStore {
+    async fn due(&self, now: Timestamp, channels: &[Channel], limit: usize) -> Result<Vec<Outgoing>, StoreError> {
+        if channels.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let channels: Vec<Channel> = channels.to_vec();
+        let now_ms = now.unix_millis();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .db
+            .read(move |conn| {
+                let columns = COLUMNS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "SELECT {columns}, p.body FROM notifications n
+                       LEFT JOIN people p ON p.tenant = n.tenant AND p.name = n.recipient
+                     WHERE n.status = 'pending' AND n.channel != 'in_app' AND n.next_attempt_ms <= ?1
+                       AND n.channel IN (SELECT value FROM json_each(?2))
+                     ORDER BY n.next_attempt_ms, n.seq LIMIT ?3"
+                );
+                let wanted = serde_json::to_string(&channels.iter().map(Channel::as_str).collect::<Vec<_>>())?;
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params![now_ms, wanted, limit])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let (_, notification) = notification_of(row)?;
+                    let person: Option<String> = row.get(17)?;
+                    let address = match person {
+                        Some(body) => address(&person_of(&body, 0)?, notification.channel),
+                        None => None,
+                    };
+                    out.push(Outgoing { notification, address });
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+
+    async fn settle(&self, outcomes: &[Attempted]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let batch = outcomes.to_vec();
+        Ok(self
+            .db
+            .write(move |tx| {
+                // Only a row still pending is settled: one attempt's outcome is written once.
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE notifications SET status = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5
+                     WHERE id = ?1 AND status = 'pending'",
+                )?;
+                for a in &batch {
+                    stmt.execute(params![
+                        a.id.hyphenated().to_string(),
+                        a.status.as_str(),
+                        a.attempts,
+                        a.next_attempt_at.map(|t| t.unix_millis()),
+                        a.error,
+                    ])?;
+                }
+                Ok(())
             })
             .await?)
     }

@@ -186,7 +186,11 @@ CREATE TABLE IF NOT EXISTS people (
 
 -- The notifier's outbox: one row per (event, recipient, channel). `id` is a v5 UUID of those
 -- three, so a redelivered or replayed event inserts nothing (INSERT OR IGNORE). Lists are
--- newest event first: `occurred_ns` (the event's time, in nanoseconds), then `seq`.
+-- newest event first: `occurred_ns` (the event's time, in nanoseconds), then `seq`. An email
+-- or Slack row waits as `pending` until its sender settles it (`delivered` or `failed`),
+-- with its `attempts`, the time of its next attempt (`next_attempt_ms`) and its
+-- `last_error`; those three columns and the `notifications_due` index are made by db.rs
+-- (add_missing_columns) so that a database from before them gains them too.
 CREATE TABLE IF NOT EXISTS notifications (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     id          TEXT    NOT NULL UNIQUE,

@@ -2,6 +2,8 @@
 //! event, and the plan of what to record, each notification with an id that makes it
 //! happen once per (event, recipient, channel).
 
+pub mod deliver;
+pub mod message;
 mod people;
 mod plan;
 mod rules;
@@ -22,8 +24,12 @@ pub use rules::{Audience, RULES, Rule, matching};
 pub enum Status {
     /// Waiting in the outbox for its channel's sender (email, Slack).
     Pending,
-    /// Handed to its channel (in-app: recorded).
+    /// Handed to its channel (in-app: recorded; email: accepted by the mail server; Slack:
+    /// a 2xx from the webhook).
     Delivered,
+    /// Given up on: the retry schedule is spent, or the channel refused it for good (no
+    /// address, an address refused). The reason is on the row.
+    Failed,
 }
 
 impl Status {
@@ -31,11 +37,12 @@ impl Status {
         match self {
             Status::Pending => "pending",
             Status::Delivered => "delivered",
+            Status::Failed => "failed",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Status::Pending, Status::Delivered].into_iter().find(|s| s.as_str() == text)
+        [Status::Pending, Status::Delivered, Status::Failed].into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -57,4 +64,8 @@ pub struct Notification {
     pub occurred_at: Timestamp,
     pub status: Status,
     pub read_at: Option<Timestamp>,
+    /// Attempts made to send it (in-app: none).
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
 }

@@ -125,6 +125,8 @@ fn notification(event: &DomainEvent, id: Uuid, recipient: &str, channel: Channel
         // In-app is delivered by being recorded; the other channels wait for their sender.
         status: if channel == Channel::InApp { Status::Delivered } else { Status::Pending },
         read_at: None::<Timestamp>,
+        attempts: 0,
+        last_error: None,
     }
 }
 

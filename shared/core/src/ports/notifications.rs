@@ -1,10 +1,12 @@
 //! People, and the notifications recorded for them (the outbox).
 
 use async_trait::async_trait;
+use events_schema::Timestamp;
 use uuid::Uuid;
 
 use super::{Page, StoreError};
-use crate::notify::{Notification, Person};
+use crate::notify::deliver::{Attempted, Outgoing};
+use crate::notify::{Channel, Notification, Person};
 
 /// A page of a person's notifications, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,4 +49,16 @@ pub trait NotificationStore: Send + Sync {
     /// Marks the selection read (those already read keep their time); returns how many of
     /// the person's notifications changed.
     async fn mark_read(&self, tenant: &str, recipient: &str, which: &ReadSelection) -> Result<usize, StoreError>;
+}
+
+/// The sending side of the outbox, for a process that sends email and Slack notifications
+/// itself (serve): what is due, and what became of each attempt. Across tenants: the sender
+/// works for all of them, and each row names its own.
+#[async_trait]
+pub trait NotificationOutbox: Send + Sync {
+    /// Up to `limit` pending notifications of `channels` due by `now`, oldest due first, each
+    /// with its person's current address for its channel.
+    async fn due(&self, now: Timestamp, channels: &[Channel], limit: usize) -> Result<Vec<Outgoing>, StoreError>;
+    /// Records what became of attempts, all in one transaction.
+    async fn settle(&self, outcomes: &[Attempted]) -> Result<(), StoreError>;
 }
