@@ -10,8 +10,9 @@
 //!   the listen backlog until one ends, instead of each taking memory and a task.
 //! - **Shutdown with a deadline.** On shutdown no new connection is accepted; connections
 //!   waiting for a request or part way through sending one (its head or its body) are
-//!   closed at once, requests being handled finish and get their response, and whatever
-//!   still runs after `shutdown_grace` is dropped.
+//!   closed at once, requests being handled finish and get their whole response (a streamed
+//!   one included: its connection closes only once the body has ended), and whatever still
+//!   runs after `shutdown_grace` is dropped.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -100,6 +101,8 @@ struct Activity {
     in_flight: usize,
     /// Request bodies still arriving.
     bodies_open: usize,
+    /// Answers whose body is still being sent (a stream of events sends for a long time).
+    responses_open: usize,
     /// When the first byte of a request head arrived, while no head is complete yet.
     head_started: Option<Instant>,
     /// The last byte read or written, or the last answer.
@@ -111,7 +114,13 @@ struct Tracker(Arc<Mutex<Activity>>);
 
 impl Tracker {
     fn new() -> Self {
-        Self(Arc::new(Mutex::new(Activity { in_flight: 0, bodies_open: 0, head_started: None, last: Instant::now() })))
+        Self(Arc::new(Mutex::new(Activity {
+            in_flight: 0,
+            bodies_open: 0,
+            responses_open: 0,
+            head_started: None,
+            last: Instant::now(),
+        })))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Activity) -> T) -> T {
@@ -190,6 +199,56 @@ impl hyper::body::Body for TrackedBody {
 
 struct InFlight(Tracker);
 
+/// A response body that tells the tracker when it has all been sent (or is dropped): at
+/// shutdown, a connection still sending an answer finishes it rather than being cut mid-way.
+struct AnswerBody {
+    inner: axum::body::Body,
+    open: Option<Tracker>,
+}
+
+impl AnswerBody {
+    fn new(inner: axum::body::Body, tracker: Tracker) -> Self {
+        tracker.with(|a| a.responses_open += 1);
+        Self { inner, open: Some(tracker) }
+    }
+
+    fn done(&mut self) {
+        if let Some(tracker) = self.open.take() {
+            tracker.with(|a| a.responses_open = a.responses_open.saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for AnswerBody {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl hyper::body::Body for AnswerBody {
+    type Data = hyper::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(poll, Poll::Ready(None | Some(Err(_)))) {
+            self.done();
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.with(|a| {
@@ -240,10 +299,11 @@ async fn serve_connection(
             // The client address, for the per-address limits (`ConnectInfo`, as axum names it).
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
+            let tracker = tracker.clone();
             async move {
                 let response = app.oneshot(request).await;
                 drop(answered);
-                response
+                response.map(|r| r.map(|body| AnswerBody::new(body, tracker)))
             }
         })
     };
@@ -268,7 +328,8 @@ async fn serve_connection(
             }
             changed = stopping.changed(), if !draining => {
                 draining = true;
-                if changed.is_err() || tracker.with(|a| a.in_flight == 0 || a.bodies_open > 0) {
+                let idle = |a: &Activity| a.in_flight == 0 && a.responses_open == 0;
+                if changed.is_err() || tracker.with(|a| idle(a) || a.bodies_open > 0) {
                     // Waiting for a request, or part way through sending one: nothing to finish.
                     return;
                 }
@@ -346,7 +407,8 @@ mod tests {
     #[test]
     fn a_head_that_takes_too_long_closes_the_connection_but_a_request_in_flight_does_not() {
         let start = Instant::now();
-        let mut a = Activity { in_flight: 0, bodies_open: 0, head_started: Some(start), last: start };
+        let mut a =
+            Activity { in_flight: 0, bodies_open: 0, responses_open: 0, head_started: Some(start), last: start };
         assert_eq!(judge(&a, &limits(), start + Duration::from_secs(9)), Verdict::Fine);
         assert!(matches!(judge(&a, &limits(), start + Duration::from_secs(10)), Verdict::Close(_)));
         a.in_flight = 1;
@@ -357,7 +419,7 @@ mod tests {
     #[test]
     fn an_idle_connection_closes_after_the_idle_timeout() {
         let start = Instant::now();
-        let a = Activity { in_flight: 0, bodies_open: 0, head_started: None, last: start };
+        let a = Activity { in_flight: 0, bodies_open: 0, responses_open: 0, head_started: None, last: start };
         assert_eq!(judge(&a, &limits(), start + Duration::from_secs(59)), Verdict::Fine);
         assert_eq!(judge(&a, &limits(), start + Duration::from_secs(60)), Verdict::Close("idle"));
     }
