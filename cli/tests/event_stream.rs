@@ -27,7 +27,7 @@ impl Sse {
         self.envelope["eventType"].as_str().unwrap()
     }
     fn aggregate(&self) -> &str {
-        self.envelope["aggregateId"].as_str().unwrap()
+        self.envelope["aggregateId"].as_str().unwrap_or_default()
     }
 }
 
@@ -63,7 +63,10 @@ impl Stream {
                     envelope: serde_json::from_str(&data).unwrap(),
                 });
             }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk()).await.expect("no event in time").unwrap();
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("no event in time")
+                .unwrap_or_else(|e| panic!("the stream broke off: {e:?}"));
             match chunk {
                 Some(bytes) => self.buffer.push_str(std::str::from_utf8(&bytes).unwrap()),
                 None => return None,
@@ -274,6 +277,36 @@ async fn the_type_and_task_filters_hold() {
     let types: HashSet<&str> = seen.iter().map(Sse::event_type).collect();
     assert_eq!(types, HashSet::from(["TaskStatusChanged", "TaskUpdated"]), "{seen:?}");
     assert!(seen.iter().any(|e| e.aggregate() == two && e.event_type() == "TaskStatusChanged"));
+    assert!(server.terminate().0.success());
+}
+
+#[tokio::test]
+async fn an_unreadable_archived_event_is_sent_as_such_and_the_stream_goes_on() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path());
+    let api = Api::new(&server);
+    let key = server.key.clone();
+    let mut live = api.open(&key, "", None).await;
+    let before = api.create(&key, "before").await;
+    live.until(|e| e.aggregate() == before).await;
+    // What no consumer can read either: a body with no envelope.
+    let conn = rusqlite::Connection::open(data.path().join("taskstream.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "INSERT INTO archive (event_id, detail_type, tenant, occurred_at, archived_ms, body)
+         VALUES ('broken', 'TaskCreated', 'default', '2026-01-01T00:00:00.000Z', 0, 'not json at all')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let after = api.create(&key, "after").await;
+    let seen = live.until(|e| e.envelope["aggregateId"] == after.as_str()).await;
+    let broken = seen.iter().find(|e| e.envelope["eventId"] == "broken").expect("the unreadable event is sent");
+    assert_eq!(broken.envelope["unreadable"], true);
+    assert_eq!(broken.envelope["eventType"], "TaskCreated");
+    // A task filter passes over it without failing.
+    let mut of_after = api.open(&key, &format!("?lastEventId=0&taskId={after}"), None).await;
+    assert_eq!(of_after.next().await.unwrap().aggregate(), after);
     assert!(server.terminate().0.success());
 }
 

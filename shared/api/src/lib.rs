@@ -7,6 +7,7 @@ pub mod backpressure;
 mod bulk;
 mod categories;
 mod comments;
+mod console;
 mod correlation;
 mod error;
 mod escalation;
@@ -116,6 +117,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::serve))
+        // The console's page and files: public, they hold no data (see `console`).
+        .route("/console", get(console::page))
+        .route("/console/", get(console::page))
+        .route("/console/{asset}", get(console::asset))
         .merge(api)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

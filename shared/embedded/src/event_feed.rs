@@ -2,6 +2,10 @@
 //! them in commit order and AUTOINCREMENT never reuses one, so once the archive's last
 //! position is `h`, every event at or below `h` is committed and no later commit lands
 //! below it. A reader that has seen everything up to `h` therefore never looks there again.
+//!
+//! An archived body that is not an EventBridge event with a `detail` object (the archive
+//! takes what the bus was given) is sent as what the row's own columns say, marked
+//! `"unreadable": true`, rather than failing every read that passes it.
 
 use std::sync::Arc;
 
@@ -49,11 +53,17 @@ impl EventFeed for SqliteEventFeed {
             // The primary key walks forward from `position` up to the head read above; the
             // tenant and the filters are checked on the rows it passes.
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, detail_type, json_extract(body, '$.detail') FROM archive
+                "SELECT seq, detail_type,
+                        COALESCE(CASE WHEN json_valid(body) THEN
+                                     CASE WHEN json_type(body, '$.detail') = 'object' THEN json_extract(body, '$.detail') END
+                                 END,
+                                 json_object('eventId', event_id, 'eventType', detail_type, 'tenant', tenant,
+                                             'occurredAt', occurred_at, 'unreadable', json('true')))
+                 FROM archive
                  WHERE seq > ?1 AND seq <= ?2 AND tenant = ?3
                    AND (?4 IS NULL OR detail_type IN (SELECT value FROM json_each(?4)))
-                   AND (?5 IS NULL OR json_extract(body, '$.detail.aggregateId') = ?5
-                        OR json_extract(body, '$.detail.data.comment.taskId') = ?5)
+                   AND (?5 IS NULL OR ?5 IN (CASE WHEN json_valid(body) THEN json_extract(body, '$.detail.aggregateId') END,
+                                            CASE WHEN json_valid(body) THEN json_extract(body, '$.detail.data.comment.taskId') END))
                  ORDER BY seq LIMIT ?6",
             )?;
             let events = stmt

@@ -1,0 +1,50 @@
+// Metrics: throughput and median cycle time per day over the last two weeks, drawn as
+// plain SVG bars (built as DOM nodes: the CSP allows no inline markup or styles).
+
+import { el, get, notify, query } from "./api.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+/** A bar chart of `rows` (label, value); an accessible table-like title describes it. */
+function bars(target, rows, unit) {
+  const width = 560;
+  const height = 160;
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  const step = width / Math.max(1, rows.length);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height + 20}`, role: "img" });
+  chart.append(svg("title", {}, rows.map((r) => `${r.label}: ${r.value} ${unit}`).join("; ") || "no data"));
+  rows.forEach((r, i) => {
+    const h = (r.value / max) * height;
+    chart.append(
+      svg("rect", { class: "bar", x: i * step + 2, y: height - h, width: Math.max(1, step - 4), height: h }),
+      svg("text", { x: i * step + step / 2, y: height + 14, "text-anchor": "middle" }, r.label.slice(5, 10)),
+    );
+    if (r.value > 0) chart.append(svg("text", { x: i * step + step / 2, y: Math.max(10, height - h - 3), "text-anchor": "middle" }, String(r.value)));
+  });
+  target.replaceChildren(chart);
+}
+
+export async function enter() {
+  const from = new Date(Date.now() - 14 * 86_400_000);
+  from.setUTCHours(0, 0, 0, 0);
+  const params = query({ from: from.toISOString(), interval: "day" });
+  try {
+    const [throughput, cycle] = await Promise.all([get("/metrics/throughput" + params), get("/metrics/cycle-time" + params)]);
+    bars(document.getElementById("chart-throughput"), throughput.data.map((r) => ({ label: r.start, value: r.completed ?? 0 })), "completed");
+    bars(
+      document.getElementById("chart-cycle"),
+      cycle.data.map((r) => ({ label: r.start, value: Math.round((r.p50Seconds ?? 0) / 36) / 100 })),
+      "hours",
+    );
+  } catch (err) {
+    notify(`Metrics: ${err.message}`);
+    document.getElementById("chart-throughput").replaceChildren(el("p", {}, "No metrics to show."));
+  }
+}
