@@ -16,68 +16,34 @@
 //! same events (the same ids) again the next time: consumers hold each aggregate at its
 //! version, so they apply them once.
 
+mod failure_record;
+mod parked;
+
+pub use failure_record::{BatchInfo, FailedBatch, FailureRecord, RequestContext};
+pub use parked::ParkedRecord;
+
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client as S3;
 use aws_sdk_sqs::Client as Sqs;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use serde::{Deserialize, Serialize};
-use shared_core::stream_router::{PoisonParking, RetryPolicy, prepare};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde::Serialize;
+use shared_core::stream_router::{PoisonParking, RetryPolicy};
 
 use super::dead_letters::{receive, release};
 use super::{OperateError, StageNames};
 use crate::bus::EventBridgePublisher;
-use crate::dynamo::stream::decode_batch_with;
 use crate::lambda::{STREAM_ROUTER, route_payload};
 use crate::parking::SqsParking;
+use failure_record::{batch_of, plan};
+use parked::{parked_of, parked_payload};
 
 /// Where Lambda writes its invocation records in the bucket:
 /// `aws/lambda/<mapping uuid>/<shard id>/YYYY/MM/DD/<time>-<uuid>`.
 pub const FAILURE_PREFIX: &str = "aws/lambda/";
 /// Empty receives in a row after which the parking queue counts as read to its end.
 const EMPTY_RECEIVES: usize = 2;
-
-/// The invocation record Lambda writes to an S3 on-failure destination for a DynamoDB stream
-/// (the AWS Lambda developer guide, "Retain discarded batch records for a DynamoDB event
-/// source": the SQS/SNS record plus `payload`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailureRecord {
-    pub request_context: RequestContext,
-    /// When Lambda gave up on the batch.
-    pub timestamp: String,
-    #[serde(rename = "DDBStreamBatchInfo")]
-    pub batch: BatchInfo,
-    /// The invocation event the router was given, `{"Records": [...]}`, as a JSON string.
-    pub payload: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestContext {
-    /// `RetryAttemptsExhausted` or `RecordAgeExceeded`.
-    pub condition: String,
-    #[serde(default)]
-    pub approximate_invoke_count: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchInfo {
-    pub shard_id: String,
-    pub start_sequence_number: String,
-    pub end_sequence_number: String,
-    pub batch_size: u32,
-}
-
-impl FailureRecord {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| {
-            format!("not a Lambda stream failure record (requestContext, DDBStreamBatchInfo, payload): {e}")
-        })
-    }
-}
 
 /// Depth of what the router gave up on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,41 +55,6 @@ pub struct RouterDeadLetters {
     pub failed_batches: usize,
     /// `ApproximateNumberOfMessages` of the parking queue.
     pub parked: i64,
-}
-
-/// One batch Lambda gave up on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailedBatch {
-    /// The object key (`dlq show` and `dlq redrive --id` take it).
-    pub key: String,
-    pub condition: String,
-    pub failed_at: String,
-    pub invocations: u32,
-    pub shard_id: String,
-    pub first_sequence: String,
-    pub last_sequence: String,
-    pub records: u32,
-    /// The invocation event, with `dlq show`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<serde_json::Value>,
-}
-
-/// One record the router parked, read without removing it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParkedRecord {
-    /// The SQS message id.
-    pub id: String,
-    pub reason: String,
-    pub parked_at: Option<String>,
-    pub sequence_number: Option<String>,
-    pub event_name: Option<String>,
-    /// The item's key (`pk`), which names the tenant and the task.
-    pub item: Option<String>,
-    /// The stream record, with `dlq show`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<serde_json::Value>,
 }
 
 /// What a redrive did, or (dry run) would do.
@@ -559,79 +490,6 @@ pub enum Shown {
     Parked(ParkedRecord),
 }
 
-/// What a payload derives, found without sending anything.
-#[derive(Debug, PartialEq, Eq)]
-struct Plan {
-    records: usize,
-    events: usize,
-    /// Why each poison record cannot be derived.
-    poison: Vec<String>,
-}
-
-fn plan(payload: &str) -> Result<Plan, String> {
-    let prepared = decode_batch_with(payload, prepare).map_err(|e| e.to_string())?;
-    let events = prepared.iter().filter_map(|p| p.entries.as_ref().ok()).map(Vec::len).sum();
-    let poison = prepared.iter().filter_map(|p| p.entries.as_ref().err().cloned()).collect();
-    Ok(Plan { records: prepared.len(), events, poison })
-}
-
-fn batch_of(key: &str, text: &str, with_payload: bool) -> Result<FailedBatch, OperateError> {
-    let failure = FailureRecord::parse(text).map_err(|e| OperateError::Invalid(format!("{key}: {e}")))?;
-    let payload =
-        if with_payload {
-            Some(serde_json::from_str(&failure.payload).map_err(|e| {
-                OperateError::Invalid(format!("{key}: the payload is not the JSON of a stream event: {e}"))
-            })?)
-        } else {
-            None
-        };
-    Ok(FailedBatch {
-        key: key.to_owned(),
-        condition: failure.request_context.condition,
-        failed_at: failure.timestamp,
-        invocations: failure.request_context.approximate_invoke_count,
-        shard_id: failure.batch.shard_id,
-        first_sequence: failure.batch.start_sequence_number,
-        last_sequence: failure.batch.end_sequence_number,
-        records: failure.batch.batch_size,
-        payload,
-    })
-}
-
-/// A parked message's body is `{"reason", "record"}` (see [`SqsParking`]); routed again as a
-/// one-record stream event.
-fn parked_payload(body: Option<&str>) -> Option<String> {
-    let body: serde_json::Value = serde_json::from_str(body?).ok()?;
-    let record = body.get("record")?;
-    Some(serde_json::json!({ "Records": [record] }).to_string())
-}
-
-fn parked_of(message: &aws_sdk_sqs::types::Message) -> (ParkedRecord, serde_json::Value) {
-    let body: serde_json::Value =
-        message.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
-    let record = body.get("record").cloned().unwrap_or(serde_json::Value::Null);
-    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
-    let attribute =
-        message.message_attributes.as_ref().and_then(|a| a.get("reason")).and_then(|v| v.string_value.clone());
-    let parked_at = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(events_schema::Timestamp::from_unix_millis)
-        .map(|t| t.to_string());
-    let parked = ParkedRecord {
-        id: message.message_id.clone().unwrap_or_default(),
-        reason: text(body.get("reason")).or(attribute).unwrap_or_else(|| "no reason recorded".to_owned()),
-        parked_at,
-        sequence_number: text(record.pointer("/dynamodb/SequenceNumber")),
-        event_name: text(record.get("eventName")),
-        item: text(record.pointer("/dynamodb/Keys/pk/S")),
-        record: None,
-    };
-    (parked, record)
-}
-
 /// Parking for a redrive of parked records: a record still poison is only noted, so its
 /// message stays in the parking queue rather than being parked a second time.
 #[derive(Default)]
@@ -650,33 +508,5 @@ impl PoisonParking for Refused {
             reasons.push(reason.to_owned());
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_record_is_read_with_its_payload_and_plans_without_sending() {
-        let text = include_str!("../../../../tests/fixtures/stream-router-failure.json");
-        let failure = FailureRecord::parse(text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(failure.request_context.condition, "RetryAttemptsExhausted");
-        assert_eq!(failure.batch.batch_size, 4);
-        let plan = plan(&failure.payload).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((plan.records, plan.events), (4, 3));
-        assert_eq!(plan.poison.len(), 1);
-        assert!(plan.poison[0].contains("unknown variant `exploded`"), "{:?}", plan.poison);
-        let batch = batch_of("aws/lambda/x", text, true).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(batch.payload.as_ref().and_then(|p| p["Records"].as_array()).map(Vec::len), Some(4));
-    }
-
-    #[test]
-    fn anything_else_is_refused_with_what_was_expected() {
-        let err = FailureRecord::parse(r#"{"requestContext":{"condition":"x"}}"#).err().unwrap_or_default();
-        assert!(err.contains("DDBStreamBatchInfo"), "{err}");
-        assert!(plan(r#"{"nope":1}"#).is_err());
-        assert_eq!(parked_payload(Some("not json")), None);
-        assert_eq!(parked_payload(Some(r#"{"reason":"r"}"#)), None);
     }
 }
