@@ -12,7 +12,6 @@ mod schema;
 mod serve;
 mod smtp_sender;
 mod telemetry;
-mod webhook_sender;
 
 use clap::{Parser, Subcommand};
 

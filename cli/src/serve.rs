@@ -14,6 +14,7 @@ use shared_api::rate_limit::{RateLimitConfig, RateLimitLayer, RateLimiter};
 use shared_api::{
     AppState, EscalationHandle, EventsHandle, KeysHandle, NotificationsHandle, OpsHandle, WebhooksHandle, router,
 };
+use shared_aws::http_sender::HttpSender;
 use shared_core::consumers::escalation::EscalationPlanner;
 use shared_core::consumers::history::AuditHistory;
 use shared_core::consumers::metrics::MetricsRecorder;
@@ -29,7 +30,6 @@ use tokio::sync::watch;
 
 use crate::http_server::{self, Limits};
 use crate::smtp_sender::SmtpSender;
-use crate::webhook_sender::HttpSender;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {

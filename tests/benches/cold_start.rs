@@ -73,6 +73,20 @@ const HANDLERS: &[(&str, &[(&str, &str)])] = &[
             ("DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-task-ingest-dlq"),
         ],
     ),
+    (
+        "notifier",
+        &[
+            ("TABLE_NAME", "dev-taskstream"),
+            ("TABLE_TASK_SHARDS", "8"),
+            ("SENDER_EMAIL", "tasks@example.com"),
+            (
+                "WEBHOOK_SECRETS_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:dev/taskstream/webhook-signing-AbCdEf",
+            ),
+            ("QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-notifier"),
+            ("DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/dev-taskstream-notifier-dlq"),
+        ],
+    ),
     // With `metricsSink: none`. With Timestream the handler first asks Timestream for its
     // endpoint (endpoint discovery, one HTTPS round trip during init), which needs the network
     // this bench does not give it.

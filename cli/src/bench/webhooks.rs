@@ -20,7 +20,7 @@ use shared_core::webhooks::{NewDelivery, SubscriptionSpec, delivery_id};
 use shared_embedded::{Engine, EngineConfig};
 use uuid::Uuid;
 
-use crate::webhook_sender::HttpSender;
+use shared_aws::http_sender::HttpSender;
 
 #[derive(clap::Args)]
 pub struct WebhookBenchArgs {

@@ -81,6 +81,21 @@ pub(crate) fn escalation_policy_pk(tenant: &str) -> String {
     format!("T#{}#ESCALATION", part(tenant))
 }
 
+/// The partition of a tenant's people (a handful, written by people; one Query lists them).
+pub(crate) fn people_pk(tenant: &str) -> String {
+    format!("T#{}#PERSON", part(tenant))
+}
+
+/// The partition of one person's notifications.
+pub(crate) fn notifications_pk(tenant: &str, recipient: &str) -> String {
+    format!("T#{}#NOTIF#{}", part(tenant), part(recipient))
+}
+
+/// The partition of the send claim of one email or Slack notification (one item).
+pub(crate) fn notification_claim_pk(tenant: &str, id: &uuid::Uuid) -> String {
+    format!("T#{}#NOTIFIED#{}", part(tenant), id.hyphenated())
+}
+
 pub(crate) fn comments_pk(tenant: &str, task_id: &str) -> String {
     format!("T#{}#TASK#{}#COMMENT", part(tenant), part(task_id))
 }

@@ -1,9 +1,9 @@
 //! The notifier: turns events into notifications in the outbox, once per (event, recipient,
 //! channel).
 //!
-//! Recording is the whole of its work here: in-app notifications are delivered by being
-//! recorded, and a notification for another channel waits in the outbox for that channel's
-//! sender. Ids are derived from (event, recipient, channel), and the store inserts only
+//! In-app notifications are delivered by being recorded; a notification for another channel
+//! waits in the outbox for that channel's sender (serve's deliverer), or, with
+//! [`Notifier::with_inline`] (AWS), is claimed and sent right after it is recorded. Ids are derived from (event, recipient, channel), and the store inserts only
 //! what is absent, so a redelivered, duplicated or reordered event records nothing new.
 //! A replay records nothing unless its name asks to re-notify (see [`RENOTIFY_PREFIX`]).
 //!
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use events_schema::DomainEvent;
 
+use crate::notify::inline::InlineDelivery;
 use crate::notify::{Person, plan, renotify_round, wanted};
 use crate::pipeline::{ApplyError, Consumer, Delivery};
 use crate::ports::{NotificationStore, WebhookStore};
@@ -27,16 +28,24 @@ use crate::webhooks::{NewDelivery, delivery_id};
 pub struct Notifier {
     store: Arc<dyn NotificationStore>,
     webhooks: Option<Arc<dyn WebhookStore>>,
+    inline: Option<InlineDelivery>,
 }
 
 impl Notifier {
     pub fn new(store: Arc<dyn NotificationStore>) -> Self {
-        Self { store, webhooks: None }
+        Self { store, webhooks: None, inline: None }
     }
 
     /// Also records a webhook delivery for each subscription that wants the event.
     pub fn with_webhooks(mut self, webhooks: Arc<dyn WebhookStore>) -> Self {
         self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// Also sends each email and Slack notification as it is recorded, claimed first (AWS,
+    /// where no sender loop reads the outbox).
+    pub fn with_inline(mut self, inline: InlineDelivery) -> Self {
+        self.inline = Some(inline);
         self
     }
 
@@ -100,6 +109,9 @@ impl Consumer for Notifier {
         }
         let new = self.store.record(&planned).await?;
         tracing::debug!(event_id = %event.meta.event_id, planned = planned.len(), new, "notifications recorded");
+        if let Some(inline) = &self.inline {
+            inline.deliver(&planned, &people).await?;
+        }
         Ok(())
     }
 }

@@ -83,6 +83,31 @@ pub fn slack_outcome(answer: Result<u16, SendError>) -> Result<(), SendError> {
     }
 }
 
+/// One attempt at `n`, rendered for its channel and sent to `address` (its person's address
+/// for the channel; `None`: they have none, which no retry mends).
+pub async fn send_one(
+    email_sender: Option<&dyn EmailSender>,
+    slack_transport: Option<&dyn Transport>,
+    n: &Notification,
+    address: Option<&str>,
+) -> Result<(), SendError> {
+    let Some(address) = address else {
+        return Err(SendError::Refused(format!("{} has no {} address", n.recipient, n.channel.as_str())));
+    };
+    match (n.channel, email_sender, slack_transport) {
+        (Channel::Email, Some(sender), _) => {
+            sender.send(&OutgoingEmail { id: n.id, to: address.to_owned(), email: email(n) }).await
+        }
+        (Channel::Slack, _, Some(transport)) => {
+            let body = slack(n).to_string();
+            let headers = [("content-type", "application/json".to_owned())];
+            slack_outcome(transport.post(address, &headers, &body).await)
+        }
+        // Not asked for by the callers; refused rather than looped on.
+        (channel, _, _) => Err(SendError::Refused(format!("no sender for {}", channel.as_str()))),
+    }
+}
+
 /// What an attempt's result makes of its notification.
 pub fn settle(
     n: &Notification,
@@ -148,22 +173,7 @@ impl Deliverer {
     }
 
     async fn attempt(&self, out: &Outgoing) -> Result<(), SendError> {
-        let n = &out.notification;
-        let Some(address) = out.address.as_deref() else {
-            return Err(SendError::Refused(format!("{} has no {} address", n.recipient, n.channel.as_str())));
-        };
-        match (n.channel, &self.email, &self.slack) {
-            (Channel::Email, Some(sender), _) => {
-                sender.send(&OutgoingEmail { id: n.id, to: address.to_owned(), email: email(n) }).await
-            }
-            (Channel::Slack, _, Some(transport)) => {
-                let body = slack(n).to_string();
-                let headers = [("content-type", "application/json".to_owned())];
-                slack_outcome(transport.post(address, &headers, &body).await)
-            }
-            // Not asked for by `due`; refused rather than looped on should a store answer it.
-            (channel, _, _) => Err(SendError::Refused(format!("no sender for {}", channel.as_str()))),
-        }
+        send_one(self.email.as_deref(), self.slack.as_deref(), &out.notification, out.address.as_deref()).await
     }
 
     /// One round: the due notifications, sent at once, their outcomes recorded together.

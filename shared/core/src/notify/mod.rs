@@ -3,7 +3,9 @@
 //! happen once per (event, recipient, channel).
 
 pub mod deliver;
+pub mod inline;
 pub mod message;
+pub mod mime;
 mod people;
 mod plan;
 mod rules;

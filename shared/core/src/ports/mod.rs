@@ -23,7 +23,7 @@ pub use history::{HistoryRecord, HistoryStore};
 pub use http;
 pub use keys::{IssuedKey, KeyDirectory, KeySummary};
 pub use metrics::{MAX_RECORDS_PER_WRITE, MetricsReader, MetricsSink, RecordRejection, Rejected};
-pub use notifications::{NotificationOutbox, NotificationQuery, NotificationStore, ReadSelection};
+pub use notifications::{NotificationOutbox, NotificationQuery, NotificationStore, ReadSelection, SendClaims};
 pub use operations::{
     ChangeState, ConsumerLag, ConsumerPlan, DEFAULT_DEAD_LETTER_LIMIT, DeadLetterView, DeliveryState, Lag,
     MAX_DEAD_LETTER_LIMIT, MAX_REPLAY_NAME, Operations, RedriveRequest, ReplayPlan, ReplayProgress, ReplayRequest,

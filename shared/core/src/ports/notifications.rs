@@ -62,3 +62,19 @@ pub trait NotificationOutbox: Send + Sync {
     /// Records what became of attempts, all in one transaction.
     async fn settle(&self, outcomes: &[Attempted]) -> Result<(), StoreError>;
 }
+
+/// The dedupe records of email and Slack notifications where the outbox and the senders
+/// share no transaction (AWS): each is claimed by a conditional put before its send, so a
+/// redelivered, duplicated or replayed event sends nothing. Every call is scoped to the
+/// notification's own tenant.
+#[async_trait]
+pub trait SendClaims: Send + Sync {
+    /// Claims the send of `n` until `lease_until`: `true` when the caller may send it (no
+    /// record yet, or a claim whose holder's lease ran out before it recorded an outcome),
+    /// `false` when it was sent, failed for good, or another holder's lease still runs.
+    async fn claim(&self, n: &Notification, now: Timestamp, lease_until: Timestamp) -> Result<bool, StoreError>;
+    /// Records the outcome of the caller's claim: delivered or failed keeps the record (until
+    /// it expires); pending (worth another attempt) lets the claim go, for the event's next
+    /// delivery. The person's list shows the outcome too.
+    async fn settle_claim(&self, n: &Notification, outcome: &Attempted) -> Result<(), StoreError>;
+}

@@ -1,6 +1,6 @@
-//! Sends webhook attempts over HTTP for serve: reqwest with rustls, no proxy, no redirects
-//! (a 3xx is an answer, not a 2xx: following it could lead anywhere), each attempt bounded
-//! by a timeout.
+//! Sends webhook attempts (serve) and Slack messages (serve and the notifier Lambda) over
+//! HTTP: reqwest with rustls, no proxy, no redirects (a 3xx is an answer, not a 2xx:
+//! following it could lead anywhere), each attempt bounded by a timeout.
 //!
 //! Every address the client connects to has been judged by the address policy: names go
 //! through a resolver that refuses non-public answers (so a name that changes its answer
@@ -41,7 +41,7 @@ pub struct HttpSender {
 }
 
 impl HttpSender {
-    pub fn new(timeout: Duration, allow_private: bool) -> anyhow::Result<Self> {
+    pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
             .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,208 @@
+//! The notifier as its Lambda runs it, against the local AWS emulator: task events from an
+//! SQS batch → in-app notifications and send claims in the table, email through SES v2 as
+//! the raw MIME message (read back from the emulator's record of sent mail, `/moto-api/data.json`,
+//! by Python's own MIME parser). Once each: the same batch again sends nothing, a muted
+//! person gets nothing, a replay sends nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod aws;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use aws::{Moto, create_table, queue, receive, sqs_event, unique_name};
+use events_schema::bridge::BridgeEvent;
+use events_schema::events::{Priority, TaskSnapshot, TaskStatus};
+use events_schema::{AggregateType, Timestamp};
+use serde_json::Value;
+use shared_aws::dynamo::DynamoStore;
+use shared_aws::lambda::consume_sqs;
+use shared_aws::notifications::DynamoNotifications;
+use shared_aws::ses::SesSender;
+use shared_core::ChangeRecord;
+use shared_core::consumers::notifier::Notifier;
+use shared_core::notify::inline::InlineDelivery;
+use shared_core::notify::{Channel, Kind, Person};
+use shared_core::ports::{Aggregate, NotificationQuery, NotificationStore};
+
+const TENANT: &str = "acme";
+const SENDER: &str = "Taskstream <robot@example.com>";
+
+fn task(id: &str, assignee: Option<&str>, version: u64) -> TaskSnapshot {
+    let at = Timestamp::parse("2026-03-01T09:00:00Z").unwrap();
+    TaskSnapshot {
+        id: id.into(),
+        title: "Renew <the> certificate".into(),
+        description: None,
+        status: TaskStatus::Todo,
+        priority: Priority::Medium,
+        assignee: assignee.map(str::to_owned),
+        reporter: Some("maria".into()),
+        category_id: None,
+        project_id: None,
+        sprint_id: None,
+        tags: vec![],
+        due_date: None,
+        estimate_points: None,
+        created_at: at,
+        updated_at: at,
+        status_changed_at: at,
+        escalation: None,
+        version,
+    }
+}
+
+/// The bus event (as the queue's messages carry it) of maria assigning a task to `who`.
+fn assignment(who: &str) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let change = ChangeRecord {
+        tenant: TENANT.into(),
+        aggregate_type: AggregateType::Task,
+        aggregate_id: id.clone(),
+        aggregate_version: 2,
+        at: Timestamp::now(),
+        correlation_id: unique_name("c"),
+        actor: "maria".into(),
+        old: Some(Aggregate::Task(task(&id, None, 1))),
+        new: Some(Aggregate::Task(task(&id, Some(who), 2))),
+    };
+    let events = shared_core::derive(change).unwrap();
+    let assigned = events.iter().find(|e| e.event_type() == "TaskAssigned").unwrap();
+    serde_json::to_string(&BridgeEvent::wrap(&assigned.to_envelope().unwrap()).unwrap()).unwrap()
+}
+
+/// `GET` of a path of the emulator's own API, as JSON.
+fn moto_api(moto: &Moto, path: &str) -> Value {
+    let address = moto.endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap()
+}
+
+/// The raw messages SES recorded as sent to `to`.
+fn sent_to(moto: &Moto, to: &str) -> Vec<String> {
+    let data = moto_api(moto, "/moto-api/data.json");
+    let sent = data["ses"]["RawMessage"].as_array().cloned().unwrap_or_default();
+    sent.iter()
+        .filter(|m| m["destinations"].as_array().is_some_and(|d| d.iter().any(|a| a.as_str().unwrap().contains(to))))
+        .map(|m| m["raw_data"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}
+
+/// The message as Python's `email` package reads it: subject, and each leaf part's type and text.
+fn parsed(raw: &str) -> Value {
+    let script = r#"
+import email, email.policy, json, sys
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+parts = [{"type": p.get_content_type(), "text": p.get_content().replace("\r\n", "\n")}
+         for p in m.walk() if not p.is_multipart()]
+print(json.dumps({"subject": str(m["subject"]), "to": str(m["to"]), "type": m.get_content_type(), "parts": parts}))
+"#;
+    let mut child =
+        Command::new(python()).args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(raw.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python could not read the message:\n{raw}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_batch_sends_each_email_once_through_ses_and_a_muted_person_none() {
+    let moto = Moto::shared();
+    let config = moto.sdk_config();
+    let table = unique_name("notify");
+    create_table(&moto.dynamodb(), &table).await;
+    aws_sdk_sesv2::Client::new(&config)
+        .create_email_identity()
+        .email_identity("robot@example.com")
+        .send()
+        .await
+        .unwrap();
+
+    let store = Arc::new(DynamoStore::from_client(moto.dynamodb(), &table));
+    let notifications = Arc::new(DynamoNotifications::from_client(moto.dynamodb(), &table, store));
+    let (li, mo) = (format!("{}@example.com", unique_name("li")), format!("{}@example.com", unique_name("mo")));
+    let mut entry = Person::unknown("li");
+    entry.email = Some(li.clone());
+    entry.preferences.insert(Kind::Assigned, vec![Channel::Email, Channel::InApp]);
+    notifications.put_person(TENANT, &entry).await.unwrap();
+    let mut muted = Person::unknown("mo");
+    muted.email = Some(mo.clone());
+    muted.preferences.insert(Kind::Assigned, vec![Channel::Email, Channel::InApp]);
+    muted.muted = true;
+    notifications.put_person(TENANT, &muted).await.unwrap();
+
+    let ses = SesSender::new(&config, SENDER).unwrap();
+    let inline = InlineDelivery::new(notifications.clone()).with_email(Arc::new(ses));
+    let notifier = Notifier::new(notifications.clone()).with_inline(inline);
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let q = queue(&sqs, &unique_name("notifier"), 30).await;
+    let li_event = assignment("li");
+    for body in [li_event.clone(), assignment("mo")] {
+        sqs.send_message().queue_url(&q.url).message_body(body).send().await.unwrap();
+    }
+    let messages = receive(&sqs, &q.url, 2).await;
+    assert_eq!(messages.len(), 2);
+
+    let response = consume_sqs(&notifier, sqs_event(&messages), None, None).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    let sent = sent_to(&moto, &li);
+    assert_eq!(sent.len(), 1, "one email to li");
+    assert!(sent_to(&moto, &mo).is_empty(), "mo is muted");
+
+    let message = parsed(&sent[0]);
+    assert_eq!(message["type"], "multipart/alternative");
+    assert_eq!(message["to"], li);
+    assert_eq!(message["subject"], "[taskstream] maria assigned you \u{201c}Renew <the> certificate\u{201d}");
+    let parts = message["parts"].as_array().unwrap();
+    assert_eq!((parts[0]["type"].as_str(), parts[1]["type"].as_str()), (Some("text/plain"), Some("text/html")));
+    assert!(
+        parts[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Assigned to you\n\nmaria assigned you \u{201c}Renew <the> certificate\u{201d}\n")
+    );
+    assert!(
+        parts[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<p>maria assigned you \u{201c}Renew &lt;the&gt; certificate\u{201d}</p>")
+    );
+
+    // The same batch again (a lost acknowledgement, a second worker): nothing is sent.
+    let response = consume_sqs(&notifier, sqs_event(&messages), None, None).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(sent_to(&moto, &li).len(), 1, "the redelivered batch sends nothing");
+
+    // A replayed event sends nothing either.
+    let mut replayed: Value = serde_json::from_str(&li_event).unwrap();
+    replayed["replay-name"] = "backfill-1".into();
+    sqs.send_message().queue_url(&q.url).message_body(replayed.to_string()).send().await.unwrap();
+    let again = receive(&sqs, &q.url, 1).await;
+    let response = consume_sqs(&notifier, sqs_event(&again), None, None).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(sent_to(&moto, &li).len(), 1, "a replay sends nothing");
+
+    // li's list shows both: the email, delivered once, and the in-app one; mo's is empty.
+    let query = NotificationQuery { limit: 10, unread: false, cursor: None };
+    let listed = notifications.list(TENANT, "li", &query).await.unwrap().items;
+    let mut got: Vec<(Channel, &str, u32)> =
+        listed.iter().map(|n| (n.channel, n.status.as_str(), n.attempts)).collect();
+    got.sort();
+    assert_eq!(got, [(Channel::Email, "delivered", 1), (Channel::InApp, "delivered", 0)]);
+    assert!(notifications.list(TENANT, "mo", &query).await.unwrap().items.is_empty());
+}
