@@ -288,14 +288,14 @@ async fn the_console_in_a_real_browser() {
     )
     .unwrap();
     open_view(&client, "dead-letters").await;
-    // audit-history, escalation, metrics and search-indexer take TaskCreated.
+    // audit-history, escalation, metrics, notifier and search-indexer take TaskCreated.
     let started = Instant::now();
     loop {
         client.find(Locator::Css("#dl-filter button[type=submit]")).await.unwrap().click().await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let rows =
             client.execute("return document.querySelectorAll('#dl-table tbody tr').length", vec![]).await.unwrap();
-        if rows == json!(4) {
+        if rows == json!(5) {
             break;
         }
         assert!(started.elapsed() < WAIT, "the dead letters never showed: {rows}");
@@ -316,10 +316,10 @@ async fn the_console_in_a_real_browser() {
     client.find(Locator::Id("dl-redrive-all")).await.unwrap().click().await.unwrap();
     until(&client, "the confirmation", "!document.getElementById('dl-confirm').hidden").await;
     let ask = text(&client, "#dl-confirm-text").await;
-    assert!(ask.contains("Redrive 4 dead letters"), "{ask}");
+    assert!(ask.contains("Redrive 5 dead letters"), "{ask}");
     screenshot(&client, "dead-letters-confirm").await;
     client.find(Locator::Id("dl-confirm-yes")).await.unwrap().click().await.unwrap();
-    until(&client, "the redrive", "document.getElementById('notice').textContent.includes('Redrove 4')").await;
+    until(&client, "the redrive", "document.getElementById('notice').textContent.includes('Redrove 5')").await;
     let started = Instant::now();
     loop {
         let (_, listed) = api.send(reqwest::Method::GET, "/admin/dead-letters", None).await;

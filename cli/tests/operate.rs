@@ -167,8 +167,8 @@ fn dead_letters_listed_shown_redriven_and_purged_only_with_yes() {
     .unwrap();
     drop(conn);
     // One dead letter for each consumer serve runs that takes TaskCreated: audit-history,
-    // escalation, metrics, search-indexer.
-    let readers = 4;
+    // escalation, metrics, notifier, search-indexer.
+    let readers = 5;
     let deadline = Instant::now() + Duration::from_secs(20);
     let letters = loop {
         let listed = json_of(&taskstream(data, &["dlq", "list", "--json"]));

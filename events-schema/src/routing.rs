@@ -75,8 +75,11 @@ pub const ROUTES: &[Route] = &[
             "SprintSummarized",
             "TaskAssigned",
             "TaskCompleted",
+            "TaskCreated",
+            "TaskDeleted",
             "TaskEscalated",
             "TaskStatusChanged",
+            "TaskUpdated",
         ],
     },
     Route { name: SEARCH_INDEXER, detail_types: TASK_LIFECYCLE },
@@ -128,7 +131,7 @@ mod tests {
         let got: Vec<_> = consumers_of("CommentAdded").collect();
         assert_eq!(got, vec![NOTIFIER]);
         let got: Vec<_> = consumers_of("TaskCreated").collect();
-        assert_eq!(got, vec![AUDIT_HISTORY, ESCALATION, METRICS, SEARCH_INDEXER]);
+        assert_eq!(got, vec![AUDIT_HISTORY, ESCALATION, METRICS, NOTIFIER, SEARCH_INDEXER]);
         assert_eq!(consumers_of("CategoryDeleted").count(), 0);
         let got: Vec<_> = consumers_of("SprintClosed").collect();
         assert_eq!(got, vec![ESCALATION, METRICS, NOTIFIER]);

@@ -66,8 +66,11 @@ pub enum WebhookEventType {
     SprintSummarized,
     TaskAssigned,
     TaskCompleted,
+    TaskCreated,
+    TaskDeleted,
     TaskEscalated,
     TaskStatusChanged,
+    TaskUpdated,
 }
 
 impl WebhookEventType {
@@ -79,8 +82,11 @@ impl WebhookEventType {
             WebhookEventType::SprintSummarized => "SprintSummarized",
             WebhookEventType::TaskAssigned => "TaskAssigned",
             WebhookEventType::TaskCompleted => "TaskCompleted",
+            WebhookEventType::TaskCreated => "TaskCreated",
+            WebhookEventType::TaskDeleted => "TaskDeleted",
             WebhookEventType::TaskEscalated => "TaskEscalated",
             WebhookEventType::TaskStatusChanged => "TaskStatusChanged",
+            WebhookEventType::TaskUpdated => "TaskUpdated",
         }
     }
 }
@@ -330,8 +336,11 @@ mod tests {
             SprintSummarized,
             TaskAssigned,
             TaskCompleted,
+            TaskCreated,
+            TaskDeleted,
             TaskEscalated,
             TaskStatusChanged,
+            TaskUpdated,
         ];
         let documented: Vec<&str> = all.iter().map(WebhookEventType::as_str).collect();
         assert_eq!(documented, shared_core::webhooks::event_types());

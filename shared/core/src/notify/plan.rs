@@ -133,6 +133,7 @@ fn notification(event: &DomainEvent, id: Uuid, recipient: &str, channel: Channel
 /// The task and sprint an event is about, for links.
 fn subject(data: &EventData) -> (Option<String>, Option<String>) {
     match data {
+        EventData::TaskCreated(e) => (Some(e.task.id.clone()), e.task.sprint_id.clone()),
         EventData::TaskAssigned(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
         EventData::TaskCompleted(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
         EventData::TaskStatusChanged(e) => (Some(e.task_id.clone()), e.task.sprint_id.clone()),
@@ -152,6 +153,9 @@ const QUOTE_CHARS: usize = 140;
 pub fn summary(event: &DomainEvent, kind: Kind) -> String {
     let actor = &event.meta.actor;
     match (&event.data, kind) {
+        (EventData::TaskCreated(e), _) => {
+            format!("{actor} created \u{201c}{}\u{201d} and assigned it to you", e.task.title)
+        }
         (EventData::TaskAssigned(e), _) => format!("{actor} assigned you \u{201c}{}\u{201d}", e.task.title),
         (EventData::TaskCompleted(e), _) => format!("{actor} completed \u{201c}{}\u{201d}", e.task.title),
         (EventData::TaskStatusChanged(e), _) => {

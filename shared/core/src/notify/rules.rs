@@ -35,6 +35,15 @@ pub struct Rule {
 /// The rules. An event type may have several rows; each answers on its own.
 pub const RULES: &[Rule] = &[
     Rule {
+        event_type: "TaskCreated",
+        kind: Kind::Assigned,
+        audience_doc: "the assignee, when the task is created assigned",
+        audience: |data| match data {
+            EventData::TaskCreated(e) => e.task.assignee.as_deref().map(Audience::One),
+            _ => None,
+        },
+    },
+    Rule {
         event_type: "TaskAssigned",
         kind: Kind::Assigned,
         audience_doc: "the new assignee",

@@ -4,7 +4,7 @@
 use events_schema::envelope::ChangeContext;
 use events_schema::events::{
     CommentAdded, CommentSnapshot, Priority, SprintClosed, SprintSnapshot, SprintStarted, SprintStatus,
-    SprintSummarized, SprintSummary, TaskAssigned, TaskCompleted, TaskEscalated, TaskSnapshot, TaskStatus,
+    SprintSummarized, SprintSummary, TaskAssigned, TaskCompleted, TaskCreated, TaskEscalated, TaskSnapshot, TaskStatus,
     TaskStatusChanged,
 };
 use events_schema::{DomainEvent, EventData, Timestamp};
@@ -130,6 +130,16 @@ fn every_row_names_a_routed_event_type() {
     for rule in RULES {
         assert!(notifier.detail_types.contains(&rule.event_type), "{} is not routed to the notifier", rule.event_type);
     }
+}
+
+#[test]
+fn row_created_assigned_tells_the_assignee() {
+    let created = |actor: &str, to: Option<&str>| {
+        event(actor, EventData::TaskCreated(TaskCreated { task: task(Some(actor), to) }))
+    };
+    assert_eq!(told(&created("maria", Some("li")), &[]), [in_app("li", Kind::Assigned)]);
+    assert!(told(&created("maria", None), &[]).is_empty(), "a task created unassigned tells no one");
+    assert!(told(&created("li", Some("li")), &[]).is_empty(), "nor one assigned to its own author");
 }
 
 #[test]
