@@ -142,40 +142,69 @@ impl Tracker {
 
     /// A head was parsed and handed to the router; the guard marks its answer, the body
     /// the end of its arrival.
-    fn begin(&self, body: Incoming) -> (InFlight, TrackedBody) {
-        let open = !hyper::body::Body::is_end_stream(&body);
+    fn begin(&self, body: Incoming) -> (InFlight, Tracked<Incoming>) {
         self.with(|a| {
             a.in_flight += 1;
             a.head_started = None;
-            a.bodies_open += usize::from(open);
         });
-        (InFlight(self.clone()), TrackedBody { inner: body, open: open.then(|| self.clone()) })
+        let open = !hyper::body::Body::is_end_stream(&body);
+        (InFlight(self.clone()), Tracked::new(body, self, Direction::Request, open))
     }
 }
 
-/// A request body that tells the tracker when it has all arrived (or is dropped unread).
-struct TrackedBody {
-    inner: Incoming,
-    open: Option<Tracker>,
+/// Which of a connection's open bodies a [`Tracked`] body counts among.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    /// A request body still arriving.
+    Request,
+    /// An answer's body still being sent: at shutdown, a connection still sending an answer
+    /// finishes it rather than being cut mid-way.
+    Response,
 }
 
-impl TrackedBody {
-    fn done(&mut self) {
-        if let Some(tracker) = self.open.take() {
-            tracker.with(|a| a.bodies_open = a.bodies_open.saturating_sub(1));
+impl Direction {
+    fn count(self, activity: &mut Activity) -> &mut usize {
+        match self {
+            Direction::Request => &mut activity.bodies_open,
+            Direction::Response => &mut activity.responses_open,
         }
     }
 }
 
-impl Drop for TrackedBody {
+/// A body that tells the tracker when it has ended (or is dropped before).
+struct Tracked<B> {
+    inner: B,
+    open: Option<(Tracker, Direction)>,
+}
+
+impl<B> Tracked<B> {
+    /// `open`: whether the body has anything left to carry; an empty one is never counted.
+    fn new(inner: B, tracker: &Tracker, direction: Direction, open: bool) -> Self {
+        if open {
+            tracker.with(|a| *direction.count(a) += 1);
+        }
+        Self { inner, open: open.then(|| (tracker.clone(), direction)) }
+    }
+
+    fn done(&mut self) {
+        if let Some((tracker, direction)) = self.open.take() {
+            tracker.with(|a| {
+                let count = direction.count(a);
+                *count = count.saturating_sub(1);
+            });
+        }
+    }
+}
+
+impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.done();
     }
 }
 
-impl hyper::body::Body for TrackedBody {
-    type Data = hyper::body::Bytes;
-    type Error = hyper::Error;
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -198,56 +227,6 @@ impl hyper::body::Body for TrackedBody {
 }
 
 struct InFlight(Tracker);
-
-/// A response body that tells the tracker when it has all been sent (or is dropped): at
-/// shutdown, a connection still sending an answer finishes it rather than being cut mid-way.
-struct AnswerBody {
-    inner: axum::body::Body,
-    open: Option<Tracker>,
-}
-
-impl AnswerBody {
-    fn new(inner: axum::body::Body, tracker: Tracker) -> Self {
-        tracker.with(|a| a.responses_open += 1);
-        Self { inner, open: Some(tracker) }
-    }
-
-    fn done(&mut self) {
-        if let Some(tracker) = self.open.take() {
-            tracker.with(|a| a.responses_open = a.responses_open.saturating_sub(1));
-        }
-    }
-}
-
-impl Drop for AnswerBody {
-    fn drop(&mut self) {
-        self.done();
-    }
-}
-
-impl hyper::body::Body for AnswerBody {
-    type Data = hyper::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let poll = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(poll, Poll::Ready(None | Some(Err(_)))) {
-            self.done();
-        }
-        poll
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -303,7 +282,8 @@ async fn serve_connection(
             async move {
                 let response = app.oneshot(request).await;
                 drop(answered);
-                response.map(|r| r.map(|body| AnswerBody::new(body, tracker)))
+                // Counted even when empty: the answer is not sent until hyper has polled it.
+                response.map(|r| r.map(|body| Tracked::new(body, &tracker, Direction::Response, true)))
             }
         })
     };

@@ -11,6 +11,7 @@ pub mod escalation;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod outbox;
 pub mod pipeline;
 pub mod ports;
 pub mod stream_router;

@@ -17,7 +17,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde::Serialize;
 
-use super::{OperateError, StageNames};
+use super::{OperateError, StageNames, sqs_read};
 
 /// How long a listed letter stays hidden from other readers (SQS has no peek); it is made
 /// visible again as soon as it has been read.
@@ -354,22 +354,12 @@ impl SqsDeadLetterQueues {
             .ok_or_else(|| OperateError::aws_missing("GetQueueAttributes", "QueueArn"))
     }
 
-    /// `ApproximateNumberOfMessages`, as SQS counts.
     async fn depth(&self, url: &str) -> Result<i64, OperateError> {
-        let depth = self.attribute(url, QueueAttributeName::ApproximateNumberOfMessages).await?;
-        Ok(depth.and_then(|v| v.parse().ok()).unwrap_or(0))
+        sqs_read::depth(&self.client, url).await
     }
 
     async fn attribute(&self, url: &str, name: QueueAttributeName) -> Result<Option<String>, OperateError> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(name.clone())
-            .send()
-            .await
-            .map_err(|e| OperateError::aws("GetQueueAttributes", e))?;
-        Ok(out.attributes.and_then(|mut a| a.remove(&name)))
+        sqs_read::queue_attribute(&self.client, url, name).await
     }
 }
 
@@ -397,18 +387,11 @@ fn not_deployed(names: &StageNames, consumer: &str) -> OperateError {
 }
 
 fn letter_of(consumer: &str, message: &aws_sdk_sqs::types::Message, with_body: bool) -> AwsDeadLetter {
-    let attribute =
-        |name: &str| message.message_attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.string_value.clone());
-    let body: Option<serde_json::Value> = message.body.as_deref().and_then(|b| serde_json::from_str(b).ok());
+    let attribute = |name: &str| sqs_read::attribute(message, name);
+    let body = sqs_read::json_body(message);
     let detail = body.as_ref().and_then(|b| b.get("detail"));
     let field = |name: &str| detail.and_then(|d| d.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
-    let sent = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(events_schema::Timestamp::from_unix_millis)
-        .map(|t| t.to_string());
+    let sent = sqs_read::sent_at(message);
     AwsDeadLetter {
         id: message.message_id.clone().unwrap_or_default(),
         consumer: attribute("consumer").unwrap_or_else(|| consumer.to_owned()),

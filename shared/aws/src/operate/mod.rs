@@ -10,6 +10,7 @@ pub mod lag;
 pub mod logs;
 pub mod replay;
 pub mod router_failures;
+mod sqs_read;
 pub mod trace;
 
 pub use dead_letters::{AwsDeadLetter, DeadLetterQueue, MoveMethod, Redriven, SqsDeadLetterQueues};

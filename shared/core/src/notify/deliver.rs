@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::message::{Email, email, slack};
 use super::{Channel, Notification, Status};
+use crate::outbox::{Pace, run_rounds};
 use crate::ports::{NotificationOutbox, StoreError};
 use crate::webhooks::dispatch::{SendError, Transport};
 use crate::webhooks::retry::RetrySchedule;
@@ -207,23 +208,9 @@ impl Deliverer {
 
     /// Rounds until `shutdown` turns true; an in-flight round finishes first (each attempt is
     /// bounded by its sender's timeout).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        while !*shutdown.borrow() {
-            let wait = match self.round().await {
-                Ok(n) if n >= self.batch => Duration::ZERO,
-                Ok(_) => self.idle,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the notification outbox could not be read or recorded");
-                    self.idle * 10
-                }
-            };
-            if !wait.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let pace = Pace { batch: self.batch, idle: self.idle };
+        run_rounds("notifications", pace, shutdown, || self.round()).await;
     }
 }
 

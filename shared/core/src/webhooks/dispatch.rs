@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::retry::RetrySchedule;
 use super::signing::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_header};
 use super::{DeliveryStatus, DueDelivery, Settled};
+use crate::outbox::{Pace, run_rounds};
 use crate::ports::{StoreError, WebhookStore};
 
 /// Why an attempt did not get a 2xx back.
@@ -131,23 +132,9 @@ impl Dispatcher {
 
     /// Rounds until `shutdown` turns true; an in-flight round finishes first (each attempt is
     /// bounded by the transport's timeout).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        while !*shutdown.borrow() {
-            let wait = match self.round().await {
-                Ok(n) if n >= self.batch => Duration::ZERO,
-                Ok(_) => self.idle,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook deliveries could not be read or recorded");
-                    self.idle * 10
-                }
-            };
-            if !wait.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let pace = Pace { batch: self.batch, idle: self.idle };
+        run_rounds("webhook deliveries", pace, shutdown, || self.round()).await;
     }
 }
 

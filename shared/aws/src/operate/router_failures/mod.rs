@@ -27,12 +27,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_s3::Client as S3;
 use aws_sdk_sqs::Client as Sqs;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
 use shared_core::stream_router::{PoisonParking, RetryPolicy};
 
 use super::dead_letters::{receive, release};
-use super::{OperateError, StageNames};
+use super::{OperateError, StageNames, sqs_read};
 use crate::bus::EventBridgePublisher;
 use crate::lambda::{STREAM_ROUTER, route_payload};
 use crate::parking::SqsParking;
@@ -440,16 +439,7 @@ impl RouterFailures {
     }
 
     async fn parked_depth(&self, url: &str) -> Result<i64, OperateError> {
-        let name = QueueAttributeName::ApproximateNumberOfMessages;
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(name.clone())
-            .send()
-            .await
-            .map_err(|e| OperateError::aws("GetQueueAttributes", e))?;
-        Ok(out.attributes.and_then(|mut a| a.remove(&name)).and_then(|v| v.parse().ok()).unwrap_or(0))
+        sqs_read::depth(&self.sqs, url).await
     }
 
     /// Reads the parking queue to its end (or `limit`), each message made visible again after.

@@ -2,8 +2,9 @@
 //! "record"}` (see [`SqsParking`](crate::parking::SqsParking)), shown without being removed and
 //! routed again as a one-record stream event.
 
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde::Serialize;
+
+use crate::operate::sqs_read;
 
 /// One record the router parked, read without removing it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,19 +31,11 @@ pub(super) fn parked_payload(body: Option<&str>) -> Option<String> {
 }
 
 pub(super) fn parked_of(message: &aws_sdk_sqs::types::Message) -> (ParkedRecord, serde_json::Value) {
-    let body: serde_json::Value =
-        message.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
+    let body = sqs_read::json_body(message).unwrap_or(serde_json::Value::Null);
     let record = body.get("record").cloned().unwrap_or(serde_json::Value::Null);
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
-    let attribute =
-        message.message_attributes.as_ref().and_then(|a| a.get("reason")).and_then(|v| v.string_value.clone());
-    let parked_at = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(events_schema::Timestamp::from_unix_millis)
-        .map(|t| t.to_string());
+    let attribute = sqs_read::attribute(message, "reason");
+    let parked_at = sqs_read::sent_at(message);
     let parked = ParkedRecord {
         id: message.message_id.clone().unwrap_or_default(),
         reason: text(body.get("reason")).or(attribute).unwrap_or_else(|| "no reason recorded".to_owned()),
