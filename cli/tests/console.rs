@@ -180,6 +180,17 @@ async fn the_console_in_a_real_browser() {
     until(&client, "the consumers", "document.querySelectorAll('#consumers tbody tr').length >= 4").await;
     let lag = text(&client, "#consumers").await;
     assert!(lag.contains("audit-history") && lag.contains("search-indexer"), "{lag}");
+    // From the second look at the lag on, each consumer shows the events per second it took.
+    let rate = until(
+        &client,
+        "the consumers' events per second",
+        "document.querySelector('#consumers tr[data-consumer=\"audit-history\"] td[data-rate]')?.dataset.rate",
+    )
+    .await;
+    let rate = rate.as_str().unwrap_or_default().to_owned();
+    assert!(rate.parse::<f64>().is_ok_and(|r| r >= 0.0), "{rate}");
+    let shown = text(&client, "#consumers tr[data-consumer='audit-history'] td[data-rate]").await;
+    assert!(shown.parse::<f64>().is_ok(), "a number with one decimal: {shown}");
     // Click-through to the task's trace.
     client
         .find(Locator::Css(&format!("#events li[data-aggregate='{task}'] button")))
@@ -369,9 +380,46 @@ async fn the_console_in_a_real_browser() {
     .await;
     screenshot(&client, "replay-done").await;
 
-    // Metrics: the completion of the task above, as a bar.
+    // Metrics: the completion of the task above, as a bar; and a sprint's velocity, named.
+    let (_, project) = api.send(reqwest::Method::POST, "/projects", Some(json!({"name": "Launch"}))).await;
+    let project = project["data"]["id"].as_str().unwrap().to_owned();
+    let (_, sprint) = api
+        .send(reqwest::Method::POST, &format!("/projects/{project}/sprints"), Some(json!({"name": "Sprint 9"})))
+        .await;
+    let sprint = sprint["data"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = api.send(reqwest::Method::POST, &format!("/sprints/{sprint}/start?version=1"), None).await;
+    assert_eq!(status, 200);
+    let (status, done) = api
+        .send(
+            reqwest::Method::POST,
+            "/tasks",
+            Some(json!({"title": "in the sprint", "projectId": project, "sprintId": sprint, "estimatePoints": 5})),
+        )
+        .await;
+    assert_eq!(status, 201, "{done}");
+    let done = done["data"]["id"].as_str().unwrap().to_owned();
+    for (version, status) in [(1, "in_progress"), (2, "done")] {
+        let (code, body) = api
+            .send(reqwest::Method::PUT, &format!("/tasks/{done}"), Some(json!({"version": version, "status": status})))
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let started = Instant::now();
+    loop {
+        let (_, velocity) = api.send(reqwest::Method::GET, "/metrics/velocity", None).await;
+        if velocity["data"].as_array().is_some_and(|rows| !rows.is_empty()) {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "the metrics consumer never recorded the completion: {velocity}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     open_view(&client, "metrics").await;
     until(&client, "the throughput chart", "document.querySelectorAll('#chart-throughput svg rect').length").await;
+    until(&client, "the velocity chart", "document.querySelectorAll('#chart-velocity svg rect').length").await;
+    let bars = client.execute("return document.querySelectorAll('#chart-velocity svg rect').length", vec![]).await;
+    assert_eq!(bars.unwrap(), json!(1), "one sprint, one bar");
+    let title = client.execute("return document.querySelector('#chart-velocity svg title').textContent", vec![]).await;
+    assert_eq!(title.unwrap(), json!("Sprint 9 (5 points): 1 completed"));
     screenshot(&client, "metrics").await;
 
     // At phone width nothing needs sideways scrolling of the page.

@@ -427,6 +427,45 @@ async fn lag_and_trace_on_a_known_data_set() {
 }
 
 #[tokio::test]
+async fn each_consumer_shows_the_events_per_second_it_took_of_the_callers_tenant_since_an_earlier_look() {
+    let (h, keys) = harness();
+    let acme = key(&keys, "acme", Role::Admin).await;
+    let globex = key(&keys, "globex", Role::Admin).await;
+    let history = Recording::new(&h);
+    let rate = |lag: &Reply, name: &str| {
+        lag.body["data"]["consumers"].as_array().unwrap().iter().find(|c| c["consumer"] == name).unwrap()
+            ["eventsPerSecond"]
+            .clone()
+    };
+
+    // The first look has nothing earlier to measure from.
+    let started = std::time::Instant::now();
+    let first = as_key(&h, &acme, "GET", "/admin/lag", None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(rate(&first, "audit-history"), Value::Null, "{}", first.body);
+
+    for title in ["one", "two", "three"] {
+        create(&h, &acme, title).await;
+    }
+    create(&h, &globex, "theirs").await;
+    drain(&h, &history).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let later = as_key(&h, &acme, "GET", "/admin/lag", None).await;
+    let theirs = as_key(&h, &globex, "GET", "/admin/lag", None).await;
+    let span = started.elapsed().as_secs_f64();
+    // acme's three events over the span between the two looks (at least a second, at most
+    // the time since before the first look), to a tenth.
+    let acme_rate = rate(&later, "audit-history").as_f64().unwrap();
+    assert!(acme_rate <= 3.0 + 0.05 && acme_rate >= 3.0 / span - 0.05, "{acme_rate} over {span} s: {}", later.body);
+    // globex's admin sees only globex's one event in the same cursor movement.
+    let globex_rate = rate(&theirs, "audit-history").as_f64().unwrap();
+    assert!(globex_rate <= 1.0 + 0.05 && globex_rate >= 1.0 / span - 0.05, "{globex_rate}: {}", theirs.body);
+    // A consumer that read nothing took nothing.
+    assert_eq!(rate(&later, "search-indexer"), json!(0.0), "{}", later.body);
+}
+
+#[tokio::test]
 async fn replays_are_walled_by_tenant_and_every_route_needs_the_admin_role() {
     let (h, keys) = harness();
     let acme = key(&keys, "acme", Role::Admin).await;

@@ -93,13 +93,14 @@ where
 }
 
 fn render(lag: &Lag) -> String {
-    let mut table = Table::new(&["STAGE", "DEPTH", "OLDEST", "RETRYING", "DEAD LETTERS", "REPLAYS"]);
+    let mut table = Table::new(&["STAGE", "DEPTH", "OLDEST", "RETRYING", "DEAD LETTERS", "REPLAYS", "EVENTS/S"]);
     table.row(vec![
         "router".into(),
         lag.router_pending.to_string(),
         age(lag.router_oldest_age_ms),
         "-".into(),
         format!("{} parked", lag.router_parked),
+        "-".into(),
         "-".into(),
     ]);
     for c in &lag.consumers {
@@ -110,6 +111,8 @@ fn render(lag: &Lag) -> String {
             c.retrying.to_string(),
             c.dead_letters.to_string(),
             c.replays_running.to_string(),
+            // The first look has no earlier one to measure from; --watch shows it from the second.
+            c.events_per_second.map_or_else(|| "-".into(), |r| format!("{r:.1}")),
         ]);
     }
     table.render()

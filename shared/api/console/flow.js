@@ -1,4 +1,4 @@
-// Flow: each consumer's queue (depth, oldest age, retries, dead letters) polled from
+// Flow: each consumer's queue (depth, oldest age, retries, dead letters, events/s) polled from
 // /admin/lag, the tenant's events live from the stream, and a task's trace on click.
 
 import { age, el, get, notify } from "./api.js";
@@ -67,6 +67,7 @@ async function refresh() {
           el("td", { class: "num" }, c.retrying),
           el("td", { class: "num" }, c.deadLetters),
           el("td", { class: "num" }, c.replaysRunning),
+          el("td", { class: "num", "data-rate": c.eventsPerSecond ?? "" }, c.eventsPerSecond == null ? "–" : c.eventsPerSecond.toFixed(1)),
         ),
       ),
     );

@@ -1,5 +1,6 @@
-// Metrics: throughput and median cycle time per day over the last two weeks, drawn as
-// plain SVG bars (built as DOM nodes: the CSP allows no inline markup or styles).
+// Metrics: throughput and median cycle time per day over the last two weeks, and the
+// velocity of the last sprints, drawn as plain SVG bars (built as DOM nodes: the CSP allows
+// no inline markup or styles).
 
 import { el, get, notify, query } from "./api.js";
 
@@ -12,7 +13,11 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
-/** A bar chart of `rows` (label, value); an accessible table-like title describes it. */
+/** The sprints the velocity chart shows, the latest last. */
+const SPRINTS_SHOWN = 8;
+
+/** A bar chart of `rows` (label, value, and a `short` label under the bar); an accessible
+ *  table-like title describes it. */
 function bars(target, rows, unit) {
   const width = 560;
   const height = 160;
@@ -24,11 +29,39 @@ function bars(target, rows, unit) {
     const h = (r.value / max) * height;
     chart.append(
       svg("rect", { class: "bar", x: i * step + 2, y: height - h, width: Math.max(1, step - 4), height: h }),
-      svg("text", { x: i * step + step / 2, y: height + 14, "text-anchor": "middle" }, r.label.slice(5, 10)),
+      svg("text", { x: i * step + step / 2, y: height + 14, "text-anchor": "middle" }, r.short ?? r.label.slice(5, 10)),
     );
     if (r.value > 0) chart.append(svg("text", { x: i * step + step / 2, y: Math.max(10, height - h - 3), "text-anchor": "middle" }, String(r.value)));
   });
   target.replaceChildren(chart);
+}
+
+/** The sprint's name for a velocity row, or its id's start when it cannot be read. */
+async function sprintName(id) {
+  try {
+    return (await get(`/sprints/${encodeURIComponent(id)}`)).data.name;
+  } catch {
+    return id.slice(0, 8);
+  }
+}
+
+async function velocity() {
+  const target = document.getElementById("chart-velocity");
+  const rows = (await get("/metrics/velocity")).data.slice(-SPRINTS_SHOWN);
+  if (!rows.length) {
+    target.replaceChildren(el("p", {}, "No sprint has a completed task yet."));
+    return;
+  }
+  const names = await Promise.all(rows.map((r) => sprintName(r.sprint)));
+  bars(
+    target,
+    rows.map((r, i) => ({
+      label: `${names[i]} (${r.points ?? 0} points)`,
+      short: names[i].length > 12 ? `${names[i].slice(0, 11)}…` : names[i],
+      value: r.completed ?? 0,
+    })),
+    "completed",
+  );
 }
 
 export async function enter() {
@@ -43,6 +76,7 @@ export async function enter() {
       cycle.data.map((r) => ({ label: r.start, value: Math.round((r.p50Seconds ?? 0) / 36) / 100 })),
       "hours",
     );
+    await velocity();
   } catch (err) {
     notify(`Metrics: ${err.message}`);
     document.getElementById("chart-throughput").replaceChildren(el("p", {}, "No metrics to show."));

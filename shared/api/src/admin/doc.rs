@@ -30,6 +30,9 @@ pub struct ConsumerLagDoc {
     retrying: i64,
     dead_letters: i64,
     replays_running: i64,
+    /// Events the consumer took per second since an earlier look at the lag a few seconds
+    /// back; null on the first look.
+    events_per_second: Option<f64>,
 }
 
 #[derive(JsonSchema)]

@@ -21,7 +21,7 @@ pub const MAX_DEAD_LETTER_LIMIT: usize = 1000;
 pub const MAX_REPLAY_NAME: usize = 64;
 
 /// How far behind each stage is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lag {
     /// Change records the router has not taken yet.
@@ -33,7 +33,7 @@ pub struct Lag {
     pub consumers: Vec<ConsumerLag>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerLag {
     pub consumer: String,
@@ -46,6 +46,10 @@ pub struct ConsumerLag {
     pub dead_letters: i64,
     /// Replays still feeding this consumer.
     pub replays_running: i64,
+    /// Events the consumer took per second (of the caller's scope) since an earlier look a
+    /// few seconds back; `None` until there has been one, so a single look cannot show a
+    /// rate it did not see.
+    pub events_per_second: Option<f64>,
 }
 
 impl Lag {

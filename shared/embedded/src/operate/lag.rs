@@ -1,21 +1,23 @@
 //! Lag per consumer, and the router's: what waits, how old the oldest is, what is retrying
-//! and what is dead. Only what is past a cursor is scanned: the backlog, short when healthy.
+//! and what is dead, and how fast each consumer goes. Only what is past a cursor is scanned
+//! (the backlog, short when healthy), and for the pace what a cursor passed since an earlier look.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use shared_core::ports::{ConsumerLag, Lag};
 
+use super::pace::{CursorSamples, per_second};
 use crate::EmbeddedError;
 use crate::db::now_ms;
 
-pub(super) fn read(conn: &Connection, tenant: Option<&str>) -> Result<Lag, EmbeddedError> {
+pub(super) fn read(conn: &Connection, tenant: Option<&str>, samples: &CursorSamples) -> Result<Lag, EmbeddedError> {
     // One snapshot: every stage seen at one instant.
     let snapshot = conn.unchecked_transaction()?;
-    let lag = read_in(&snapshot, tenant)?;
+    let lag = read_in(&snapshot, tenant, samples)?;
     snapshot.finish()?;
     Ok(lag)
 }
 
-fn read_in(conn: &Connection, tenant: Option<&str>) -> Result<Lag, EmbeddedError> {
+fn read_in(conn: &Connection, tenant: Option<&str>, samples: &CursorSamples) -> Result<Lag, EmbeddedError> {
     let now = now_ms();
     let routed: i64 =
         conn.query_row("SELECT seq FROM cursors WHERE name = 'router'", [], |r| r.get(0)).optional()?.unwrap_or(0);
@@ -68,6 +70,10 @@ fn read_in(conn: &Connection, tenant: Option<&str>) -> Result<Lag, EmbeddedError
                  WHERE c.consumer = ?1 AND c.seq < r.last_seq AND r.cancelled = 0 AND (?2 IS NULL OR r.scope = ?2)",
             )?
             .query_row(params![name, tenant], |r| r.get(0))?;
+        let events_per_second = match samples.record(&name, now, cursor) {
+            Some(since) => Some(per_second(routed_between(conn, types, since.seq, cursor, tenant)?, since.span_ms)),
+            None => None,
+        };
         consumers.push(ConsumerLag {
             oldest_age_ms: super::age(now, oldest.as_deref()),
             consumer: name,
@@ -75,6 +81,7 @@ fn read_in(conn: &Connection, tenant: Option<&str>) -> Result<Lag, EmbeddedError
             retrying,
             dead_letters,
             replays_running,
+            events_per_second,
         });
     }
     Ok(Lag {
@@ -83,4 +90,25 @@ fn read_in(conn: &Connection, tenant: Option<&str>) -> Result<Lag, EmbeddedError
         router_parked,
         consumers,
     })
+}
+
+/// Events of `types` (in `tenant`, or all) archived after `from` up to `to`: what a cursor
+/// that moved from `from` to `to` took.
+fn routed_between(
+    conn: &Connection,
+    types: &[&str],
+    from: i64,
+    to: i64,
+    tenant: Option<&str>,
+) -> Result<i64, EmbeddedError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT detail_type FROM archive WHERE seq > ?1 AND seq <= ?2 AND (?3 IS NULL OR tenant = ?3)",
+    )?;
+    let mut rows = stmt.query(params![from, to, tenant])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        let t = row.get_ref(0)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
+        n += i64::from(types.contains(&t));
+    }
+    Ok(n)
 }

@@ -6,6 +6,7 @@
 mod dead_letters;
 mod held;
 mod lag;
+mod pace;
 pub(crate) mod replay;
 mod router_letters;
 mod trace;
@@ -19,6 +20,7 @@ use shared_core::ports::{
     StoreError, Trace,
 };
 
+use self::pace::CursorSamples;
 use crate::EmbeddedError;
 use crate::db::Db;
 
@@ -26,17 +28,19 @@ use crate::db::Db;
 #[derive(Clone)]
 pub struct Operator {
     db: Arc<Db>,
+    /// The consumers' cursors as earlier looks at the lag saw them, for their pace.
+    samples: Arc<CursorSamples>,
 }
 
 impl Operator {
     pub(crate) fn new(db: Arc<Db>) -> Self {
-        Self { db }
+        Self { db, samples: Arc::default() }
     }
 
     /// Opens a data directory beside the process that may be serving it (without its lock),
     /// as `taskstream keys` does: SQLite serialises the two processes' writes.
     pub fn open(dir: &Path) -> Result<Self, EmbeddedError> {
-        Ok(Self { db: Db::open_beside(dir)? })
+        Ok(Self { db: Db::open_beside(dir)?, samples: Arc::default() })
     }
 
     /// Wakes the workers of `consumers`, so redriven or replayed events go at once rather
@@ -69,7 +73,8 @@ impl Operations for Operator {
 
     async fn lag(&self, tenant: Option<&str>) -> Result<Lag, StoreError> {
         let tenant = owned(tenant);
-        Ok(self.db.read(move |c| lag::read(c, tenant.as_deref())).await?)
+        let samples = Arc::clone(&self.samples);
+        Ok(self.db.read(move |c| lag::read(c, tenant.as_deref(), &samples)).await?)
     }
 
     async fn dead_letters(
