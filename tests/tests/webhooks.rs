@@ -13,6 +13,7 @@ use shared_core::Role;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::pipeline::{Delivery, decode};
 use shared_core::ports::DeliveryQuery;
+use support::Reply;
 use support::notify::NotifyHarness;
 use uuid::Uuid;
 
@@ -260,4 +261,91 @@ async fn each_event_is_recorded_once_per_subscription_and_replays_record_nothing
     assert_eq!(n.call(&admin, "DELETE", &format!("/webhooks/{id}"), None).await.status, StatusCode::NO_CONTENT);
     let count: i64 = conn.query_row("SELECT count(*) FROM webhook_deliveries", [], |r| r.get(0)).unwrap();
     assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_every_attempt_for_three_days_is_turned_off_and_the_tenants_admins_are_told() {
+    use shared_core::webhooks::{DeliveryStatus, Settled};
+
+    let n = NotifyHarness::new();
+    let ada = n.key("acme", Role::Admin, Some("ada")).await;
+    let bo = n.key("acme", Role::Admin, Some("bo")).await;
+    let maria = n.key("acme", Role::Member, Some("maria")).await;
+    let gus = n.key("globex", Role::Admin, Some("gus")).await;
+    let sub = create(&n, &ada, hook(PUBLIC, &["TaskAssigned"])).await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let theirs = create(&n, &gus, hook(PUBLIC, &["TaskAssigned"])).await;
+    for title in ["one", "two", "three"] {
+        let made = n.call(&maria, "POST", "/tasks", Some(json!({"title": title}))).await;
+        let task = made.body["data"]["id"].as_str().unwrap().to_owned();
+        let put = n.call(&maria, "PUT", &format!("/tasks/{task}"), Some(json!({"version": 1, "assignee": "li"}))).await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    }
+    n.settle().await;
+    let (_, deliveries) = deliveries_of(&n, "acme", &sub).await;
+    assert_eq!(deliveries.len(), 3);
+
+    // Attempts as the dispatcher records them, at chosen instants: all failing, over three days.
+    let hour = 60 * 60 * 1000;
+    let start = events_schema::Timestamp::now().unix_millis() - 100 * hour;
+    let at = |ms: i64| events_schema::Timestamp::from_unix_millis(ms).unwrap();
+    let attempt = |delivery: &shared_core::webhooks::Delivery, when: i64, error: Option<&str>| Settled {
+        id: delivery.id,
+        status: if error.is_some() { DeliveryStatus::Pending } else { DeliveryStatus::Delivered },
+        attempts: 1,
+        attempted_at: at(when),
+        next_attempt_at: error.map(|_| at(when + 5_000)),
+        status_code: error.map(|_| 503),
+        error: error.map(str::to_owned),
+        latency_ms: 3,
+    };
+    let refused = Some("the receiver answered HTTP 503");
+    let view = |reply: Reply| reply.body["data"].clone();
+    n.webhooks.settle(&[attempt(&deliveries[0], start, refused)]).await.unwrap();
+    let failing = view(n.call(&ada, "GET", &format!("/webhooks/{id}"), None).await);
+    assert_eq!(failing["failingSince"], json!(at(start).to_string()), "{failing}");
+    assert_eq!((failing["active"].as_bool(), &failing["disabledAt"]), (Some(true), &Value::Null));
+    n.webhooks.settle(&[attempt(&deliveries[1], start + 71 * hour, refused)]).await.unwrap();
+    assert_eq!(view(n.call(&ada, "GET", &format!("/webhooks/{id}"), None).await)["active"], true, "not three days yet");
+    n.webhooks.settle(&[attempt(&deliveries[2], start + 72 * hour, refused)]).await.unwrap();
+
+    let off = view(n.call(&ada, "GET", &format!("/webhooks/{id}"), None).await);
+    assert_eq!(
+        (off["active"].as_bool(), off["disabledAt"].as_str()),
+        (Some(false), Some(at(start + 72 * hour).to_string().as_str()))
+    );
+    let reason = off["disabledReason"].as_str().unwrap();
+    assert!(reason.contains("HTTP 503") && reason.contains(&at(start).to_string()), "{reason}");
+    // Each admin of the tenant is told, in-app by default; the member and the other tenant's
+    // admin are not, and the other tenant's subscription is untouched.
+    for admin in [&ada, &bo] {
+        let told: Vec<_> = n.inbox(admin).await.into_iter().filter(|(kind, _, _)| kind == "webhook_disabled").collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].1, "in_app");
+        assert!(told[0].2.contains(PUBLIC) && told[0].2.contains(&id), "{}", told[0].2);
+    }
+    assert!(n.inbox(&maria).await.iter().all(|(kind, _, _)| kind != "webhook_disabled"));
+    assert!(n.inbox(&gus).await.iter().all(|(kind, _, _)| kind != "webhook_disabled"));
+    let other = theirs["id"].as_str().unwrap();
+    assert_eq!(view(n.call(&gus, "GET", &format!("/webhooks/{other}"), None).await)["active"], true);
+    // Another failure of the same subscription tells no one again.
+    n.webhooks.settle(&[attempt(&deliveries[0], start + 73 * hour, refused)]).await.unwrap();
+    let told = n.inbox(&ada).await.into_iter().filter(|(kind, _, _)| kind == "webhook_disabled").count();
+    assert_eq!(told, 1);
+
+    // Turned on again: a fresh start. A failure starts the clock; a success stops it.
+    let on = json!({"url": PUBLIC, "eventTypes": ["TaskAssigned"], "active": true});
+    let back = view(n.call(&ada, "PUT", &format!("/webhooks/{id}"), Some(on)).await);
+    assert_eq!(
+        (back["active"].as_bool(), &back["disabledAt"], &back["failingSince"]),
+        (Some(true), &Value::Null, &Value::Null)
+    );
+    let now = events_schema::Timestamp::now().unix_millis();
+    n.webhooks.settle(&[attempt(&deliveries[1], now, refused)]).await.unwrap();
+    assert_eq!(
+        view(n.call(&ada, "GET", &format!("/webhooks/{id}"), None).await)["failingSince"],
+        json!(at(now).to_string())
+    );
+    n.webhooks.settle(&[attempt(&deliveries[2], now + 1, None)]).await.unwrap();
+    assert_eq!(view(n.call(&ada, "GET", &format!("/webhooks/{id}"), None).await)["failingSince"], Value::Null);
 }

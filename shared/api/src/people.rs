@@ -33,6 +33,7 @@ pub enum KindName {
     Escalated,
     Sprint,
     DueSoon,
+    WebhookDisabled,
 }
 
 impl From<KindName> for Kind {
@@ -45,6 +46,7 @@ impl From<KindName> for Kind {
             KindName::Escalated => Kind::Escalated,
             KindName::Sprint => Kind::Sprint,
             KindName::DueSoon => Kind::DueSoon,
+            KindName::WebhookDisabled => Kind::WebhookDisabled,
         }
     }
 }
@@ -59,6 +61,7 @@ impl From<Kind> for KindName {
             Kind::Escalated => KindName::Escalated,
             Kind::Sprint => KindName::Sprint,
             Kind::DueSoon => KindName::DueSoon,
+            Kind::WebhookDisabled => KindName::WebhookDisabled,
         }
     }
 }

@@ -122,6 +122,13 @@ pub struct WebhookView {
     updated_at: String,
     /// Until when the secret replaced by the last rotation still signs deliveries.
     previous_secret_until: Option<String>,
+    /// Since when every attempt to the URL has failed; null while attempts succeed.
+    failing_since: Option<String>,
+    /// When the subscription was turned off for failing every attempt for three days (its
+    /// tenant's admins were told); null unless it was. `"active": true` turns it on again.
+    disabled_at: Option<String>,
+    /// Why it was turned off: since when it failed, and the last error.
+    disabled_reason: Option<String>,
     /// The signing secret (`whsec_<base64>`), shown once: in the answer that made it or
     /// rotated it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +145,9 @@ impl WebhookView {
             created_at: s.created_at.to_string(),
             updated_at: s.updated_at.to_string(),
             previous_secret_until: s.previous_secret.as_ref().map(|(_, until)| until.to_string()),
+            failing_since: s.failing_since.map(|t| t.to_string()),
+            disabled_at: s.disabled.as_ref().map(|(at, _)| at.to_string()),
+            disabled_reason: s.disabled.map(|(_, reason)| reason),
             secret: show_secret.then(|| s.secret.expose()),
         }
     }

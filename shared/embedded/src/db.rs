@@ -352,6 +352,9 @@ fn add_missing_columns(conn: &Connection) -> Result<(), EmbeddedError> {
         ("notifications", "attempts", "INTEGER NOT NULL DEFAULT 0"),
         ("notifications", "next_attempt_ms", "INTEGER"),
         ("notifications", "last_error", "TEXT"),
+        ("webhooks", "failing_since_ms", "INTEGER"),
+        ("webhooks", "disabled_at", "TEXT"),
+        ("webhooks", "disabled_reason", "TEXT"),
     ] {
         let has: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",

@@ -74,6 +74,60 @@ fn nanos(at: &Timestamp) -> i64 {
     i64::try_from(at.as_offset().unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
+/// Records each notification unless its id is recorded already; returns how many were new.
+/// Also used inside other writes (a webhook turned off tells the admins in the same
+/// transaction).
+pub(crate) fn insert(tx: &Connection, batch: &[Notification]) -> Result<usize, EmbeddedError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO notifications (id, tenant, recipient, channel, kind, event_id, event_type,
+           task_id, sprint_id, actor, summary, occurred_at, occurred_ns, status, read_at,
+           attempts, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0, ?15)",
+    )?;
+    let mut new = 0;
+    for n in batch {
+        new += stmt.execute(params![
+            n.id.hyphenated().to_string(),
+            n.tenant,
+            n.recipient,
+            n.channel.as_str(),
+            n.kind.as_str(),
+            n.event_id.hyphenated().to_string(),
+            n.event_type,
+            n.task_id,
+            n.sprint_id,
+            n.actor,
+            n.summary,
+            n.occurred_at.to_string(),
+            nanos(&n.occurred_at),
+            n.status.as_str(),
+            // Due at once while it waits for a sender.
+            (n.status == Status::Pending).then_some(0i64),
+        ])?;
+    }
+    Ok(new)
+}
+
+/// A tenant's people named `names`, each as stored or, without an entry, as
+/// [`Person::unknown`].
+pub(crate) fn people_or_unknown(
+    conn: &Connection,
+    tenant: &str,
+    names: &[String],
+) -> Result<Vec<Person>, EmbeddedError> {
+    let mut stmt = conn.prepare_cached("SELECT body, version FROM people WHERE tenant = ?1 AND name = ?2")?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let found =
+            stmt.query_row(params![tenant, name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))).optional()?;
+        out.push(match found {
+            Some((body, version)) => person_of(&body, version)?,
+            None => Person::unknown(name),
+        });
+    }
+    Ok(out)
+}
+
 /// `<occurred_ns>_<seq>` of the last item of a page.
 fn parse_cursor(text: &str) -> Option<(i64, i64)> {
     let (ns, seq) = text.split_once('_')?;
@@ -201,39 +255,7 @@ impl NotificationStore for SqliteNotificationStore {
             return Ok(0);
         }
         let batch = notifications.to_vec();
-        Ok(self
-            .db
-            .write(move |tx| {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO notifications (id, tenant, recipient, channel, kind, event_id, event_type,
-                       task_id, sprint_id, actor, summary, occurred_at, occurred_ns, status, read_at,
-                       attempts, next_attempt_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, 0, ?15)",
-                )?;
-                let mut new = 0;
-                for n in &batch {
-                    new += stmt.execute(params![
-                        n.id.hyphenated().to_string(),
-                        n.tenant,
-                        n.recipient,
-                        n.channel.as_str(),
-                        n.kind.as_str(),
-                        n.event_id.hyphenated().to_string(),
-                        n.event_type,
-                        n.task_id,
-                        n.sprint_id,
-                        n.actor,
-                        n.summary,
-                        n.occurred_at.to_string(),
-                        nanos(&n.occurred_at),
-                        n.status.as_str(),
-                        // Due at once while it waits for a sender.
-                        (n.status == Status::Pending).then_some(0i64),
-                    ])?;
-                }
-                Ok(new)
-            })
-            .await?)
+        Ok(self.db.write(move |tx| insert(tx, &batch)).await?)
     }
 
     async fn list(

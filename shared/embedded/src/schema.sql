@@ -255,7 +255,12 @@ CREATE TABLE IF NOT EXISTS webhooks (
     previous_secret TEXT,
     previous_until  TEXT,
     created_at      TEXT    NOT NULL,
-    updated_at      TEXT    NOT NULL
+    updated_at      TEXT    NOT NULL,
+    -- Since when every attempt has failed (NULL while attempts succeed), and when and why the
+    -- subscription was turned off for it (shared_core::webhooks::health).
+    failing_since_ms INTEGER,
+    disabled_at     TEXT,
+    disabled_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_tenant ON webhooks (tenant);
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use events_schema::Timestamp;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared_core::ports::{DeliveryQuery, Page, StoreError, WebhookStore};
+use shared_core::webhooks::health::{self, Disabled, Verdict};
 use shared_core::webhooks::signing::{SECRET_BYTES, Secret};
 use shared_core::webhooks::{
     Delivery, DeliveryStatus, DueDelivery, NewDelivery, Settled, Subscription, SubscriptionSpec,
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::EmbeddedError;
 use crate::db::Db;
+use crate::notifications;
 
 pub struct SqliteWebhookStore {
     db: Arc<Db>,
@@ -49,8 +51,8 @@ fn secret(value: &str) -> Result<Secret, EmbeddedError> {
     Secret::parse(value).map_err(|_| corrupt("secret", "whsec_…"))
 }
 
-const SUB_COLUMNS: &str =
-    "id, tenant, url, event_types, active, secret, previous_secret, previous_until, created_at, updated_at";
+const SUB_COLUMNS: &str = "id, tenant, url, event_types, active, secret, previous_secret, previous_until, created_at, \
+     updated_at, failing_since_ms, disabled_at, disabled_reason";
 
 fn subscription_of(r: &Row<'_>) -> Result<Subscription, EmbeddedError> {
     let text = |i: usize| r.get::<_, String>(i);
@@ -69,6 +71,11 @@ fn subscription_of(r: &Row<'_>) -> Result<Subscription, EmbeddedError> {
         previous_secret: previous,
         created_at: time(&text(8)?)?,
         updated_at: time(&text(9)?)?,
+        failing_since: r.get::<_, Option<i64>>(10)?.and_then(Timestamp::from_unix_millis),
+        disabled: match (r.get::<_, Option<String>>(11)?, r.get::<_, Option<String>>(12)?) {
+            (Some(at), reason) => Some((time(&at)?, reason.unwrap_or_default())),
+            _ => None,
+        },
     })
 }
 
@@ -115,6 +122,70 @@ fn delivery(conn: &Connection, webhook_id: &str, id: &str) -> Result<Option<Deli
     }
 }
 
+/// Keeps the endpoint's failure streak after an attempt (`shared_core::webhooks::health`):
+/// cleared by a success, started by a first failure; past the limit the subscription is
+/// turned off and its tenant's admins are told, in the same transaction.
+fn judge_endpoint(tx: &Connection, attempt: &Settled) -> Result<(), EmbeddedError> {
+    let endpoint = tx
+        .prepare_cached(
+            "SELECT w.id, w.tenant, w.url, w.failing_since_ms, w.active FROM webhook_deliveries d
+             JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?1",
+        )?
+        .query_row([attempt.id.hyphenated().to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((webhook_id, tenant, url, failing_since, active)) = endpoint else { return Ok(()) };
+    let attempted_ms = attempt.attempted_at.unix_millis();
+    match health::judge(failing_since, attempted_ms, attempt.error.is_none()) {
+        Verdict::Healthy if failing_since.is_none() => {}
+        Verdict::Healthy => {
+            tx.prepare_cached("UPDATE webhooks SET failing_since_ms = NULL WHERE id = ?1")?.execute([&webhook_id])?;
+        }
+        Verdict::FailingSince(since) if failing_since == Some(since) => {}
+        Verdict::FailingSince(since) => {
+            tx.prepare_cached("UPDATE webhooks SET failing_since_ms = ?2 WHERE id = ?1")?
+                .execute(params![webhook_id, since])?;
+        }
+        // Already off (turned off by an earlier attempt of this batch, or by an admin).
+        Verdict::Disable { .. } if !active => {}
+        Verdict::Disable { since_ms } => {
+            let disabled = Disabled {
+                tenant,
+                webhook_id: uuid(&webhook_id)?,
+                url,
+                failing_since: Timestamp::from_unix_millis(since_ms).unwrap_or(attempt.attempted_at),
+                disabled_at: attempt.attempted_at,
+                last_error: attempt.error.clone().unwrap_or_default(),
+            };
+            tx.prepare_cached(
+                "UPDATE webhooks SET active = 0, failing_since_ms = ?2, disabled_at = ?3, disabled_reason = ?4 WHERE id = ?1",
+            )?
+            .execute(params![webhook_id, since_ms, disabled.disabled_at.to_string(), disabled.reason()])?;
+            let admins: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT DISTINCT person FROM api_keys
+                     WHERE tenant = ?1 AND role = 'admin' AND person IS NOT NULL AND revoked_at IS NULL ORDER BY person",
+                )?
+                .query_map([&disabled.tenant], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let admins = notifications::people_or_unknown(tx, &disabled.tenant, &admins)?;
+            notifications::insert(tx, &disabled.notices(&admins))?;
+            tracing::warn!(
+                tenant = %disabled.tenant, webhook = %disabled.webhook_id, reason = %disabled.reason(),
+                admins = admins.len(), "a webhook failing for days was turned off"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl WebhookStore for SqliteWebhookStore {
     async fn create(&self, tenant: &str, spec: &SubscriptionSpec) -> Result<Subscription, StoreError> {
@@ -129,6 +200,8 @@ impl WebhookStore for SqliteWebhookStore {
             updated_at: now,
             secret: new_secret()?,
             previous_secret: None,
+            failing_since: None,
+            disabled: None,
         };
         let row = subscription.clone();
         Ok(self
@@ -187,7 +260,11 @@ impl WebhookStore for SqliteWebhookStore {
             .write(move |tx| {
                 let changed = tx
                     .prepare_cached(
-                        "UPDATE webhooks SET url = ?3, event_types = ?4, active = ?5, updated_at = ?6
+                        // Turned on again after being turned off for failing: a fresh start.
+                        "UPDATE webhooks SET url = ?3, event_types = ?4, active = ?5, updated_at = ?6,
+                           failing_since_ms = CASE WHEN ?5 AND disabled_at IS NOT NULL THEN NULL ELSE failing_since_ms END,
+                           disabled_reason = CASE WHEN ?5 THEN NULL ELSE disabled_reason END,
+                           disabled_at = CASE WHEN ?5 THEN NULL ELSE disabled_at END
                          WHERE id = ?1 AND tenant = ?2",
                     )?
                     .execute(params![
@@ -341,7 +418,7 @@ impl WebhookStore for SqliteWebhookStore {
                      WHERE id = ?1 AND status = 'pending'",
                 )?;
                 for s in &batch {
-                    stmt.execute(params![
+                    let settled = stmt.execute(params![
                         s.id.hyphenated().to_string(),
                         s.status.as_str(),
                         s.attempts,
@@ -351,6 +428,9 @@ impl WebhookStore for SqliteWebhookStore {
                         s.error,
                         i64::try_from(s.latency_ms).unwrap_or(i64::MAX),
                     ])?;
+                    if settled == 1 {
+                        judge_endpoint(tx, s)?;
+                    }
                 }
                 Ok(())
             })

@@ -36,6 +36,7 @@ pub fn heading(kind: Kind) -> &'static str {
         Kind::Escalated => "Task escalated",
         Kind::Sprint => "Sprint update",
         Kind::DueSoon => "Task due soon",
+        Kind::WebhookDisabled => "Webhook turned off",
     }
 }
 

@@ -45,11 +45,22 @@ pub enum Kind {
     Escalated,
     Sprint,
     DueSoon,
+    /// To a tenant's admins: one of the tenant's webhook subscriptions failed for so long
+    /// that it was turned off.
+    WebhookDisabled,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Assigned, Kind::Completed, Kind::Blocked, Kind::Mentioned, Kind::Escalated, Kind::Sprint, Kind::DueSoon];
+    pub const ALL: [Kind; 8] = [
+        Kind::Assigned,
+        Kind::Completed,
+        Kind::Blocked,
+        Kind::Mentioned,
+        Kind::Escalated,
+        Kind::Sprint,
+        Kind::DueSoon,
+        Kind::WebhookDisabled,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -60,6 +71,7 @@ impl Kind {
             Kind::Escalated => "escalated",
             Kind::Sprint => "sprint",
             Kind::DueSoon => "due_soon",
+            Kind::WebhookDisabled => "webhook_disabled",
         }
     }
 

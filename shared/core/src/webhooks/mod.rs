@@ -10,6 +10,7 @@
 
 pub mod address;
 pub mod dispatch;
+pub mod health;
 pub mod retry;
 pub mod signing;
 
@@ -57,6 +58,10 @@ pub struct Subscription {
     pub secret: Secret,
     /// The secret replaced by the last rotation, and until when it still signs.
     pub previous_secret: Option<(Secret, Timestamp)>,
+    /// Since when every attempt to its endpoint has failed, while they do ([`health`]).
+    pub failing_since: Option<Timestamp>,
+    /// When and why it was turned off for failing, until it is turned on again.
+    pub disabled: Option<(Timestamp, String)>,
 }
 
 impl Subscription {
@@ -325,6 +330,8 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(0).unwrap(),
             secret: secret(1),
             previous_secret: None,
+            failing_since: None,
+            disabled: None,
         };
         assert_eq!(sub.signing_secrets(10), [secret(1)]);
         sub.previous_secret = Some((secret(2), Timestamp::from_unix_millis(1000).unwrap()));
