@@ -337,3 +337,102 @@ async fn writes_wait_while_the_pipeline_is_behind_its_bound_and_resume_once_it_c
     assert_eq!(h.engine.progress().await.unwrap().oldest_age_ms(), None, "caught up");
     assert_eq!(send("POST", "/tasks", Some(json!({"title": "after"}))).await.unwrap().status(), 201);
 }
+
+/// A fresh engine whose consumers dead-letter an event at its first failure, and `n` tasks
+/// written through the store and routed (a `TaskCreated` archived each): one batch's worth
+/// for the audit history. Returns the tasks' ids, in order.
+async fn archived_tasks(n: usize) -> (Harness, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fast_config();
+    config.queue.max_receives = 1;
+    let h = Harness::on(Engine::open(dir.path(), config).unwrap(), dir, "default");
+    let ctx = shared_core::RequestContext {
+        identity: shared_core::Identity {
+            tenant: "default".into(),
+            actor: "tester".into(),
+            role: shared_core::Role::Admin,
+        },
+        correlation_id: "batch".into(),
+    };
+    let now = events_schema::Timestamp::now().to_string();
+    let ids: Vec<String> = (0..n).map(|i| format!("0195a3c4-0000-7000-8000-{i:012x}")).collect();
+    for chunk in ids.chunks(100) {
+        let changes = chunk
+            .iter()
+            .map(|id| {
+                let task = serde_json::from_value(json!({
+                    "id": id, "title": "t", "status": "todo", "priority": "medium", "tags": [],
+                    "createdAt": now, "updatedAt": now, "statusChangedAt": now, "version": 1
+                }))
+                .unwrap();
+                shared_core::ports::Change::Put {
+                    new: shared_core::ports::Aggregate::Task(task),
+                    expected_version: None,
+                }
+            })
+            .collect();
+        h.engine.store().commit(&ctx, changes, None).await.unwrap();
+    }
+    assert_eq!(h.engine.route_pending().await.unwrap(), n);
+    (h, ids)
+}
+
+/// Runs `sql` on the data directory's database beside the engine.
+fn beside(h: &Harness, sql: &str) {
+    rusqlite::Connection::open(h.engine.db().path()).unwrap().execute_batch(sql).unwrap();
+}
+
+fn count(h: &Harness, sql: &str) -> i64 {
+    rusqlite::Connection::open(h.engine.db().path()).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn one_event_the_history_refuses_is_dead_lettered_alone_while_the_other_255_of_its_batch_apply() {
+    let (h, ids) = archived_tasks(256).await;
+    // The history table refuses one task's line, as a constraint would: the batch's one
+    // write fails, and only that event may be charged for it.
+    let culprit = &ids[117];
+    beside(
+        &h,
+        &format!(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON history WHEN NEW.task_id = '{culprit}'
+             BEGIN SELECT RAISE(ABORT, 'this task''s line is refused'); END;"
+        ),
+    );
+    assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 256, "one batch took all of them");
+
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM history"), 255);
+    assert_eq!(
+        count(&h, &format!("SELECT COUNT(*) FROM history WHERE task_id = '{culprit}'")),
+        0,
+        "the refused line left nothing"
+    );
+    let dead = h.engine.dead_letters(h.history.name()).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].reason.contains("this task's line is refused"), "{}", dead[0].reason);
+    let parked: serde_json::Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(parked["detail"]["aggregateId"], culprit.as_str(), "the whole event is parked: {parked}");
+    let stats = h.engine.queue_stats(h.history.name()).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.dead), (0, 0, 1), "the cursor moved past the batch: {stats:?}");
+    assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 0, "nothing is read again");
+}
+
+#[tokio::test]
+async fn a_batch_s_history_lines_and_its_cursor_move_commit_together_or_not_at_all() {
+    let (h, _) = archived_tasks(40).await;
+    // The settlement fails: the lines the batch wrote must go with it, or a crash between
+    // the two would have left effects whose cursor never moved.
+    beside(
+        &h,
+        "CREATE TRIGGER hold_cursor BEFORE UPDATE ON consumer_cursors
+         BEGIN SELECT RAISE(ABORT, 'the cursor is held'); END;",
+    );
+    assert!(h.engine.drain_once(h.history.as_ref()).await.is_err(), "the settlement failed");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM history"), 0, "no line outlived its failed settlement");
+    assert!(h.engine.dead_letters(h.history.name()).await.unwrap().is_empty(), "no event was charged");
+
+    beside(&h, "DROP TRIGGER hold_cursor");
+    assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 40, "the same batch, read again");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM history"), 40);
+    assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 0);
+}

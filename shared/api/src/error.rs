@@ -235,6 +235,14 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%reason, "stored data unreadable");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "stored data could not be read")
             }
+            StoreError::Refused(reason) => {
+                tracing::error!(%reason, "the store refused a write");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "the write was refused by the store",
+                )
+            }
         }
     }
 }

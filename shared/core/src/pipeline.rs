@@ -32,6 +32,39 @@ pub enum ApplyError {
 pub trait Consumer: Send + Sync {
     fn name(&self) -> &'static str;
     async fn apply(&self, event: &DomainEvent, delivery: &Delivery) -> Result<(), ApplyError>;
+
+    /// Applies a batch's decoded events; one outcome per event, in order, each charged to its
+    /// own event. The default applies them concurrently, one [`Consumer::apply`] each (order
+    /// within a batch cannot change the outcome, and concurrent writes share commits). A
+    /// consumer whose store can take many records in one write overrides this: it derives
+    /// every record first (a rejection stays that event's), then hands the good ones over at
+    /// once, which is where a batch's cost goes from one write per event to one per batch.
+    async fn apply_batch(&self, events: &[Decoded]) -> Vec<Result<(), ApplyError>> {
+        futures_util::future::join_all(events.iter().map(|d| {
+            let span = d.span(self.name());
+            self.apply(&d.event, &d.delivery).instrument(span)
+        }))
+        .await
+    }
+}
+
+/// A message decoded to the latest version of its event, with how it was delivered.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The message it came from (its id in the queue).
+    pub message_id: String,
+    pub event: DomainEvent,
+    pub delivery: Delivery,
+}
+
+impl Decoded {
+    /// The span an event's own logs go under: its consumer, message, type, correlation id
+    /// and replay.
+    pub fn span(&self, consumer: &'static str) -> tracing::Span {
+        tracing::info_span!("message", consumer, message_id = %self.message_id,
+            event_type = self.event.event_type(), correlation_id = self.event.meta.correlation_id.as_str(),
+            replay = self.delivery.replay_name.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,26 +118,39 @@ pub async fn process_batch(consumer: &dyn Consumer, batch: &[InboundMessage]) ->
     process_batch_report(consumer, batch).await.failures
 }
 
-/// Applies a batch's messages concurrently: consumers are idempotent and version-fenced
-/// (order within a batch cannot change the outcome), and concurrent writes share commits.
+/// Decodes a batch's messages, applies the ones that decode through
+/// [`Consumer::apply_batch`], and reports each failure against its own message.
 pub async fn process_batch_report(consumer: &dyn Consumer, batch: &[InboundMessage]) -> BatchReport {
-    let outcomes = futures_util::future::join_all(batch.iter().map(|m| apply_one(consumer, m))).await;
     let mut report = BatchReport::default();
-    for (message, outcome) in batch.iter().zip(outcomes) {
-        match outcome {
-            Ok((lag, replayed)) => {
-                report.processed += 1;
-                report.max_lag_ms = report.max_lag_ms.max(lag);
-                report.replayed += usize::from(replayed);
-            }
-            Err((reason, cause)) => report.failures.push(MessageFailure {
-                id: message.id.clone(),
-                reason,
-                throttled: cause == Cause::Throttled,
-                unavailable: cause == Cause::Unavailable,
-            }),
+    let mut decoded = Vec::with_capacity(batch.len());
+    for message in batch {
+        match decode(&message.body) {
+            Ok((event, delivery)) => decoded.push(Decoded { message_id: message.id.clone(), event, delivery }),
+            Err(e) => report.failures.push(failure(consumer.name(), &message.id, None, e.to_string(), Cause::Message)),
         }
     }
+    let outcomes = consumer.apply_batch(&decoded).await;
+    let now = events_schema::Timestamp::now().unix_millis();
+    for (i, d) in decoded.iter().enumerate() {
+        // A consumer that answers for fewer events than it was given has not applied the rest.
+        let outcome = outcomes.get(i).map_or_else(
+            || Err(("the consumer gave no outcome for this event".to_owned(), Cause::Message)),
+            |o| o.as_ref().map_err(|e| (e.to_string(), cause_of(e))),
+        );
+        match outcome {
+            Ok(()) => {
+                report.processed += 1;
+                report.max_lag_ms = report.max_lag_ms.max(now - d.event.meta.occurred_at.unix_millis());
+                report.replayed += usize::from(d.delivery.replay_name.is_some());
+            }
+            Err((reason, cause)) => {
+                report.failures.push(failure(consumer.name(), &d.message_id, Some(d), reason, cause))
+            }
+        }
+    }
+    // Failures in the batch's order, as the messages came.
+    let position = |id: &str| batch.iter().position(|m| m.id == id).unwrap_or(usize::MAX);
+    report.failures.sort_by_key(|f| position(&f.id));
     report
 }
 
@@ -117,36 +163,33 @@ enum Cause {
     Unavailable,
 }
 
-/// Decodes and applies one message; returns its lag and whether it was a replay, or why it
-/// failed.
-async fn apply_one(consumer: &dyn Consumer, message: &InboundMessage) -> Result<(i64, bool), (String, Cause)> {
-    let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id,
-        event_type = tracing::field::Empty, correlation_id = tracing::field::Empty, replay = tracing::field::Empty);
-    let outcome = async {
-        let (event, delivery) = decode(&message.body).map_err(|e| (e.to_string(), Cause::Message))?;
-        let span = tracing::Span::current();
-        span.record("event_type", event.event_type());
-        span.record("correlation_id", event.meta.correlation_id.as_str());
-        if let Some(name) = &delivery.replay_name {
-            span.record("replay", name.as_str());
-        }
-        let lag = events_schema::Timestamp::now().unix_millis() - event.meta.occurred_at.unix_millis();
-        consumer.apply(&event, &delivery).await.map_err(|e| {
-            let cause = match e {
-                ApplyError::Store(StoreError::Throttled(_)) => Cause::Throttled,
-                ApplyError::Store(StoreError::Unavailable(_)) => Cause::Unavailable,
-                _ => Cause::Message,
-            };
-            (e.to_string(), cause)
-        })?;
-        Ok::<_, (String, Cause)>((lag, delivery.replay_name.is_some()))
+fn cause_of(e: &ApplyError) -> Cause {
+    match e {
+        ApplyError::Store(StoreError::Throttled(_)) => Cause::Throttled,
+        ApplyError::Store(StoreError::Unavailable(_)) => Cause::Unavailable,
+        _ => Cause::Message,
     }
-    .instrument(span.clone())
-    .await;
-    if let Err((reason, cause)) = &outcome {
-        span.in_scope(|| tracing::warn!(%reason, ?cause, "message failed"));
+}
+
+/// A failed message, logged under its own span.
+fn failure(
+    consumer: &'static str,
+    id: &str,
+    decoded: Option<&Decoded>,
+    reason: String,
+    cause: Cause,
+) -> MessageFailure {
+    let span = match decoded {
+        Some(d) => d.span(consumer),
+        None => tracing::info_span!("message", consumer, message_id = %id),
+    };
+    span.in_scope(|| tracing::warn!(%reason, ?cause, "message failed"));
+    MessageFailure {
+        id: id.to_owned(),
+        reason,
+        throttled: cause == Cause::Throttled,
+        unavailable: cause == Cause::Unavailable,
     }
-    outcome
 }
 
 /// The batch's metrics as one CloudWatch embedded-metric-format line (namespace

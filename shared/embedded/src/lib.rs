@@ -3,6 +3,7 @@
 //! process with no AWS account.
 
 mod aggregates;
+mod batch_unit;
 mod bus;
 mod change_log;
 mod db;

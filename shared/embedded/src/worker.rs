@@ -1,16 +1,18 @@
 //! A consumer's worker: reads the archive past its cursor (and its due retries), drives the
 //! core's consumer pipeline over the batch, the same code a Lambda runs on an SQS batch, and
-//! settles the batch in one transaction.
+//! settles the batch in the same write as the effects its stores could hold back for it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use shared_core::pipeline::{Consumer, InboundMessage, process_batch};
+use rusqlite::Connection;
+use shared_core::pipeline::{Consumer, InboundMessage, MessageFailure, process_batch};
 use tokio::sync::watch;
 
 use crate::db::Db;
 use crate::operate::replay;
-use crate::{EmbeddedError, EngineConfig, queue};
+use crate::{EmbeddedError, EngineConfig, batch_unit, queue};
 
 /// How long a worker waits before reading again after the store failed (a full disk, say):
 /// short, so the batch comes back promptly once the store works again.
@@ -46,12 +48,8 @@ pub(crate) async fn run(
     tracing::info!(consumer = name, "consumer stopped");
 }
 
-/// Reads one batch, applies it and settles it; returns how much it took (archive rows read
-/// plus retries), zero when there was nothing to do.
-///
-/// When an event fails because the store itself failed (unavailable: a full disk, an I/O
-/// error), nothing of the batch is settled: the cursor stays, the batch is read again once
-/// the store works, and no event is charged a failure that was not its own.
+/// Reads one batch, applies it and settles it (see [`apply_and_settle`]); returns how much it
+/// took (archive rows read plus retries), zero when there was nothing to do.
 pub(crate) async fn drain_once(
     db: &Arc<Db>,
     consumer: &dyn Consumer,
@@ -78,15 +76,9 @@ async fn drain_live(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig
         .chain(batch.retries.iter_mut())
         .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
         .collect();
-    let failures = process_batch(consumer, &inbound).await;
-    if let Some(f) = failures.iter().find(|f| f.unavailable) {
-        return Err(EmbeddedError::Unavailable(f.reason.clone()));
-    }
-    let failures: Vec<(i64, String)> =
-        failures.into_iter().filter_map(|f| f.id.parse().ok().map(|seq| (seq, f.reason))).collect();
     let qc = config.queue.clone();
-    let settled = db.write(move |tx| queue::settle(tx, name, &batch, &failures, &qc)).await?;
-    if !settled {
+    let settle: Settle = Arc::new(move |tx, failures| queue::settle(tx, name, &batch, failures, &qc));
+    if !apply_and_settle(db, consumer, &inbound, settle).await? {
         tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
     }
     Ok(taken)
@@ -107,15 +99,9 @@ pub(crate) async fn drain_replay(
         .iter_mut()
         .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
         .collect();
-    let failures = process_batch(consumer, &inbound).await;
-    if let Some(f) = failures.iter().find(|f| f.unavailable) {
-        return Err(EmbeddedError::Unavailable(f.reason.clone()));
-    }
-    let failures: Vec<(i64, String)> =
-        failures.into_iter().filter_map(|f| f.id.parse().ok().map(|seq| (seq, f.reason))).collect();
     let qc = config.queue.clone();
-    let settled = db.write(move |tx| replay::settle(tx, name, &batch, &failures, &qc)).await?;
-    if !settled {
+    let settle: Settle = Arc::new(move |tx, failures| replay::settle(tx, name, &batch, failures, &qc));
+    if !apply_and_settle(db, consumer, &inbound, settle).await? {
         tracing::warn!(
             consumer = name,
             "another worker moved the replay's cursor; the batch was applied twice, harmlessly"
@@ -123,4 +109,54 @@ pub(crate) async fn drain_replay(
     }
     // Never zero: a batch read moves the replay on even when it held nothing to apply.
     Ok(inbound.len().max(1))
+}
+
+/// Moves a batch's cursor and records its failures (archive position, reason); false when
+/// another worker moved the cursor first.
+type Settle = Arc<dyn Fn(&Connection, &[(i64, String)]) -> Result<bool, EmbeddedError> + Send + Sync>;
+
+/// Applies a batch and settles it. The consumer's writes that its stores could stage (see
+/// `batch_unit`) commit in the same write as the settlement: one savepoint, one commit, the
+/// effects and the cursor move together or not at all. Should that write be refused for
+/// what one record holds, the batch is applied again without staging, each event written
+/// alone so that only the events at fault fail, and then settled on its own.
+///
+/// When an event fails because the store itself failed (unavailable: a full disk, an I/O
+/// error), nothing of the batch is settled: the cursor stays, the batch is read again once
+/// the store works, and no event is charged a failure that was not its own.
+async fn apply_and_settle(
+    db: &Arc<Db>,
+    consumer: &dyn Consumer,
+    inbound: &[InboundMessage],
+    settle: Settle,
+) -> Result<bool, EmbeddedError> {
+    let (failures, staged) = batch_unit::collect(process_batch(consumer, inbound)).await;
+    let failures = charged(failures)?;
+    let refused = Arc::new(AtomicBool::new(false));
+    let (flag, then_settle) = (Arc::clone(&refused), Arc::clone(&settle));
+    let together = db
+        .write(move |tx| {
+            for write in staged {
+                write(tx).inspect_err(|e| flag.store(batch_unit::is_refusal(e), Ordering::Relaxed))?;
+            }
+            then_settle(tx, &failures)
+        })
+        .await;
+    match together {
+        Err(e) if refused.load(Ordering::Relaxed) => {
+            tracing::warn!(consumer = consumer.name(), error = %e, "the batch's writes were refused together; applying its events one by one");
+            let failures = charged(process_batch(consumer, inbound).await)?;
+            db.write(move |tx| settle(tx, &failures)).await
+        }
+        outcome => outcome,
+    }
+}
+
+/// The failures to record against their events, or the store's failure when the store
+/// failed (the batch then comes back whole).
+fn charged(failures: Vec<MessageFailure>) -> Result<Vec<(i64, String)>, EmbeddedError> {
+    if let Some(f) = failures.iter().find(|f| f.unavailable) {
+        return Err(EmbeddedError::Unavailable(f.reason.clone()));
+    }
+    Ok(failures.into_iter().filter_map(|f| f.id.parse().ok().map(|seq| (seq, f.reason))).collect())
 }

@@ -50,6 +50,10 @@ pub enum StoreError {
     Throttled(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    /// The store refused this one write for what it holds (a constraint it breaks), not for
+    /// its own health: trying again will not help.
+    #[error("the store refused the write: {0}")]
+    Refused(String),
 }
 
 impl StoreError {
