@@ -12,6 +12,7 @@ mod schema;
 mod serve;
 mod smtp_sender;
 mod telemetry;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,9 @@ enum Command {
     /// Where one task's changes went: events derived, and per consumer applied, pending,
     /// retrying or dead-lettered.
     Trace(operate::TraceArgs),
+    /// Webhook subscriptions of a tenant, through a running serve: list, create, show,
+    /// update, delete, rotate-secret, deliveries, redeliver.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// The allocator the Lambda handlers use, so `route --stats` measures what the stream-router
@@ -77,6 +81,7 @@ async fn main() -> std::process::ExitCode {
         Command::Replay(args) => operate::replay::run(args).await,
         Command::Dlq(args) => operate::dlq::run(args).await,
         Command::Trace(args) => operate::trace::run(args).await,
+        Command::Webhooks(args) => webhooks::run(args).await,
         // The one command whose exit status is an answer: 3 when the lag is above --max-age.
         Command::Lag(args) => match operate::lag::run(args).await {
             Ok(code) => return code,

@@ -12,7 +12,7 @@ pub mod lag;
 mod progress_line;
 pub mod replay;
 pub mod router_failures;
-mod table;
+pub(crate) mod table;
 pub mod trace;
 
 use std::path::{Path, PathBuf};
