@@ -23,12 +23,15 @@ function bars(target, rows, unit) {
   const height = 160;
   const max = Math.max(1, ...rows.map((r) => r.value));
   const step = width / Math.max(1, rows.length);
+  // A bar no wider than this, centred in its step, so a chart of one or two rows still reads
+  // as bars rather than a filled box.
+  const bar = Math.max(1, Math.min(step - 4, 48));
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height + 20}`, role: "img" });
   chart.append(svg("title", {}, rows.map((r) => `${r.label}: ${r.value} ${unit}`).join("; ") || "no data"));
   rows.forEach((r, i) => {
     const h = (r.value / max) * height;
     chart.append(
-      svg("rect", { class: "bar", x: i * step + 2, y: height - h, width: Math.max(1, step - 4), height: h }),
+      svg("rect", { class: "bar", x: i * step + (step - bar) / 2, y: height - h, width: bar, height: h }),
       svg("text", { x: i * step + step / 2, y: height + 14, "text-anchor": "middle" }, r.short ?? r.label.slice(5, 10)),
     );
     if (r.value > 0) chart.append(svg("text", { x: i * step + step / 2, y: Math.max(10, height - h - 3), "text-anchor": "middle" }, String(r.value)));
