@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use std::time::Duration;
@@ -94,7 +94,8 @@ struct NotifyArgs {
     /// `smtp://host:port?tls=required` (STARTTLS), `smtps://host:port` (TLS), with
     /// `user:password@` before the host for a login. Without it, email notifications stay
     /// `pending` in the outbox (listed by GET /notifications) until a serve with one runs.
-    /// Never logged; prefer the environment variable to the flag, which `ps` shows.
+    /// Never logged; prefer the environment variable to the flag, which `ps` shows, or the
+    /// data directory's `smtp-url` file (mode 0600), read when neither is given.
     #[arg(long, env = "TASKSTREAM_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The From address of email notifications.
@@ -205,6 +206,42 @@ fn limiter(per_second: f64, burst: u32) -> anyhow::Result<Option<Arc<RateLimiter
     Ok(Some(Arc::new(RateLimiter::new(config)?)))
 }
 
+/// The file in the data directory that may hold the SMTP URL (with its password).
+pub const SMTP_URL_FILE: &str = "smtp-url";
+
+/// The SMTP URL: `--smtp-url` (or its environment variable), else the data directory's
+/// `smtp-url` file, which must be its owner's alone since it holds a password.
+fn smtp_url(given: Option<String>, data: &Path) -> anyhow::Result<Option<String>> {
+    if given.is_some() {
+        return Ok(given);
+    }
+    let path = data.join(SMTP_URL_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "{} holds a password but others may read it (mode {:o}): run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    let url = text.trim();
+    if url.is_empty() {
+        anyhow::bail!("{} is empty: write the SMTP URL into it, or remove it", path.display());
+    }
+    Ok(Some(url.to_owned()))
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Settings, the data path and the port are checked before anything is created.
     let key_limiter = limiter(args.rate_limit, args.rate_burst).context("--rate-limit and --rate-burst")?;
@@ -213,7 +250,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.data.exists() && !args.data.is_dir() {
         anyhow::bail!("--data {} is a file; give a directory (it is created if missing)", args.data.display());
     }
-    let email: Option<Arc<dyn EmailSender>> = match &args.notify.smtp_url {
+    let smtp_url = smtp_url(args.notify.smtp_url.clone(), &args.data)?;
+    let email: Option<Arc<dyn EmailSender>> = match &smtp_url {
         Some(url) => Some(Arc::new(SmtpSender::new(url, &args.notify.smtp_from, args.webhooks.webhook_timeout)?)),
         None => None,
     };
@@ -425,5 +463,24 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("fast").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_smtp_url_comes_from_the_flag_else_from_an_owner_only_file_in_the_data_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let data = tempfile::tempdir().unwrap();
+        assert_eq!(smtp_url(None, data.path()).unwrap(), None, "no file: no mail server");
+        let file = data.path().join(SMTP_URL_FILE);
+        std::fs::write(&file, "smtp://mail:secret@127.0.0.1:2525\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = smtp_url(None, data.path()).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600") && !refused.contains("secret"), "{refused}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(smtp_url(None, data.path()).unwrap().as_deref(), Some("smtp://mail:secret@127.0.0.1:2525"));
+        let flag = Some("smtp://127.0.0.1:25".to_owned());
+        assert_eq!(smtp_url(flag.clone(), data.path()).unwrap(), flag, "the flag wins");
+        std::fs::write(&file, " \n").unwrap();
+        assert!(smtp_url(None, data.path()).unwrap_err().to_string().contains("is empty"));
     }
 }

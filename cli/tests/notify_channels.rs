@@ -381,9 +381,15 @@ fn without_a_mail_server_email_waits_in_the_outbox_until_one_is_configured() {
     assert_eq!(inbox(&server)[0]["status"], "pending", "no mail server: nothing is tried");
     server.terminate();
 
+    // The mail server named in the data directory's owner-only `smtp-url` file this time.
     let sink = SmtpSink::start();
-    let smtp = sink.url();
-    let server = Server::start(data.path(), &env(&smtp));
+    let file = data.path().join("smtp-url");
+    std::fs::write(&file, format!("{}\n", sink.url())).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let server = Server::start(data.path(), &[("TASKSTREAM_SMTP_FROM", "Taskstream <robot@example.com>")]);
     let mail = wait(|| (sink.received().len() == 1).then(|| sink.received()), "the email that waited");
     let subject = parsed(&mail[0])["subject"].as_str().unwrap().to_owned();
     assert!(subject.ends_with(" assigned you \u{201c}Write the notes\u{201d}"), "{subject}");

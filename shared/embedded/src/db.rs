@@ -116,9 +116,13 @@ impl Db {
     }
 
     pub fn open_with(dir: &Path, durability: Durability) -> Result<Arc<Self>, EmbeddedError> {
-        std::fs::create_dir_all(dir).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
-        let lock = File::create(dir.join(LOCK_FILE)).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
+        let data_dir = |e| EmbeddedError::DataDir(dir.to_owned(), e);
+        owner_only::create_dir(dir).map_err(data_dir)?;
+        let lock = File::create(dir.join(LOCK_FILE)).map_err(data_dir)?;
         lock.try_lock().map_err(|_| EmbeddedError::Locked(dir.to_owned()))?;
+        // The database holds webhook signing secrets and people's Slack URLs: the owner's
+        // alone, and so are the WAL and shared-memory files SQLite makes with its mode.
+        owner_only::restrict_database(&dir.join(DB_FILE)).map_err(data_dir)?;
         Self::start(dir, durability, Some(lock))
     }
 
@@ -391,6 +395,47 @@ fn open_connection(path: &Path, durability: Option<Durability>) -> Result<Connec
     Ok(conn)
 }
 
+/// Files of the data directory that hold secrets are readable by their owner alone.
+mod owner_only {
+    use std::path::Path;
+
+    /// Creates the directory (and missing parents) readable by its owner alone; a directory
+    /// that exists keeps its mode (its secret files are closed on their own).
+    pub(super) fn create_dir(dir: &Path) -> std::io::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)
+    }
+
+    /// Makes the database file exist with mode 0600 before SQLite opens it (SQLite gives its
+    /// WAL and shared-memory files the database's mode), and narrows files a data directory
+    /// from before already has.
+    pub(super) fn restrict_database(db: &Path) -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        drop(options.open(db)?);
+        #[cfg(unix)]
+        for suffix in ["", "-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mut path = db.as_os_str().to_owned();
+            path.push(suffix);
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn now_ms() -> i64 {
     events_schema::Timestamp::now().unix_millis()
 }
@@ -398,6 +443,34 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_directory_and_the_database_files_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let db = Db::open(&dir).unwrap();
+        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")?)).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for file in [DB_FILE, "taskstream.db-wal", "taskstream.db-shm"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        drop(db);
+        // A data directory from before, readable by all, is narrowed on the next open.
+        let old = parent.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join(DB_FILE), b"").unwrap();
+        std::fs::set_permissions(old.join(DB_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Db::open(&old).unwrap());
+        assert_eq!(mode(&old.join(DB_FILE)), 0o600);
+    }
 
     /// The mode the write connection really runs in, as SQLite reports it (2 = FULL, 1 = NORMAL).
     fn writer_synchronous(db: &Db) -> i64 {
