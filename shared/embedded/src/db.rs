@@ -396,12 +396,12 @@ fn open_connection(path: &Path, durability: Option<Durability>) -> Result<Connec
 }
 
 /// Files of the data directory that hold secrets are readable by their owner alone.
-mod owner_only {
+pub(crate) mod owner_only {
     use std::path::Path;
 
     /// Creates the directory (and missing parents) readable by its owner alone; a directory
     /// that exists keeps its mode (its secret files are closed on their own).
-    pub(super) fn create_dir(dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -412,7 +412,7 @@ mod owner_only {
     /// Makes the database file exist with mode 0600 before SQLite opens it (SQLite gives its
     /// WAL and shared-memory files the database's mode), and narrows files a data directory
     /// from before already has.
-    pub(super) fn restrict_database(db: &Path) -> std::io::Result<()> {
+    pub(crate) fn restrict_database(db: &Path) -> std::io::Result<()> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(false);
         #[cfg(unix)]

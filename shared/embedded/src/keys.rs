@@ -392,7 +392,10 @@ impl KeyAdmin {
         if !create && !path.exists() {
             return Err(KeyError::NoData(dir.display().to_string()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| EmbeddedError::DataDir(dir.to_owned(), e))?;
+        // Made as serve makes them: the directory and the database its owner's alone.
+        let data_dir = |e| EmbeddedError::DataDir(dir.to_owned(), e);
+        crate::db::owner_only::create_dir(dir).map_err(data_dir)?;
+        crate::db::owner_only::restrict_database(&path).map_err(data_dir)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags)?;
         conn.busy_timeout(Duration::from_secs(5))?;

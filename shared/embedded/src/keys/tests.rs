@@ -150,6 +150,16 @@ fn key_admin_needs_existing_data_unless_told_to_create_it() {
     let admin = KeyAdmin::open(&missing, true).unwrap();
     let new = admin.create("acme", Role::Admin).unwrap();
     assert_eq!(admin.list().unwrap()[0].key_id, new.info.key_id);
+    // Made as serve makes them: the directory and the database files the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&missing), 0o700);
+        for file in ["taskstream.db", "taskstream.db-wal"] {
+            assert_eq!(mode(&missing.join(file)), 0o600, "{file}");
+        }
+    }
     // The engine opens the same database later and sees the key.
     drop(admin);
     let engine = Engine::open(&missing, EngineConfig::default()).unwrap();
