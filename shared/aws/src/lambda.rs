@@ -57,6 +57,54 @@ impl BackoffSchedule {
     }
 }
 
+/// A consumer Lambda's queues, from its environment: `QUEUE_URL` (for throttled messages'
+/// delays), `DLQ_URL`, `MAX_RECEIVES` and `MAX_THROTTLED_RECEIVES`. Every consumer handler
+/// settles its batches against these, so they are read in one place.
+pub struct ConsumerQueues {
+    dead_letters: SqsDeadLetters,
+    max_receives: u32,
+    queue: SqsVisibility,
+    max_throttled_receives: u32,
+}
+
+impl ConsumerQueues {
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, lambda_runtime::Error> {
+        Ok(Self {
+            dead_letters: SqsDeadLetters::from_config(config, crate::env::required("DLQ_URL")?),
+            max_receives: crate::env::max_receives()?,
+            queue: SqsVisibility::from_config(config, crate::env::required("QUEUE_URL")?),
+            max_throttled_receives: crate::env::max_throttled_receives()?,
+        })
+    }
+
+    pub fn dead(&self) -> DeadLettering<'_> {
+        DeadLettering { queue: &self.dead_letters, max_receives: self.max_receives }
+    }
+
+    pub fn backoff(&self) -> Backoff<'_> {
+        Backoff {
+            queue: &self.queue,
+            max_throttled_receives: self.max_throttled_receives,
+            schedule: BackoffSchedule::default(),
+        }
+    }
+}
+
+/// Runs a consumer's Lambda until the runtime stops: each SQS batch through [`consume_sqs`],
+/// dead-lettered and backed off per [`ConsumerQueues::from_env`].
+pub async fn run_sqs_consumer(
+    config: &aws_config::SdkConfig,
+    consumer: &dyn Consumer,
+) -> Result<(), lambda_runtime::Error> {
+    let queues = ConsumerQueues::from_env(config)?;
+    let queues = &queues;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+        let (dead, backoff) = (queues.dead(), queues.backoff());
+        Ok::<_, lambda_runtime::Error>(consume_sqs(consumer, event.payload, Some(&dead), Some(&backoff)).await)
+    }))
+    .await
+}
+
 /// An SQS batch of bus events for one consumer: only failed message ids are reported, so
 /// SQS retries those alone. A message failing its last allowed receive is sent to the
 /// dead-letter queue with the reason and acknowledged; if that send fails, it is reported
