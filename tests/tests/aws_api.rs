@@ -1,6 +1,6 @@
 //! The HTTP API over the AWS adapters, against the emulator: the same axum router the
-//! task-api Lambda runs, over the DynamoDB store, the S3 export store and the escalation
-//! policies in the table.
+//! task-api Lambda runs, over the DynamoDB store, the S3 export store, the escalation
+//! policies, people and in-app notifications in the table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -17,14 +17,20 @@ use events_schema::Timestamp;
 use events_schema::events::{Priority, TaskSnapshot, TaskStatus};
 use hooked::Hooked;
 use http_body_util::BodyExt;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use serde_json::{Value, json};
 use shared_api::{AppState, CORRELATION_HEADER, router};
+use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
+use shared_aws::dynamo::stream::change_record;
 use shared_aws::dynamo::{DynamoStore, TableLayout};
 use shared_aws::escalation::DynamoPolicies;
 use shared_aws::export::{ExportConfig, S3Exports};
+use shared_aws::notifications::DynamoNotifications;
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
+use shared_core::consumers::notifier::Notifier;
 use shared_core::context::RequestContext;
-use shared_core::ports::{Aggregate, Change, EscalationPolicies, ExportStore, SingleTenant, Store};
+use shared_core::pipeline::{Consumer, Delivery};
+use shared_core::ports::{Aggregate, Change, EscalationPolicies, ExportStore, NotificationStore, SingleTenant, Store};
 use shared_core::{Identity, Role};
 use shared_embedded::Engine;
 use tower::ServiceExt;
@@ -366,19 +372,65 @@ async fn an_export_goes_up_part_by_part_while_it_is_written() {
 }
 
 /// The router exactly as the task-api Lambda builds it (`task_api::app`), for one caller,
-/// with the tenants' escalation policies in the table.
+/// with the tenants' escalation policies, people and notifications in the table.
 fn lambda_app(moto: &aws::Moto, table: &str, store: Arc<DynamoStore>, tenant: &str, role: Role) -> axum::Router {
-    let search = OpenSearchIndex::new(OpenSearchConfig::new("http://127.0.0.1:9", "tasks")).unwrap();
     let caller = Identity { tenant: tenant.into(), actor: "tester".into(), role };
-    let state = AppState {
-        store: store.clone(),
-        history: store,
-        search: Arc::new(search),
-        metrics: None,
-        auth: Arc::new(SingleTenant(caller)),
-        exports: None,
-    };
-    task_api::app(state, Arc::new(DynamoPolicies::new(&moto.sdk_config(), table)))
+    lambda_app_with(moto, table, store, Arc::new(SingleTenant(caller)))
+}
+
+fn lambda_app_with(
+    moto: &aws::Moto,
+    table: &str,
+    store: Arc<DynamoStore>,
+    auth: Arc<dyn shared_core::ports::Authenticator>,
+) -> axum::Router {
+    let search = OpenSearchIndex::new(OpenSearchConfig::new("http://127.0.0.1:9", "tasks")).unwrap();
+    let notifications = Arc::new(DynamoNotifications::from_client(moto.dynamodb(), table, store.clone()));
+    let state =
+        AppState { store: store.clone(), history: store, search: Arc::new(search), metrics: None, auth, exports: None };
+    task_api::app(state, Arc::new(DynamoPolicies::new(&moto.sdk_config(), table)), notifications)
+}
+
+/// The Lambda's router with its own authenticator: each caller is a Cognito user, whose
+/// claims `as_user` puts on the request where `lambda_http` puts the authorizer's.
+fn cognito_app(moto: &aws::Moto, table: &str, store: Arc<DynamoStore>) -> axum::Router {
+    let keys =
+        TenantKeys::new([("k-acme".to_owned(), "acme".to_owned()), ("k-globex".to_owned(), "globex".to_owned())]);
+    lambda_app_with(moto, table, store, Arc::new(CognitoAuthenticator::new(keys)))
+}
+
+/// A Cognito user of `tenant` in `group`: the ID token's claims as the REST API's authorizer
+/// passes them (the `sub` a UUID, the username the person), with the tenant's API key.
+#[derive(Clone, Copy)]
+struct User<'a> {
+    name: &'a str,
+    tenant: &'a str,
+    group: &'a str,
+}
+
+impl User<'_> {
+    fn sign(&self, mut request: Request<Body>) -> Request<Body> {
+        let mut context = ApiGatewayProxyRequestContext::default();
+        let claims = json!({
+            "sub": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}/{}", self.tenant, self.name).as_bytes()).to_string(),
+            "cognito:username": self.name,
+            "custom:tenant": self.tenant,
+            "cognito:groups": self.group,
+            "token_use": "id",
+        });
+        context.authorizer.fields.insert("claims".into(), claims);
+        context.identity.api_key_id = Some(format!("k-{}", self.tenant));
+        request.extensions_mut().insert(lambda_http::request::RequestContext::ApiGatewayV1(context));
+        request
+    }
+
+    async fn call(&self, app: &axum::Router, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let request = match body {
+            Some(body) => json_request(method, path, &body, &aws::unique_name("c")),
+            None => Request::builder().method(method).uri(path).body(Body::empty()).unwrap(),
+        };
+        send(app, self.sign(request)).await
+    }
 }
 
 #[tokio::test]
@@ -433,4 +485,153 @@ async fn the_escalation_policy_on_the_lambda_is_an_item_of_the_table_walled_by_t
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     }
     assert_eq!(policies.policy("acme").await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn people_on_the_lambda_are_cognito_users_each_editing_their_own_and_admins_anyones() {
+    let (moto, name, store) = table().await;
+    let app = cognito_app(&moto, &name, store.clone());
+    let people = DynamoNotifications::from_client(moto.dynamodb(), &name, store);
+    let maria = User { name: "maria", tenant: "acme", group: "member" };
+    let li = User { name: "li", tenant: "acme", group: "viewer" };
+    let ana = User { name: "ana", tenant: "acme", group: "admin" };
+    let theirs = User { name: "ana", tenant: "globex", group: "admin" };
+
+    // A member writes and reads their own entry, named by their username.
+    let entry = json!({"email": "maria@example.com", "preferences": {"assigned": ["email", "in_app"]}});
+    let (status, saved) = maria.call(&app, "PUT", "/people/maria", Some(entry)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!((&saved["data"]["name"], &saved["data"]["version"]), (&json!("maria"), &json!(1)), "{saved}");
+    let (status, read) = maria.call(&app, "GET", "/people/maria", None).await;
+    assert_eq!((status, &read["data"]["preferences"]["assigned"]), (StatusCode::OK, &json!(["email", "in_app"])));
+    let kept = people.person("acme", "maria").await.unwrap().unwrap();
+    assert_eq!((kept.email.as_deref(), kept.version), (Some("maria@example.com"), 1), "an item of the table");
+
+    // Not another's, and a viewer not even their own.
+    let (status, refused) = maria.call(&app, "PUT", "/people/li", Some(json!({"email": "x@example.com"}))).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")), "{refused}");
+    assert!(refused["error"]["correlationId"].is_string(), "{refused}");
+    assert_eq!(maria.call(&app, "GET", "/people/ana", None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(li.call(&app, "PUT", "/people/li", Some(json!({"muted": true}))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(people.person("acme", "li").await.unwrap(), None, "nothing written by the refused PUTs");
+
+    // An admin edits anyone's; the viewer reads their own.
+    let (status, set) =
+        ana.call(&app, "PUT", "/people/li", Some(json!({"email": "li@example.com", "muted": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (status, own) = li.call(&app, "GET", "/people/li", None).await;
+    assert_eq!(
+        (status, &own["data"]["muted"], &own["data"]["email"]),
+        (StatusCode::OK, &json!(true), &json!("li@example.com"))
+    );
+    let (status, any) = ana.call(&app, "GET", "/people/maria", None).await;
+    assert_eq!((status, &any["data"]["email"]), (StatusCode::OK, &json!("maria@example.com")));
+    let (status, again) = ana.call(&app, "PUT", "/people/maria", Some(json!({"email": "m@example.com"}))).await;
+    assert_eq!((status, &again["data"]["version"]), (StatusCode::OK, &json!(2)), "{again}");
+
+    // Another tenant's admin sees none of acme's people; its own maria is its own.
+    for path in ["/people/maria", "/people/li"] {
+        let (status, missing) = theirs.call(&app, "GET", path, None).await;
+        assert_eq!(
+            (status, &missing["error"]["code"]),
+            (StatusCode::NOT_FOUND, &json!("not_found")),
+            "{path}: {missing}"
+        );
+    }
+    let (status, own) = theirs.call(&app, "PUT", "/people/maria", Some(json!({"email": "maria@globex.example"}))).await;
+    assert_eq!((status, &own["data"]["version"]), (StatusCode::OK, &json!(1)), "{own}");
+    assert_eq!(people.person("acme", "maria").await.unwrap().unwrap().email.as_deref(), Some("m@example.com"));
+
+    // Bad input is the error envelope and writes nothing.
+    let (status, bad) = ana.call(&app, "PUT", "/people/maria", Some(json!({"email": "not an address"}))).await;
+    assert_eq!((status, &bad["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("validation_failed")), "{bad}");
+    assert_eq!(people.person("acme", "maria").await.unwrap().unwrap().version, 2);
+}
+
+#[tokio::test]
+async fn notifications_on_the_lambda_are_the_cognito_users_own_newest_first_and_marked_read() {
+    let (moto, name, store) = table().await;
+    let app = cognito_app(&moto, &name, store.clone());
+    let notifications: Arc<dyn NotificationStore> =
+        Arc::new(DynamoNotifications::from_client(moto.dynamodb(), &name, store.clone()));
+    let maria = User { name: "maria", tenant: "acme", group: "member" };
+    let li = User { name: "li", tenant: "acme", group: "viewer" };
+    let ana = User { name: "ana", tenant: "acme", group: "admin" };
+    let globex_maria = User { name: "maria", tenant: "globex", group: "admin" };
+
+    // ana assigns three tasks to maria, one to li and one to herself, through the Lambda.
+    for (title, assignee) in
+        [("First", "maria"), ("For li", "li"), ("Second", "maria"), ("Mine", "ana"), ("Third", "maria")]
+    {
+        let (status, made) =
+            ana.call(&app, "POST", "/tasks", Some(json!({"title": title, "assignee": assignee}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        // Notifications are ordered by their event's time, in milliseconds.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // The table's stream → change records → events → the notifier, as on AWS.
+    let notifier = Notifier::new(Arc::clone(&notifications));
+    let mut changes = 0;
+    for record in aws::read_stream(&moto, &name).await {
+        let Some(change) = change_record(&aws::as_lambda_event(&record)) else { continue };
+        let change = change.unwrap();
+        assert_eq!(change.actor, "ana", "the username is the actor recorded on the change");
+        changes += 1;
+        for event in shared_core::derive(change).unwrap() {
+            notifier.apply(&event, &Delivery { replay_name: None }).await.unwrap();
+        }
+    }
+    assert_eq!(changes, 5);
+
+    let summaries = |page: &Value| -> Vec<String> {
+        let items = page["data"].as_array().unwrap_or_else(|| panic!("not a list: {page}"));
+        items.iter().map(|n| n["summary"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, page) = maria.call(&app, "GET", "/notifications", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        summaries(&page),
+        ["Third", "Second", "First"].map(|t| format!("ana created \u{201c}{t}\u{201d} and assigned it to you")),
+        "maria's own, newest first"
+    );
+    assert!(page["data"].as_array().unwrap().iter().all(|n| n["actor"] == "ana" && n["readAt"].is_null()));
+    let (_, lis) = li.call(&app, "GET", "/notifications", None).await;
+    assert_eq!(summaries(&lis), ["ana created \u{201c}For li\u{201d} and assigned it to you"]);
+    let (_, own) = ana.call(&app, "GET", "/notifications", None).await;
+    assert_eq!(own["data"], json!([]), "nobody is told of their own action");
+    let (status, other) = globex_maria.call(&app, "GET", "/notifications", None).await;
+    assert_eq!((status, &other["data"]), (StatusCode::OK, &json!([])), "another tenant's maria is someone else");
+
+    // A page at a time, with the cursor.
+    let (_, first) = maria.call(&app, "GET", "/notifications?limit=2", None).await;
+    assert_eq!(summaries(&first).len(), 2, "{first}");
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (_, rest) = maria.call(&app, "GET", &format!("/notifications?limit=2&cursor={cursor}"), None).await;
+    assert_eq!(summaries(&rest), ["ana created \u{201c}First\u{201d} and assigned it to you"]);
+
+    // Marking read: by id, only the caller's own; then all.
+    let ids: Vec<Value> = page["data"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect();
+    let li_id = lis["data"][0]["id"].clone();
+    let (status, marked) = maria.call(&app, "POST", "/notifications/read", Some(json!({"ids": [ids[0], li_id]}))).await;
+    assert_eq!(
+        (status, &marked["data"]["marked"]),
+        (StatusCode::OK, &json!(1)),
+        "li's is not maria's to mark: {marked}"
+    );
+    let (_, unread) = maria.call(&app, "GET", "/notifications?unread=true", None).await;
+    assert_eq!(summaries(&unread).len(), 2);
+    let (_, lis) = li.call(&app, "GET", "/notifications?unread=true", None).await;
+    assert_eq!(summaries(&lis).len(), 1, "li's still unread");
+    let (_, marked) = globex_maria.call(&app, "POST", "/notifications/read", Some(json!({"all": true}))).await;
+    assert_eq!(marked["data"]["marked"], 0, "another tenant marks nothing of acme's");
+    let (_, marked) = maria.call(&app, "POST", "/notifications/read", Some(json!({"all": true}))).await;
+    assert_eq!(marked["data"]["marked"], 2, "{marked}");
+    let (_, unread) = maria.call(&app, "GET", "/notifications?unread=true", None).await;
+    assert_eq!(unread["data"], json!([]));
+    let (_, read) = maria.call(&app, "GET", "/notifications", None).await;
+    assert!(read["data"].as_array().unwrap().iter().all(|n| n["readAt"].is_string()), "{read}");
+
+    let (status, bad) = maria.call(&app, "POST", "/notifications/read", Some(json!({"ids": []}))).await;
+    assert_eq!((status, &bad["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("validation_failed")), "{bad}");
 }

@@ -1,6 +1,6 @@
 //! The task API: API Gateway (REST, Cognito authorizer) → the core's axum router over
-//! DynamoDB (tasks and the tenants' escalation policies), reading search results from
-//! OpenSearch and writing CSV exports to S3.
+//! DynamoDB (tasks, the tenants' escalation policies, people and their in-app
+//! notifications), reading search results from OpenSearch and writing CSV exports to S3.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use shared_aws::dynamo::DynamoStore;
 use shared_aws::env::{init_tracing, sdk_config};
 use shared_aws::escalation::DynamoPolicies;
 use shared_aws::export::{ExportConfig, S3Exports};
+use shared_aws::notifications::DynamoNotifications;
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
 
 /// The function may run 10 s (`cdk/lib/handlers.ts`): a slow search answers with our 503
@@ -25,6 +26,7 @@ async fn main() -> Result<(), Error> {
     let config = sdk_config().await;
     let store = Arc::new(DynamoStore::from_env(&config)?);
     let policies = Arc::new(DynamoPolicies::new(&config, store.table()));
+    let notifications = Arc::new(DynamoNotifications::new(&config, store.table(), store.clone()));
     let search =
         OpenSearchIndex::new(OpenSearchConfig { timeout: SEARCH_TIMEOUT, ..OpenSearchConfig::from_env(&config)? })?;
     let state = AppState {
@@ -37,5 +39,5 @@ async fn main() -> Result<(), Error> {
         // A Lambda response is at most 6 MB: exports go to S3, answered with a link.
         exports: Some(Arc::new(S3Exports::new(&config, ExportConfig::from_env()?))),
     };
-    lambda_http::run(lambda_service(task_api::app(state, policies))).await
+    lambda_http::run(lambda_service(task_api::app(state, policies, notifications))).await
 }

@@ -16,12 +16,13 @@ use serde_json::{Value, json};
 use shared_api::AppState;
 use shared_aws::api::lambda_service;
 use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
-use shared_core::ports::EscalationPolicies;
+use shared_core::ports::{EscalationPolicies, NotificationStore};
 use shared_embedded::{Engine, EngineConfig};
 
 struct Api {
     state: AppState,
     policies: Arc<dyn EscalationPolicies>,
+    notifications: Arc<dyn NotificationStore>,
     _engine: Engine,
     _dir: tempfile::TempDir,
 }
@@ -49,13 +50,19 @@ impl Api {
             ]))),
             exports: None,
         };
-        Self { state, policies: engine.escalation(), _engine: engine, _dir: dir }
+        Self {
+            state,
+            policies: engine.escalation(),
+            notifications: engine.notification_store(),
+            _engine: engine,
+            _dir: dir,
+        }
     }
 
     /// One invocation, the event given as API Gateway writes it.
     async fn invoke(&self, event: Value) -> Answer {
         let request: LambdaRequest = serde_json::from_value(event).unwrap();
-        let app = task_api::app(self.state.clone(), Arc::clone(&self.policies));
+        let app = task_api::app(self.state.clone(), Arc::clone(&self.policies), Arc::clone(&self.notifications));
         let mut adapter = Adapter::from(lambda_service(app));
         let response = adapter.call(LambdaEvent::new(request, Context::default())).await.unwrap();
         let response = serde_json::to_value(response).unwrap();
@@ -72,7 +79,7 @@ impl Api {
 }
 
 fn claims(tenant: &str, groups: &str) -> Value {
-    json!({"sub": "0f6c1d8e-u1", "custom:tenant": tenant, "cognito:groups": groups, "email": "maria@example.com"})
+    json!({"sub": "0f6c1d8e-u1", "cognito:username": "maria", "custom:tenant": tenant, "cognito:groups": groups, "email": "maria@example.com"})
 }
 
 /// A REST API proxy event through stage `prod` of the `/{proxy+}` resource, as the CDK's
@@ -234,4 +241,16 @@ async fn the_escalation_policy_is_served_by_the_lambda_to_admins_of_each_tenant(
     let theirs = api.invoke(event("GET", path, None, None, Some(claims("globex", "admin")))).await;
     assert_eq!((theirs.status, &theirs.body["data"]["version"]), (200, &json!(0)), "{}", theirs.body);
     assert_eq!(theirs.body["data"].get("lead"), None);
+}
+
+#[tokio::test]
+async fn the_cognito_username_is_the_person() {
+    let api = Api::new();
+    let entry = json!({"email": "maria@example.com"});
+    let own = api.invoke(event("PUT", "/people/maria", None, Some(entry), Some(claims("acme", "member")))).await;
+    assert_eq!((own.status, &own.body["data"]["name"]), (200, &json!("maria")), "{}", own.body);
+    let other = api.invoke(event("GET", "/people/li", None, None, Some(claims("acme", "member")))).await;
+    assert_eq!(other.status, 403, "{}", other.body);
+    let listed = api.invoke(event("GET", "/notifications", None, None, Some(claims("acme", "member")))).await;
+    assert_eq!((listed.status, &listed.body["data"]), (200, &json!([])), "{}", listed.body);
 }

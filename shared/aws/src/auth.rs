@@ -3,9 +3,12 @@
 //! puts in the request's extensions. Only that context is read: headers are the client's own
 //! words, so an `x-tenant` (or any other) header can never choose a tenant.
 //!
-//! Claims: `sub` is the actor, `custom:tenant` the tenant, `cognito:groups` the role (the
-//! highest of admin > member > viewer; other groups are ignored). Without a tenant or a
-//! known group the caller is refused (401), never given a default.
+//! Claims: `cognito:username` is the actor and so the person (the name tasks use as
+//! `assignee`, `reporter` and `@mention`, whose notifications `/notifications` lists),
+//! `custom:tenant` the tenant, `cognito:groups` the role (the highest of admin > member >
+//! viewer; other groups are ignored). Without a username, a tenant or a known group the
+//! caller is refused (401), never given a default. Why the username and not `sub`:
+//! `docs/notifications.md`, "On AWS: people are Cognito users".
 //!
 //! API Gateway throttles each tenant on its own API key (a usage plan's limits apply to each
 //! key separately). A token of one tenant with another tenant's key would spend that tenant's
@@ -24,7 +27,8 @@ use shared_core::{Identity, Role};
 
 pub const TENANT_CLAIM: &str = "custom:tenant";
 pub const GROUPS_CLAIM: &str = "cognito:groups";
-pub const SUBJECT_CLAIM: &str = "sub";
+/// In the ID token, which is what a REST API's Cognito authorizer without OAuth scopes takes.
+pub const USERNAME_CLAIM: &str = "cognito:username";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantKeysError {
@@ -107,10 +111,17 @@ fn authorized(extensions: &Extensions) -> Option<(&Map<String, Value>, Option<&s
 /// The identity the claims establish.
 pub fn identity(claims: &Map<String, Value>) -> Result<Identity, AuthError> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
-    let actor = text(SUBJECT_CLAIM).ok_or(AuthError::Invalid)?;
+    let actor = text(USERNAME_CLAIM).filter(|u| person_name(u)).ok_or(AuthError::Invalid)?;
     let tenant = text(TENANT_CLAIM).filter(|t| plain_tenant(t)).ok_or(AuthError::Invalid)?;
     let role = claims.get(GROUPS_CLAIM).and_then(highest_role).ok_or(AuthError::Invalid)?;
     Ok(Identity { tenant: tenant.to_owned(), actor: actor.to_owned(), role })
+}
+
+/// Cognito's usernames have no white space and at most 128 characters, so each is a person's
+/// name; the check holds should the pool be configured otherwise. `key:…` is how an API key
+/// that speaks for no one is recorded (`Identity::person`), so no user may be named that way.
+fn person_name(username: &str) -> bool {
+    !username.starts_with("key:") && shared_core::notify::parse_name(username).is_ok()
 }
 
 /// Tenants end up inside table keys: the same plain names the embedded API keys allow.
@@ -169,32 +180,51 @@ mod tests {
 
     #[tokio::test]
     async fn valid_claims_make_the_identity_with_the_highest_group() {
-        let ext = extensions(json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": "viewer,admin,ops"}));
-        let expected = Identity { tenant: "acme".into(), actor: "u-1".into(), role: Role::Admin };
+        let ext = extensions(
+            json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "acme", "cognito:groups": "viewer,admin,ops"}),
+        );
+        let expected = Identity { tenant: "acme".into(), actor: "li".into(), role: Role::Admin };
         assert_eq!(auth(&HeaderMap::new(), &ext).await, Ok(expected));
         for groups in [json!(["member", "viewer"]), json!("[viewer member]"), json!("member")] {
-            let ext = extensions(json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": groups}));
+            let ext = extensions(
+                json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "acme", "cognito:groups": groups}),
+            );
             assert_eq!(auth(&HeaderMap::new(), &ext).await.map(|i| i.role), Ok(Role::Member), "{groups}");
         }
     }
 
     #[tokio::test]
-    async fn no_tenant_no_known_group_or_no_subject_is_refused() {
+    async fn no_tenant_no_known_group_or_no_usable_username_is_refused() {
         for claims in [
             json!({"sub": "u-1", "cognito:groups": "admin"}),
-            json!({"sub": "u-1", "custom:tenant": "", "cognito:groups": "admin"}),
-            json!({"sub": "u-1", "custom:tenant": "a#b", "cognito:groups": "admin"}),
-            json!({"sub": "u-1", "custom:tenant": "acme"}),
-            json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": "ops,billing"}),
-            json!({"custom:tenant": "acme", "cognito:groups": "admin"}),
+            json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "", "cognito:groups": "admin"}),
+            json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "a#b", "cognito:groups": "admin"}),
+            json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "acme"}),
+            json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "acme", "cognito:groups": "ops,billing"}),
+            json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": "admin"}),
+            json!({"sub": "u-1", "cognito:username": " ", "custom:tenant": "acme", "cognito:groups": "admin"}),
+            json!({"sub": "u-1", "cognito:username": "li li", "custom:tenant": "acme", "cognito:groups": "admin"}),
+            json!({"sub": "u-1", "cognito:username": "l".repeat(129), "custom:tenant": "acme", "cognito:groups": "admin"}),
+            // The shape of an API key's actor, which speaks for no one.
+            json!({"sub": "u-1", "cognito:username": "key:0123", "custom:tenant": "acme", "cognito:groups": "admin"}),
         ] {
             assert_eq!(auth(&HeaderMap::new(), &extensions(claims.clone())).await, Err(AuthError::Invalid), "{claims}");
         }
     }
 
     #[tokio::test]
+    async fn the_username_is_the_actor_and_the_person_not_the_subject() {
+        let ext = extensions(json!({
+            "sub": "5f1c2e4a-0000-4000-8000-000000000001", "cognito:username": "maria",
+            "email": "maria@example.com", "custom:tenant": "acme", "cognito:groups": "member"
+        }));
+        let identity = auth(&HeaderMap::new(), &ext).await.unwrap();
+        assert_eq!((identity.actor.as_str(), identity.person()), ("maria", Some("maria")));
+    }
+
+    #[tokio::test]
     async fn the_api_key_must_be_the_tokens_tenants() {
-        let acme = json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": "member"});
+        let acme = json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "acme", "cognito:groups": "member"});
         assert_eq!(
             auth(&HeaderMap::new(), &with_key(acme.clone(), Some("k-acme"))).await.map(|i| i.tenant),
             Ok("acme".into())
@@ -220,7 +250,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-tenant", "globex".parse().unwrap());
         headers.insert("x-api-key", "tsk_0123456789abcdef_00".parse().unwrap());
-        let ext = extensions(json!({"sub": "u-1", "custom:tenant": "acme", "cognito:groups": "member"}));
+        let ext = extensions(
+            json!({"sub": "u-1", "cognito:username": "li", "custom:tenant": "acme", "cognito:groups": "member"}),
+        );
         assert_eq!(auth(&headers, &ext).await.map(|i| i.tenant), Ok("acme".into()));
         // Headers alone, without the authorizer's context, are no credentials at all.
         assert_eq!(auth(&headers, &Extensions::new()).await, Err(AuthError::Missing));
@@ -238,12 +270,12 @@ mod tests {
                 "resourcePath": "/tasks", "httpMethod": "GET", "path": "/prod/tasks", "stage": "prod",
                 "requestId": "r-1", "accountId": "123456789012", "apiId": "abc123",
                 "identity": {"sourceIp": "192.0.2.1", "apiKeyId": "k-acme"},
-                "authorizer": {"claims": {"sub": "u-9", "custom:tenant": "acme", "cognito:groups": "viewer"}}
+                "authorizer": {"claims": {"sub": "u-9", "cognito:username": "maria", "custom:tenant": "acme", "cognito:groups": "viewer"}}
             },
             "body": null, "isBase64Encoded": false
         });
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let identity = auth(request.headers(), request.extensions()).await.unwrap();
-        assert_eq!(identity, Identity { tenant: "acme".into(), actor: "u-9".into(), role: Role::Viewer });
+        assert_eq!(identity, Identity { tenant: "acme".into(), actor: "maria".into(), role: Role::Viewer });
     }
 }

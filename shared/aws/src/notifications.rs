@@ -203,10 +203,17 @@ fn notification_of(it: &Item) -> Result<Notification, StoreError> {
     })
 }
 
-/// A list cursor: the sort key of the page's last item, which is `{20 digits}#{uuid}`.
+/// A list cursor: the sort key of the page's last item (`{20 digits}#{uuid}`) with `_` for
+/// `#`, which a URL's query would otherwise end at.
+fn cursor_of(sk: &str) -> String {
+    sk.replacen('#', "_", 1)
+}
+
+/// The sort key a cursor of [`cursor_of`] stands for.
 fn parse_cursor(text: &str) -> Option<String> {
-    let (ns, id) = text.split_once('#')?;
-    (ns.len() == 20 && ns.bytes().all(|b| b.is_ascii_digit()) && id.parse::<Uuid>().is_ok()).then(|| text.to_owned())
+    let (ns, id) = text.split_once('_')?;
+    let valid = ns.len() == 20 && ns.bytes().all(|b| b.is_ascii_digit()) && id.parse::<Uuid>().is_ok();
+    valid.then(|| format!("{ns}#{id}"))
 }
 
 fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
@@ -315,7 +322,7 @@ impl NotificationStore for DynamoNotifications {
         }
         let more = found.len() > query.limit;
         found.truncate(query.limit);
-        let next_cursor = if more { found.last().and_then(|it| get_s(it, keys::SK)).map(str::to_owned) } else { None };
+        let next_cursor = if more { found.last().and_then(|it| get_s(it, keys::SK)).map(cursor_of) } else { None };
         let items = found.iter().map(notification_of).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
     }
@@ -464,6 +471,23 @@ impl SendClaims for DynamoNotifications {
             // Expired from the list already: nothing to show it on.
             Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable("UpdateItem", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_is_url_safe_and_stands_for_its_sort_key() {
+        let at = Timestamp::parse("2026-03-01T09:00:00.123Z").unwrap();
+        let sk = list_sk(&at, &Uuid::from_u128(7));
+        let cursor = cursor_of(&sk);
+        assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
+        assert_eq!(parse_cursor(&cursor), Some(sk.clone()));
+        for bad in [sk.as_str(), "", "_", "123_00000000-0000-0000-0000-000000000007", "01234567890123456789_x"] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
         }
     }
 }
