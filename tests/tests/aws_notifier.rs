@@ -1,7 +1,8 @@
 //! The notifier as its Lambda runs it, against the local AWS emulator: task events from an
 //! SQS batch → in-app notifications and send claims in the table, email through SES v2 as
 //! the raw MIME message (read back from the emulator's record of sent mail, `/moto-api/data.json`,
-//! by Python's own MIME parser). Once each: the same batch again sends nothing, a muted
+//! by Python's own MIME parser), Slack as a Block Kit message to a receiver in the test.
+//! Once each: the same batch again (after, or at the same time) sends nothing, a muted
 //! person gets nothing, a replay sends nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
@@ -18,8 +19,9 @@ use aws::{Moto, create_table, queue, receive, sqs_event, unique_name};
 use events_schema::bridge::BridgeEvent;
 use events_schema::events::{Priority, TaskSnapshot, TaskStatus};
 use events_schema::{AggregateType, Timestamp};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared_aws::dynamo::DynamoStore;
+use shared_aws::http_sender::HttpSender;
 use shared_aws::lambda::consume_sqs;
 use shared_aws::notifications::DynamoNotifications;
 use shared_aws::ses::SesSender;
@@ -28,6 +30,8 @@ use shared_core::consumers::notifier::Notifier;
 use shared_core::notify::inline::InlineDelivery;
 use shared_core::notify::{Channel, Kind, Person};
 use shared_core::ports::{Aggregate, NotificationQuery, NotificationStore};
+use shared_core::webhooks::retry::ATTEMPT_TIMEOUT;
+use tokio::sync::Mutex;
 
 const TENANT: &str = "acme";
 const SENDER: &str = "Taskstream <robot@example.com>";
@@ -205,4 +209,83 @@ async fn an_sqs_batch_sends_each_email_once_through_ses_and_a_muted_person_none(
     got.sort();
     assert_eq!(got, [(Channel::Email, "delivered", 1), (Channel::InApp, "delivered", 0)]);
     assert!(notifications.list(TENANT, "mo", &query).await.unwrap().items.is_empty());
+}
+
+/// One request the Slack receiver got: its path, content type and body.
+type Received = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// A local stand-in for Slack's incoming webhooks: answers `ok` and keeps what it got.
+async fn slack_receiver() -> (String, Received) {
+    use axum::http::{HeaderMap, Uri};
+    let received: Received = Arc::default();
+    let kept = Arc::clone(&received);
+    let app = axum::Router::new().fallback(axum::routing::post(move |uri: Uri, headers: HeaderMap, body: String| {
+        let kept = Arc::clone(&kept);
+        async move {
+            let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+            kept.lock().await.push((uri.path().to_owned(), kind, json));
+            "ok"
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_batch_sends_one_block_kit_message_to_slack_however_often_it_comes() {
+    let moto = Moto::shared();
+    let config = moto.sdk_config();
+    let table = unique_name("notify-slack");
+    create_table(&moto.dynamodb(), &table).await;
+    let (receiver, received) = slack_receiver().await;
+
+    let store = Arc::new(DynamoStore::from_client(moto.dynamodb(), &table));
+    let notifications = Arc::new(DynamoNotifications::from_client(moto.dynamodb(), &table, store));
+    let mut sam = Person::unknown("sam");
+    sam.slack_webhook_url = Some(format!("{receiver}/services/T000/B000/sam"));
+    sam.preferences.insert(Kind::Assigned, vec![Channel::Slack, Channel::InApp]);
+    notifications.put_person(TENANT, &sam).await.unwrap();
+
+    // The consumer as `handlers/notifier` builds it, except that its Slack sender may reach
+    // the receiver on loopback, which the Lambda's refuses.
+    let slack = HttpSender::new(ATTEMPT_TIMEOUT, true).unwrap();
+    let inline = InlineDelivery::new(notifications.clone()).with_slack(Arc::new(slack));
+    let notifier = Notifier::new(notifications.clone()).with_inline(inline);
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let q = queue(&sqs, &unique_name("notifier-slack"), 30).await;
+    sqs.send_message().queue_url(&q.url).message_body(assignment("sam")).send().await.unwrap();
+    let messages = receive(&sqs, &q.url, 1).await;
+
+    // The same batch twice at once (two workers), then once more (a lost acknowledgement).
+    let (first, second) = tokio::join!(
+        consume_sqs(&notifier, sqs_event(&messages), None, None),
+        consume_sqs(&notifier, sqs_event(&messages), None, None)
+    );
+    assert!(first.batch_item_failures.is_empty(), "{:?}", first.batch_item_failures);
+    assert!(second.batch_item_failures.is_empty(), "{:?}", second.batch_item_failures);
+    let response = consume_sqs(&notifier, sqs_event(&messages), None, None).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+
+    let got = received.lock().await.clone();
+    assert_eq!(got.len(), 1, "exactly one message at the receiver: {got:?}");
+    let (path, kind, message) = &got[0];
+    assert_eq!((path.as_str(), kind.as_str()), ("/services/T000/B000/sam", "application/json"));
+    let summary = "maria assigned you \u{201c}Renew &lt;the&gt; certificate\u{201d}";
+    assert_eq!(message["text"], summary, "{message}");
+    let blocks = message["blocks"].as_array().unwrap();
+    let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["header", "section", "context"], "{message}");
+    assert_eq!((&blocks[0]["text"]["text"], &blocks[1]["text"]["text"]), (&json!("Assigned to you"), &json!(summary)));
+
+    // sam's list: the Slack message delivered on its one attempt, and the in-app one.
+    let query = NotificationQuery { limit: 10, unread: false, cursor: None };
+    let listed = notifications.list(TENANT, "sam", &query).await.unwrap().items;
+    let mut got: Vec<(Channel, &str, u32)> =
+        listed.iter().map(|n| (n.channel, n.status.as_str(), n.attempts)).collect();
+    got.sort();
+    assert_eq!(got, [(Channel::Slack, "delivered", 1), (Channel::InApp, "delivered", 0)]);
 }
