@@ -436,3 +436,44 @@ async fn a_batch_s_history_lines_and_its_cursor_move_commit_together_or_not_at_a
     assert_eq!(count(&h, "SELECT COUNT(*) FROM history"), 40);
     assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_replay_takes_its_batches_in_a_row_in_order_and_a_refused_event_in_a_later_one_fails_alone() {
+    use shared_core::ports::{Operations, ReplayRequest, ReplayState};
+
+    // Three batches' worth (256, 256, 188), none yet in the history: a replay applies them all.
+    let (h, ids) = archived_tasks(700).await;
+    let culprit = &ids[400];
+    beside(
+        &h,
+        &format!(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON history WHEN NEW.task_id = '{culprit}'
+             BEGIN SELECT RAISE(ABORT, 'this task''s line is refused'); END;"
+        ),
+    );
+    let ops = h.engine.operator();
+    let request = ReplayRequest {
+        name: Some("again".into()),
+        from: events_schema::Timestamp::parse("2000-01-01T00:00:00Z").unwrap(),
+        to: events_schema::Timestamp::parse("2999-01-01T00:00:00Z").unwrap(),
+        consumers: vec![h.history.name().to_owned()],
+    };
+    ops.start_replay(None, &request).await.unwrap();
+
+    // The second batch is read and applied while the first commits, the third while the
+    // second's refused write is redone event by event: one drain takes all three.
+    assert_eq!(h.engine.drain_replay_once(h.history.as_ref()).await.unwrap(), 700);
+    assert_eq!(h.engine.drain_replay_once(h.history.as_ref()).await.unwrap(), 0, "the replay is done");
+
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM history"), 699);
+    assert_eq!(count(&h, &format!("SELECT COUNT(*) FROM history WHERE task_id = '{culprit}'")), 0);
+    let status = ops.replay(None, "again").await.unwrap();
+    assert_eq!(status.state, ReplayState::Completed, "{status:?}");
+    let progress = &status.consumers[0];
+    assert_eq!((progress.applied, progress.unchanged, progress.failed), (699, 0, 1), "{progress:?}");
+    let dead = h.engine.dead_letters(h.history.name()).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let parked: serde_json::Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(parked["detail"]["aggregateId"], culprit.as_str(), "the whole event is parked: {parked}");
+    assert!(dead[0].reason.contains("this task's line is refused"), "{}", dead[0].reason);
+}

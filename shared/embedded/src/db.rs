@@ -231,11 +231,21 @@ impl Db {
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
     ) -> Result<T, EmbeddedError> {
+        self.write_queued(f).await
+    }
+
+    /// Queues `f` for the writer at once and returns what waits for its outcome, so the
+    /// caller can go on working while the write commits: a replay reads and decodes its next
+    /// batch meanwhile. Writes run in the order they were queued.
+    pub(crate) fn write_queued<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, EmbeddedError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, EmbeddedError>> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(f, move |result| {
             let _ = tx.send(result);
         });
-        rx.await.map_err(|_| EmbeddedError::Unavailable("the writer dropped a write".into()))?
+        async move { rx.await.map_err(|_| EmbeddedError::Unavailable("the writer dropped a write".into()))? }
     }
 
     /// A point lookup (a row or a few, by an index): run on the calling task's own thread

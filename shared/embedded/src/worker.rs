@@ -2,6 +2,8 @@
 //! core's consumer pipeline over the batch, the same code a Lambda runs on an SQS batch, and
 //! settles the batch in the same write as the effects its stores could hold back for it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -78,14 +80,17 @@ async fn drain_live(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig
         .collect();
     let qc = config.queue.clone();
     let settle: Settle = Arc::new(move |tx, failures| queue::settle(tx, name, &batch, failures, &qc));
-    if !apply_and_settle(db, consumer, &inbound, settle).await? {
+    if !apply_and_settle(db, consumer, inbound, settle).await? {
         tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
     }
     Ok(taken)
 }
 
-/// One batch of the oldest replay feeding this consumer, if one is: read, applied (marked as
-/// replayed) and settled like a live batch, in a transaction of its own.
+/// Batches of the oldest replay feeding this consumer, if one is: read, applied (marked as
+/// replayed) and settled like a live batch, each in a transaction of its own. Up to
+/// [`REPLAY_RUN`] batches in a row, pipelined: while one batch's write commits on the
+/// writer's thread, the next is read and decoded on this one. Each batch's write is queued
+/// only once the one before it committed, so cursor moves stay in order.
 pub(crate) async fn drain_replay(
     db: &Arc<Db>,
     consumer: &dyn Consumer,
@@ -94,26 +99,78 @@ pub(crate) async fn drain_replay(
     let name = consumer.name();
     let limit = config.queue.batch_size;
     let Some(mut batch) = db.read(move |conn| replay::read_batch(conn, name, limit)).await? else { return Ok(0) };
-    let inbound: Vec<InboundMessage> = batch
-        .events
-        .iter_mut()
-        .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
-        .collect();
-    let qc = config.queue.clone();
-    let settle: Settle = Arc::new(move |tx, failures| replay::settle(tx, name, &batch, failures, &qc));
-    if !apply_and_settle(db, consumer, &inbound, settle).await? {
-        tracing::warn!(
-            consumer = name,
-            "another worker moved the replay's cursor; the batch was applied twice, harmlessly"
-        );
+    let (mut taken, mut committing) = (0, None);
+    for run in 1..=REPLAY_RUN {
+        let following = batch.following();
+        let inbound: Vec<InboundMessage> = batch
+            .events
+            .iter_mut()
+            .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
+            .collect();
+        // Never zero: a batch read moves the replay on even when it held nothing to apply.
+        taken += inbound.len().max(1);
+        let qc = config.queue.clone();
+        let settle: Settle = Arc::new(move |tx, failures| replay::settle(tx, name, &batch, failures, &qc));
+        let applied = apply(consumer, inbound, settle).await;
+        let previous = match committing.take() {
+            Some(previous) => finish(db, consumer, previous).await,
+            None => Ok(true),
+        };
+        let applied = applied?;
+        if !previous? {
+            tracing::warn!(
+                consumer = name,
+                "another worker moved the replay's cursor; the batch was applied twice, harmlessly"
+            );
+            return Ok(taken);
+        }
+        committing = Some(queue_write(db, applied));
+        let Some(head) = following.filter(|_| run < REPLAY_RUN) else { break };
+        match db.read(move |conn| replay::read_following(conn, name, head, limit)).await {
+            Ok(Some(next)) => batch = next,
+            Ok(None) => break,
+            Err(e) => {
+                // The batch being written still counts; the next read starts from its cursor.
+                if let Some(last) = committing.take() {
+                    finish(db, consumer, last).await?;
+                }
+                return Err(e);
+            }
+        }
     }
-    // Never zero: a batch read moves the replay on even when it held nothing to apply.
-    Ok(inbound.len().max(1))
+    if let Some(last) = committing
+        && !finish(db, consumer, last).await?
+    {
+        tracing::warn!(consumer = name, "another worker moved the replay's cursor; the batch was applied twice, harmlessly");
+    }
+    Ok(taken)
 }
+
+/// How many batches of one replay a worker takes in a row before it looks at its live
+/// batches again: enough for the pipelining to pay, few enough that live events wait at
+/// most a few batches' time behind a long replay.
+const REPLAY_RUN: usize = 16;
 
 /// Moves a batch's cursor and records its failures (archive position, reason); false when
 /// another worker moved the cursor first.
 type Settle = Arc<dyn Fn(&Connection, &[(i64, String)]) -> Result<bool, EmbeddedError> + Send + Sync>;
+
+/// A batch applied through the consumer: what its stores staged and what to charge to its
+/// events, not yet written.
+struct Applied {
+    inbound: Vec<InboundMessage>,
+    staged: Vec<batch_unit::Staged>,
+    failures: Vec<(i64, String)>,
+    settle: Settle,
+}
+
+/// A batch whose write is queued: its staged effects and settlement as one writer job.
+struct Committing {
+    inbound: Vec<InboundMessage>,
+    settle: Settle,
+    refused: Arc<AtomicBool>,
+    outcome: Pin<Box<dyn Future<Output = Result<bool, EmbeddedError>> + Send>>,
+}
 
 /// Applies a batch and settles it. The consumer's writes that its stores could stage (see
 /// `batch_unit`) commit in the same write as the settlement: one savepoint, one commit, the
@@ -127,31 +184,47 @@ type Settle = Arc<dyn Fn(&Connection, &[(i64, String)]) -> Result<bool, Embedded
 async fn apply_and_settle(
     db: &Arc<Db>,
     consumer: &dyn Consumer,
-    inbound: &[InboundMessage],
+    inbound: Vec<InboundMessage>,
     settle: Settle,
 ) -> Result<bool, EmbeddedError> {
-    let (failures, staged) = batch_unit::collect(process_batch(consumer, inbound)).await;
+    let applied = apply(consumer, inbound, settle).await?;
+    finish(db, consumer, queue_write(db, applied)).await
+}
+
+/// Runs the consumer over the batch with its stores' writes held back.
+async fn apply(consumer: &dyn Consumer, inbound: Vec<InboundMessage>, settle: Settle) -> Result<Applied, EmbeddedError> {
+    let (failures, staged) = batch_unit::collect(process_batch(consumer, &inbound)).await;
     let failures = charged(failures)?;
+    Ok(Applied { inbound, staged, failures, settle })
+}
+
+/// Queues the batch's staged writes and its settlement as one writer job.
+fn queue_write(db: &Db, applied: Applied) -> Committing {
+    let Applied { inbound, staged, failures, settle } = applied;
     let refused = Arc::new(AtomicBool::new(false));
     let (flag, then_settle) = (Arc::clone(&refused), Arc::clone(&settle));
-    let together = db
-        .write(move |tx| {
-            for write in staged {
-                write(tx).inspect_err(|e| flag.store(batch_unit::is_refusal(e), Ordering::Relaxed))?;
-            }
-            then_settle(tx, &failures)
-        })
-        .await;
-    match together {
+    let outcome = db.write_queued(move |tx| {
+        for write in staged {
+            write(tx).inspect_err(|e| flag.store(batch_unit::is_refusal(e), Ordering::Relaxed))?;
+        }
+        then_settle(tx, &failures)
+    });
+    Committing { inbound, settle, refused, outcome: Box::pin(outcome) }
+}
+
+/// Waits for a queued batch's write; when it was refused for a record's content, applies
+/// the batch again event by event and settles it.
+async fn finish(db: &Arc<Db>, consumer: &dyn Consumer, committing: Committing) -> Result<bool, EmbeddedError> {
+    let Committing { inbound, settle, refused, outcome } = committing;
+    match outcome.await {
         Err(e) if refused.load(Ordering::Relaxed) => {
             tracing::warn!(consumer = consumer.name(), error = %e, "the batch's writes were refused together; applying its events one by one");
-            let failures = charged(process_batch(consumer, inbound).await)?;
+            let failures = charged(process_batch(consumer, &inbound).await)?;
             db.write(move |tx| settle(tx, &failures)).await
         }
         outcome => outcome,
     }
 }
-
 /// The failures to record against their events, or the store's failure when the store
 /// failed (the batch then comes back whole).
 fn charged(failures: Vec<MessageFailure>) -> Result<Vec<(i64, String)>, EmbeddedError> {

@@ -157,6 +157,10 @@ pub(crate) struct ReplayBatch {
     pub name: String,
     cursor: i64,
     next_cursor: i64,
+    /// The replay's last archive position and its window.
+    last: i64,
+    from: String,
+    to: String,
     /// The events to apply, marked as replayed.
     pub events: Vec<Received>,
     /// Events of the batch the consumer already holds.
@@ -178,11 +182,70 @@ pub(crate) fn read_batch(
         .query_row([consumer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .optional()?;
     let Some((scope, name, cursor, last, from, to)) = active else { return Ok(None) };
+    let head = ReplayBatch {
+        scope,
+        name,
+        cursor,
+        next_cursor: cursor,
+        last,
+        from,
+        to,
+        events: Vec::new(),
+        unchanged: 0,
+    };
+    read_window(conn, consumer, head, limit).map(Some)
+}
+
+impl ReplayBatch {
+    /// Where the batch after this one starts, taken before this one is settled (its cursor is
+    /// where this batch will leave it); `None` when the replay ends with this batch. Read it
+    /// with [`read_following`]; the settlement's cursor check keeps the two in order.
+    pub(crate) fn following(&self) -> Option<ReplayBatch> {
+        (self.next_cursor < self.last).then(|| ReplayBatch {
+            scope: self.scope.clone(),
+            name: self.name.clone(),
+            cursor: self.next_cursor,
+            next_cursor: self.next_cursor,
+            last: self.last,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            events: Vec::new(),
+            unchanged: 0,
+        })
+    }
+}
+
+/// The batch that starts at `head` (see [`ReplayBatch::following`]), unless the replay was
+/// cancelled meanwhile.
+pub(crate) fn read_following(
+    conn: &Connection,
+    consumer: &str,
+    head: ReplayBatch,
+    limit: usize,
+) -> Result<Option<ReplayBatch>, EmbeddedError> {
+    let cancelled: Option<bool> = conn
+        .prepare_cached("SELECT cancelled FROM replays WHERE scope = ?1 AND name = ?2")?
+        .query_row(params![head.scope, head.name], |r| r.get(0))
+        .optional()?;
+    if cancelled != Some(false) {
+        return Ok(None);
+    }
+    read_window(conn, consumer, head, limit).map(Some)
+}
+
+/// Up to `limit` archive rows of `head`'s window past its cursor: the consumer's events it
+/// does not hold yet, marked as replayed, and the count of those it holds.
+fn read_window(
+    conn: &Connection,
+    consumer: &str,
+    mut head: ReplayBatch,
+    limit: usize,
+) -> Result<ReplayBatch, EmbeddedError> {
     let fences = Fences::new(conn)?;
     let limit = i64::try_from(limit).unwrap_or(256);
-    let (mut events, mut unchanged, mut read, mut last_read) = (Vec::new(), 0, 0, cursor);
+    let (mut read, mut last_read) = (0, head.cursor);
     let mut stmt = conn.prepare_cached(WINDOW)?;
-    let mut rows = stmt.query(params![cursor, last, from, to, scope, limit])?;
+    let mut rows = stmt.query(params![head.cursor, head.last, head.from, head.to, head.scope, limit])?;
     while let Some(row) = rows.next()? {
         read += 1;
         last_read = row.get(0)?;
@@ -192,19 +255,19 @@ pub(crate) fn read_batch(
         }
         let body = row.get_ref(2)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
         if fences.holds(conn, consumer, body)? {
-            unchanged += 1;
+            head.unchanged += 1;
         } else {
-            events.push(Received {
+            head.events.push(Received {
                 seq: last_read,
-                body: mark_replayed(body, &name),
+                body: mark_replayed(body, &head.name),
                 failures: 0,
-                replay: Some(name.clone()),
+                replay: Some(head.name.clone()),
             });
         }
     }
     // A short read means the window holds nothing more up to the range's end.
-    let next_cursor = if read < limit { last } else { last_read };
-    Ok(Some(ReplayBatch { scope, name, cursor, next_cursor, events, unchanged }))
+    head.next_cursor = if read < limit { head.last } else { last_read };
+    Ok(head)
 }
 
 /// Moves the replay's cursor past the batch and counts what it did; failed events go to the
