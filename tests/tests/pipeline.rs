@@ -477,3 +477,36 @@ async fn a_replay_takes_its_batches_in_a_row_in_order_and_a_refused_event_in_a_l
     assert_eq!(parked["detail"]["aggregateId"], culprit.as_str(), "the whole event is parked: {parked}");
     assert!(dead[0].reason.contains("this task's line is refused"), "{}", dead[0].reason);
 }
+
+#[tokio::test]
+async fn a_batch_s_search_documents_and_its_cursor_move_commit_together_or_not_at_all() {
+    let (h, _) = archived_tasks(40).await;
+    beside(
+        &h,
+        "CREATE TRIGGER hold_cursor BEFORE UPDATE ON consumer_cursors
+         BEGIN SELECT RAISE(ABORT, 'the cursor is held'); END;",
+    );
+    assert!(h.engine.drain_once(h.search.as_ref()).await.is_err(), "the settlement failed");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM search_docs"), 0, "no document outlived its failed settlement");
+    assert!(h.engine.dead_letters(h.search.name()).await.unwrap().is_empty(), "no event was charged");
+
+    beside(&h, "DROP TRIGGER hold_cursor");
+    assert_eq!(h.engine.drain_once(h.search.as_ref()).await.unwrap(), 40, "the same batch, read again");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM search_docs"), 40);
+}
+
+#[tokio::test]
+async fn a_backlog_is_taken_in_full_batches_in_a_row_each_settled_in_order() {
+    // Three batches' worth: the worker reads the second while the first commits, and so on.
+    let (h, _) = archived_tasks(700).await;
+    assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 700, "one drain took the whole backlog");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM history"), 700);
+    assert_eq!(
+        count(&h, "SELECT seq FROM consumer_cursors WHERE name = 'audit-history'"),
+        count(&h, "SELECT MAX(seq) FROM archive"),
+        "the cursor is past the last batch"
+    );
+    let stats = h.engine.queue_stats(h.history.name()).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.dead), (0, 0, 0), "{stats:?}");
+    assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 0);
+}

@@ -32,6 +32,12 @@ pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Vec<Staged>) {
         .await
 }
 
+/// True while a worker's batch is being applied on this task: a store's write handed to
+/// [`stage`] now joins the batch's transaction.
+pub(crate) fn active() -> bool {
+    STAGED.try_with(|_| ()).is_ok()
+}
+
 /// Holds `write` for the batch being applied on this task; gives it back when no batch is
 /// (the caller then writes at once).
 pub(crate) fn stage(write: Staged) -> Result<(), Staged> {

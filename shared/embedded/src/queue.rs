@@ -62,12 +62,20 @@ pub(crate) struct Batch {
     pub next_cursor: i64,
     pub fresh: Vec<Received>,
     pub retries: Vec<Received>,
+    /// The read filled the batch: the archive may hold more past it.
+    full: bool,
 }
 
 impl Batch {
     /// Archive rows read plus retries taken: zero means there was nothing to do.
     pub fn taken(&self) -> usize {
         usize::try_from(self.next_cursor - self.cursor).unwrap_or(0) + self.retries.len()
+    }
+
+    /// Where the next batch starts, taken before this one settles, when this one filled up
+    /// (a backlog): read it with [`read_following`].
+    pub fn following(&self) -> Option<i64> {
+        self.full.then_some(self.next_cursor)
     }
 }
 
@@ -179,27 +187,13 @@ pub(crate) fn read_batch(conn: &Connection, name: &str, config: &QueueConfig) ->
     let Some(cursor) = cursor(conn, name)? else {
         return Err(EmbeddedError::Corrupt(format!("the consumer {name} is not registered")));
     };
+    let mut batch = read_fresh(conn, name, cursor, config)?;
     let limit = i64::try_from(config.batch_size).unwrap_or(256);
-    let mut next_cursor = cursor;
-    let mut fresh = Vec::new();
-    {
-        let mut stmt =
-            conn.prepare_cached("SELECT seq, detail_type, body FROM archive WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let mut rows = stmt.query(params![cursor, limit])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            next_cursor = seq;
-            let detail_type = row.get_ref(1)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
-            if events_schema::routing::consumers_of(detail_type).any(|c| c == name) {
-                fresh.push(Received { seq, body: row.get(2)?, failures: 0, replay: None });
-            }
-        }
-    }
     let mut stmt = conn.prepare_cached(
         "SELECT r.seq, a.body, r.receive_count, r.replay FROM consumer_retries r JOIN archive a ON a.seq = r.seq
          WHERE r.consumer = ?1 AND r.visible_ms <= ?2 ORDER BY r.seq LIMIT ?3",
     )?;
-    let retries = stmt
+    batch.retries = stmt
         .query_map(params![name, now_ms(), limit], |r| {
             let replay: Option<String> = r.get(3)?;
             let body: String = r.get(1)?;
@@ -210,7 +204,38 @@ pub(crate) fn read_batch(conn: &Connection, name: &str, config: &QueueConfig) ->
             Ok(Received { seq: r.get(0)?, body, failures: r.get(2)?, replay })
         })?
         .collect::<Result<_, _>>()?;
-    Ok(Batch { cursor, next_cursor, fresh, retries })
+    Ok(batch)
+}
+
+/// The batch after one still settling, from `cursor` (see [`Batch::following`]): archive rows
+/// only. Retries wait for the next ordinary read, which sees the settled batches' retry rows.
+pub(crate) fn read_following(
+    conn: &Connection,
+    name: &str,
+    cursor: i64,
+    config: &QueueConfig,
+) -> Result<Batch, EmbeddedError> {
+    read_fresh(conn, name, cursor, config)
+}
+
+/// The consumer's events among the archive rows past `cursor`, up to a batch of rows.
+fn read_fresh(conn: &Connection, name: &str, cursor: i64, config: &QueueConfig) -> Result<Batch, EmbeddedError> {
+    let limit = i64::try_from(config.batch_size).unwrap_or(256);
+    let (mut next_cursor, mut read) = (cursor, 0);
+    let mut fresh = Vec::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, detail_type, body FROM archive WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let mut rows = stmt.query(params![cursor, limit])?;
+    while let Some(row) = rows.next()? {
+        read += 1;
+        let seq: i64 = row.get(0)?;
+        next_cursor = seq;
+        let detail_type = row.get_ref(1)?.as_str().map_err(|e| EmbeddedError::Corrupt(e.to_string()))?;
+        if events_schema::routing::consumers_of(detail_type).any(|c| c == name) {
+            fresh.push(Received { seq, body: row.get(2)?, failures: 0, replay: None });
+        }
+    }
+    Ok(Batch { cursor, next_cursor, fresh, retries: Vec::new(), full: read == limit })
 }
 
 /// Settles a batch in one transaction: the cursor moves past it, each failure is kept for

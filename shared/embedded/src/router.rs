@@ -36,25 +36,71 @@ pub(crate) async fn run(db: Arc<Db>, config: EngineConfig, mut shutdown: watch::
     tracing::info!("router stopped");
 }
 
-/// Routes up to `limit` records; returns how many it took.
+/// How many batches the router takes in a row while they come full, each read and derived
+/// while the one before it is written.
+const RUN: usize = 16;
+
+/// Routes up to `limit` records, and the batches after them while each comes full (up to
+/// [`RUN`] batches); returns how many records it took.
 ///
 /// The records are read and their events derived and encoded on a reader, beside the
 /// writer; the writer only inserts the rows and moves the cursor, after checking that the
 /// cursor is still where the read found it (a second router, `taskstream route` beside
 /// `serve`, may have moved it: then nothing is written and the next read starts after it).
+/// The next batch is read from where the one being written will leave the cursor, and its
+/// write is queued only once that one committed.
 pub(crate) async fn route_batch(db: &Arc<Db>, limit: usize) -> Result<usize, EmbeddedError> {
-    let Some(batch) = db.read(move |conn| derive_batch(conn, limit)).await? else { return Ok(0) };
-    let taken = batch.records.len();
-    let consumers = batch.consumers.clone();
-    if db.write(move |tx| write_batch(tx, &batch)).await? {
-        db.note_archived();
-        for consumer in consumers {
-            db.queue_signal(consumer).notify_one();
+    let Some(mut batch) = db.read(move |conn| derive_batch(conn, None, limit)).await? else { return Ok(0) };
+    let (mut taken, mut writing) = (0, None);
+    for run in 1..=RUN {
+        let (full, last) = (batch.records.len() >= limit, batch.last);
+        taken += batch.records.len();
+        if let Some(previous) = writing.take()
+            && !archived(db, previous).await?
+        {
+            return Ok(taken);
         }
-    } else {
-        tracing::debug!("another router moved the cursor; reading again");
+        let consumers = batch.consumers.clone();
+        let write: Pending = Box::pin(db.write_queued(move |tx| write_batch(tx, &batch)));
+        writing = Some((write, consumers));
+        if !full || run == RUN {
+            break;
+        }
+        match db.read(move |conn| derive_batch(conn, Some(last), limit)).await {
+            Ok(Some(next)) => batch = next,
+            Ok(None) => break,
+            Err(e) => {
+                if let Some(previous) = writing.take() {
+                    archived(db, previous).await?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    if let Some(previous) = writing {
+        archived(db, previous).await?;
     }
     Ok(taken)
+}
+
+/// A batch's queued write: true once archived, false when the cursor had moved.
+type Pending = std::pin::Pin<Box<dyn Future<Output = Result<bool, EmbeddedError>> + Send>>;
+
+/// A batch's queued write, and the consumers its events go to.
+type Writing = (Pending, Vec<&'static str>);
+
+/// Waits for a batch's write and wakes its consumers; false when another router had moved
+/// the cursor (nothing was written).
+async fn archived(db: &Db, (write, consumers): Writing) -> Result<bool, EmbeddedError> {
+    if !write.await? {
+        tracing::debug!("another router moved the cursor; reading again");
+        return Ok(false);
+    }
+    db.note_archived();
+    for consumer in consumers {
+        db.queue_signal(consumer).notify_one();
+    }
+    Ok(true)
 }
 
 /// A batch of change records past the router's cursor, each with its encoded events or
@@ -74,8 +120,12 @@ fn cursor(conn: &Connection) -> Result<i64, EmbeddedError> {
         .unwrap_or(0))
 }
 
-fn derive_batch(conn: &Connection, limit: usize) -> Result<Option<Derived>, EmbeddedError> {
-    let cursor = cursor(conn)?;
+/// The records past `after` (by default the router's cursor), derived and encoded.
+fn derive_batch(conn: &Connection, after: Option<i64>, limit: usize) -> Result<Option<Derived>, EmbeddedError> {
+    let cursor = match after {
+        Some(after) => after,
+        None => cursor(conn)?,
+    };
     let rows: Vec<(i64, Result<ChangeRecord, String>)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT seq, tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old_image, new_image

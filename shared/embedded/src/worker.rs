@@ -50,8 +50,9 @@ pub(crate) async fn run(
     tracing::info!(consumer = name, "consumer stopped");
 }
 
-/// Reads one batch, applies it and settles it (see [`apply_and_settle`]); returns how much it
-/// took (archive rows read plus retries), zero when there was nothing to do.
+/// Reads, applies and settles the consumer's live batches, then its replay's (see
+/// [`take_in_a_row`]); returns how much they took (archive rows read plus retries), zero when
+/// there was nothing to do.
 pub(crate) async fn drain_once(
     db: &Arc<Db>,
     consumer: &dyn Consumer,
@@ -62,35 +63,20 @@ pub(crate) async fn drain_once(
     Ok(live + replayed)
 }
 
-/// One batch past the consumer's own cursor, and its due retries.
+/// Batches past the consumer's own cursor (the first with its due retries), in a row while
+/// they come full (see [`take_in_a_row`]).
 async fn drain_live(db: &Arc<Db>, consumer: &dyn Consumer, config: &EngineConfig) -> Result<usize, EmbeddedError> {
     let name = consumer.name();
     let qc = config.queue.clone();
-    let mut batch = db.read(move |conn| queue::read_batch(conn, name, &qc)).await?;
-    let taken = batch.taken();
-    if taken == 0 {
+    let batch = db.read(move |conn| queue::read_batch(conn, name, &qc)).await?;
+    if batch.taken() == 0 {
         return Ok(0);
     }
-    // The archived text is handed over as it is: decoded once, by the consumer pipeline.
-    let inbound: Vec<InboundMessage> = batch
-        .fresh
-        .iter_mut()
-        .chain(batch.retries.iter_mut())
-        .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
-        .collect();
-    let qc = config.queue.clone();
-    let settle: Settle = Arc::new(move |tx, failures| queue::settle(tx, name, &batch, failures, &qc));
-    if !apply_and_settle(db, consumer, inbound, settle).await? {
-        tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
-    }
-    Ok(taken)
+    take_in_a_row(db, consumer, config, batch).await
 }
 
 /// Batches of the oldest replay feeding this consumer, if one is: read, applied (marked as
-/// replayed) and settled like a live batch, each in a transaction of its own. Up to
-/// [`REPLAY_RUN`] batches in a row, pipelined: while one batch's write commits on the
-/// writer's thread, the next is read and decoded on this one. Each batch's write is queued
-/// only once the one before it committed, so cursor moves stay in order.
+/// replayed) and settled like live batches (see [`take_in_a_row`]).
 pub(crate) async fn drain_replay(
     db: &Arc<Db>,
     consumer: &dyn Consumer,
@@ -98,19 +84,147 @@ pub(crate) async fn drain_replay(
 ) -> Result<usize, EmbeddedError> {
     let name = consumer.name();
     let limit = config.queue.batch_size;
-    let Some(mut batch) = db.read(move |conn| replay::read_batch(conn, name, limit)).await? else { return Ok(0) };
-    let (mut taken, mut committing) = (0, None);
-    for run in 1..=REPLAY_RUN {
-        let following = batch.following();
-        let inbound: Vec<InboundMessage> = batch
-            .events
+    let Some(batch) = db.read(move |conn| replay::read_batch(conn, name, limit)).await? else { return Ok(0) };
+    take_in_a_row(db, consumer, config, batch).await
+}
+
+/// How many batches a worker takes in a row before it turns to its other source (live
+/// batches or a replay): enough for the pipelining to pay on a backlog, few enough that
+/// neither source waits more than a few batches' time behind the other.
+const RUN: usize = 16;
+
+/// A batch a worker reads, applies and settles, and the batch that follows it.
+trait RunBatch: Sized + Send + Sync + 'static {
+    /// Where the following batch starts, known before this one settles.
+    type Following: Send + 'static;
+    /// The messages to apply, taken out of the batch.
+    fn inbound(&mut self) -> Vec<InboundMessage>;
+    /// How much of the source the batch took (never zero for a batch read).
+    fn taken(&self, inbound: usize) -> usize;
+    fn following(&self) -> Option<Self::Following>;
+    fn read_following(
+        conn: &Connection,
+        consumer: &'static str,
+        from: Self::Following,
+        config: &EngineConfig,
+    ) -> Result<Option<Self>, EmbeddedError>;
+    fn settle(
+        &self,
+        tx: &Connection,
+        consumer: &'static str,
+        failures: &[(i64, String)],
+        config: &EngineConfig,
+    ) -> Result<bool, EmbeddedError>;
+}
+
+impl RunBatch for queue::Batch {
+    type Following = i64;
+
+    fn inbound(&mut self) -> Vec<InboundMessage> {
+        // The archived text is handed over as it is: decoded once, by the consumer pipeline.
+        self.fresh
+            .iter_mut()
+            .chain(self.retries.iter_mut())
+            .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
+            .collect()
+    }
+
+    fn taken(&self, _: usize) -> usize {
+        queue::Batch::taken(self)
+    }
+
+    fn following(&self) -> Option<i64> {
+        queue::Batch::following(self)
+    }
+
+    fn read_following(
+        conn: &Connection,
+        consumer: &'static str,
+        from: i64,
+        config: &EngineConfig,
+    ) -> Result<Option<Self>, EmbeddedError> {
+        let batch = queue::read_following(conn, consumer, from, &config.queue)?;
+        Ok((batch.taken() > 0).then_some(batch))
+    }
+
+    fn settle(
+        &self,
+        tx: &Connection,
+        consumer: &'static str,
+        failures: &[(i64, String)],
+        config: &EngineConfig,
+    ) -> Result<bool, EmbeddedError> {
+        queue::settle(tx, consumer, self, failures, &config.queue)
+    }
+}
+
+impl RunBatch for replay::ReplayBatch {
+    type Following = replay::ReplayBatch;
+
+    fn inbound(&mut self) -> Vec<InboundMessage> {
+        self.events
             .iter_mut()
             .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
-            .collect();
+            .collect()
+    }
+
+    fn taken(&self, inbound: usize) -> usize {
         // Never zero: a batch read moves the replay on even when it held nothing to apply.
-        taken += inbound.len().max(1);
-        let qc = config.queue.clone();
-        let settle: Settle = Arc::new(move |tx, failures| replay::settle(tx, name, &batch, failures, &qc));
+        inbound.max(1)
+    }
+
+    fn following(&self) -> Option<replay::ReplayBatch> {
+        replay::ReplayBatch::following(self)
+    }
+
+    fn read_following(
+        conn: &Connection,
+        consumer: &'static str,
+        from: replay::ReplayBatch,
+        config: &EngineConfig,
+    ) -> Result<Option<Self>, EmbeddedError> {
+        replay::read_following(conn, consumer, from, config.queue.batch_size)
+    }
+
+    fn settle(
+        &self,
+        tx: &Connection,
+        consumer: &'static str,
+        failures: &[(i64, String)],
+        config: &EngineConfig,
+    ) -> Result<bool, EmbeddedError> {
+        replay::settle(tx, consumer, self, failures, &config.queue)
+    }
+}
+
+/// Applies and settles `batch` and the batches that follow it, up to [`RUN`] of them while
+/// each is read full, pipelined: while one batch's write commits on the writer's thread, the
+/// next is read and decoded on this one. A batch's write is queued only once the one before
+/// it committed, so the cursor moves stay in order (each settlement is also fenced on the
+/// cursor its batch was read from). Returns how much the batches took.
+///
+/// The consumer's writes that its stores could stage (see `batch_unit`) commit in the same
+/// write as their batch's settlement: one savepoint, one commit, the effects and the cursor
+/// move together or not at all. Should that write be refused for what one record holds, the
+/// batch is applied again without staging, each event written alone so that only the events
+/// at fault fail, and then settled on its own. When an event fails because the store itself
+/// failed (unavailable: a full disk, an I/O error), nothing of its batch is settled: the
+/// cursor stays, the batch is read again once the store works, and no event is charged a
+/// failure that was not its own.
+async fn take_in_a_row<B: RunBatch>(
+    db: &Arc<Db>,
+    consumer: &dyn Consumer,
+    config: &EngineConfig,
+    mut batch: B,
+) -> Result<usize, EmbeddedError> {
+    let name = consumer.name();
+    let (mut taken, mut committing) = (0, None);
+    for run in 1..=RUN {
+        let following = batch.following();
+        let inbound = batch.inbound();
+        taken += batch.taken(inbound.len());
+        let config_ = config.clone();
+        let settle: Settle = Arc::new(move |tx, failures| batch.settle(tx, name, failures, &config_));
         let applied = apply(consumer, inbound, settle).await;
         let previous = match committing.take() {
             Some(previous) => finish(db, consumer, previous).await,
@@ -118,15 +232,13 @@ pub(crate) async fn drain_replay(
         };
         let applied = applied?;
         if !previous? {
-            tracing::warn!(
-                consumer = name,
-                "another worker moved the replay's cursor; the batch was applied twice, harmlessly"
-            );
+            tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
             return Ok(taken);
         }
         committing = Some(queue_write(db, applied));
-        let Some(head) = following.filter(|_| run < REPLAY_RUN) else { break };
-        match db.read(move |conn| replay::read_following(conn, name, head, limit)).await {
+        let Some(from) = following.filter(|_| run < RUN) else { break };
+        let config_ = config.clone();
+        match db.read(move |conn| B::read_following(conn, name, from, &config_)).await {
             Ok(Some(next)) => batch = next,
             Ok(None) => break,
             Err(e) => {
@@ -141,15 +253,10 @@ pub(crate) async fn drain_replay(
     if let Some(last) = committing
         && !finish(db, consumer, last).await?
     {
-        tracing::warn!(consumer = name, "another worker moved the replay's cursor; the batch was applied twice, harmlessly");
+        tracing::warn!(consumer = name, "another worker moved the cursor; the batch was applied twice, harmlessly");
     }
     Ok(taken)
 }
-
-/// How many batches of one replay a worker takes in a row before it looks at its live
-/// batches again: enough for the pipelining to pay, few enough that live events wait at
-/// most a few batches' time behind a long replay.
-const REPLAY_RUN: usize = 16;
 
 /// Moves a batch's cursor and records its failures (archive position, reason); false when
 /// another worker moved the cursor first.
@@ -172,27 +279,12 @@ struct Committing {
     outcome: Pin<Box<dyn Future<Output = Result<bool, EmbeddedError>> + Send>>,
 }
 
-/// Applies a batch and settles it. The consumer's writes that its stores could stage (see
-/// `batch_unit`) commit in the same write as the settlement: one savepoint, one commit, the
-/// effects and the cursor move together or not at all. Should that write be refused for
-/// what one record holds, the batch is applied again without staging, each event written
-/// alone so that only the events at fault fail, and then settled on its own.
-///
-/// When an event fails because the store itself failed (unavailable: a full disk, an I/O
-/// error), nothing of the batch is settled: the cursor stays, the batch is read again once
-/// the store works, and no event is charged a failure that was not its own.
-async fn apply_and_settle(
-    db: &Arc<Db>,
+/// Runs the consumer over the batch with its stores' writes held back.
+async fn apply(
     consumer: &dyn Consumer,
     inbound: Vec<InboundMessage>,
     settle: Settle,
-) -> Result<bool, EmbeddedError> {
-    let applied = apply(consumer, inbound, settle).await?;
-    finish(db, consumer, queue_write(db, applied)).await
-}
-
-/// Runs the consumer over the batch with its stores' writes held back.
-async fn apply(consumer: &dyn Consumer, inbound: Vec<InboundMessage>, settle: Settle) -> Result<Applied, EmbeddedError> {
+) -> Result<Applied, EmbeddedError> {
     let (failures, staged) = batch_unit::collect(process_batch(consumer, &inbound)).await;
     let failures = charged(failures)?;
     Ok(Applied { inbound, staged, failures, settle })
@@ -225,6 +317,7 @@ async fn finish(db: &Arc<Db>, consumer: &dyn Consumer, committing: Committing) -
         outcome => outcome,
     }
 }
+
 /// The failures to record against their events, or the store's failure when the store
 /// failed (the batch then comes back whole).
 fn charged(failures: Vec<MessageFailure>) -> Result<Vec<(i64, String)>, EmbeddedError> {

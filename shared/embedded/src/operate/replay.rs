@@ -182,17 +182,8 @@ pub(crate) fn read_batch(
         .query_row([consumer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .optional()?;
     let Some((scope, name, cursor, last, from, to)) = active else { return Ok(None) };
-    let head = ReplayBatch {
-        scope,
-        name,
-        cursor,
-        next_cursor: cursor,
-        last,
-        from,
-        to,
-        events: Vec::new(),
-        unchanged: 0,
-    };
+    let head =
+        ReplayBatch { scope, name, cursor, next_cursor: cursor, last, from, to, events: Vec::new(), unchanged: 0 };
     read_window(conn, consumer, head, limit).map(Some)
 }
 

@@ -24,8 +24,8 @@ use events_schema::events::TaskSnapshot;
 use shared_core::ports::{SearchIndex, SearchQuery, SearchResults, StoreError};
 use tokio::sync::OnceCell;
 
-use crate::EmbeddedError;
 use crate::db::Db;
+use crate::{EmbeddedError, batch_unit};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -85,18 +85,38 @@ impl SqliteSearchIndex {
     }
 }
 
+impl SqliteSearchIndex {
+    /// Writes at once, or, inside a consumer worker's batch, joins the batch's one write
+    /// (see `batch_unit`): the index then commits with the batch's cursor move. The fence is
+    /// checked when the staged write runs, in the batch's order, so a staged write answers
+    /// `true` (taken) without knowing yet whether it was stale; only a debug line reads it.
+    async fn write_or_stage(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<bool, EmbeddedError> + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        if batch_unit::active() {
+            let staged: batch_unit::Staged = Box::new(move |tx| write(tx).map(drop));
+            if batch_unit::stage(staged).is_ok() {
+                return Ok(true);
+            }
+            return Err(StoreError::Unavailable("the batch's write was closed".into()));
+        }
+        Ok(self.db.write(write).await?)
+    }
+}
+
 #[async_trait]
 impl SearchIndex for SqliteSearchIndex {
     async fn upsert(&self, tenant: &str, task: &TaskSnapshot, version: u64) -> Result<bool, StoreError> {
         self.ready().await?;
         let (tenant, task) = (tenant.to_owned(), task.clone());
-        Ok(self.db.write(move |tx| write::upsert(tx, &tenant, &task, version)).await?)
+        self.write_or_stage(move |tx| write::upsert(tx, &tenant, &task, version)).await
     }
 
     async fn remove(&self, tenant: &str, task_id: &str, version: u64) -> Result<bool, StoreError> {
         self.ready().await?;
         let (tenant, id) = (tenant.to_owned(), task_id.to_owned());
-        Ok(self.db.write(move |tx| write::remove(tx, &tenant, &id, version)).await?)
+        self.write_or_stage(move |tx| write::remove(tx, &tenant, &id, version)).await
     }
 
     async fn search(&self, tenant: &str, query: &SearchQuery) -> Result<SearchResults, StoreError> {
