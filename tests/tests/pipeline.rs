@@ -510,3 +510,30 @@ async fn a_backlog_is_taken_in_full_batches_in_a_row_each_settled_in_order() {
     assert_eq!((stats.visible, stats.in_flight, stats.dead), (0, 0, 0), "{stats:?}");
     assert_eq!(h.engine.drain_once(h.history.as_ref()).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_batch_s_metrics_records_and_escalation_plans_commit_with_its_cursor_move_or_not_at_all() {
+    use shared_core::consumers::escalation::EscalationPlanner;
+
+    let (h, _) = archived_tasks(40).await;
+    let escalation = h.engine.escalation();
+    let planner: Arc<dyn Consumer> = Arc::new(EscalationPlanner::new(escalation.clone(), escalation));
+    h.engine.register_queue(planner.name()).unwrap();
+    // Registered after the tasks were archived, it starts at the archive's end: from the start.
+    beside(&h, "UPDATE consumer_cursors SET seq = 0 WHERE name = 'escalation'");
+    beside(
+        &h,
+        "CREATE TRIGGER hold_cursor BEFORE UPDATE ON consumer_cursors
+         BEGIN SELECT RAISE(ABORT, 'the cursor is held'); END;",
+    );
+    assert!(h.engine.drain_once(h.metrics.as_ref()).await.is_err(), "the metrics batch's settlement failed");
+    assert!(h.engine.drain_once(planner.as_ref()).await.is_err(), "the escalation batch's settlement failed");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM metric_records"), 0, "no record outlived its failed settlement");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM escalation_plans"), 0, "no plan outlived its failed settlement");
+
+    beside(&h, "DROP TRIGGER hold_cursor");
+    assert_eq!(h.engine.drain_once(h.metrics.as_ref()).await.unwrap(), 40, "the same batch, read again");
+    assert_eq!(h.engine.drain_once(planner.as_ref()).await.unwrap(), 40, "the same batch, read again");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM metric_records"), 40);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM escalation_plans"), 40, "each task's fence, with no policy to plan by");
+}

@@ -9,27 +9,52 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::sync::Arc;
 
 use rusqlite::Connection;
+use tokio::sync::Notify;
 
 use crate::EmbeddedError;
 
 /// A write held for the batch's transaction.
 pub(crate) type Staged = Box<dyn FnOnce(&Connection) -> Result<(), EmbeddedError> + Send>;
 
-tokio::task_local! {
-    static STAGED: RefCell<Vec<Staged>>;
+/// What a batch's stores held back: the writes, and whom to wake once they committed (a
+/// store that signals a loop of its own when it writes must not do so before its write is
+/// visible).
+#[derive(Default)]
+pub(crate) struct Held {
+    pub writes: Vec<Staged>,
+    pub wakes: Vec<Arc<Notify>>,
 }
 
-/// Runs `work` (a batch's apply) and returns its output with the writes it staged.
-pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Vec<Staged>) {
+tokio::task_local! {
+    static STAGED: RefCell<Held>;
+}
+
+/// Runs `work` (a batch's apply) and returns its output with what it held back.
+pub(crate) async fn collect<F: Future>(work: F) -> (F::Output, Held) {
     STAGED
-        .scope(RefCell::new(Vec::new()), async {
+        .scope(RefCell::new(Held::default()), async {
             let output = work.await;
-            let staged = STAGED.try_with(RefCell::take).unwrap_or_default();
-            (output, staged)
+            let held = STAGED.try_with(RefCell::take).unwrap_or_default();
+            (output, held)
         })
         .await
+}
+
+/// Wakes `signal` once the batch being applied on this task committed, or at once outside a
+/// batch.
+pub(crate) fn wake_after_commit(signal: Arc<Notify>) {
+    let mut signal = Some(signal);
+    let _ = STAGED.try_with(|held| {
+        if let Some(s) = signal.take() {
+            held.borrow_mut().wakes.push(s);
+        }
+    });
+    if let Some(s) = signal {
+        s.notify_one();
+    }
 }
 
 /// True while a worker's batch is being applied on this task: a store's write handed to
@@ -45,13 +70,22 @@ pub(crate) fn stage(write: Staged) -> Result<(), Staged> {
     // Outside a batch the closure never runs and the write stays here.
     let _ = STAGED.try_with(|staged| {
         if let Some(w) = write.take() {
-            staged.borrow_mut().push(w);
+            staged.borrow_mut().writes.push(w);
         }
     });
     match write {
         None => Ok(()),
         Some(w) => Err(w),
     }
+}
+
+/// [`stage`] for a store that checked [`active`] first: it holds `write` for the batch, or
+/// answers that the batch no longer takes writes (it cannot end between the two calls, which
+/// run on one task; the error only keeps that a store failure rather than a panic).
+pub(crate) fn stage_checked(write: Staged) -> Result<(), shared_core::ports::StoreError> {
+    stage(write).map_err(|_| {
+        shared_core::ports::StoreError::Unavailable("the batch being applied no longer takes writes".into())
+    })
 }
 
 /// True when `err` is a statement refusing what it was given (a constraint, a value it

@@ -18,8 +18,8 @@ use shared_core::escalation::{Guard, Plan, Policy, Step, reach};
 use shared_core::ports::{EscalationPolicies, EscalationSchedule, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::EmbeddedError;
 use crate::db::Db;
+use crate::{EmbeddedError, batch_unit};
 
 /// The signal a new schedule gives the timer loop, so a step due now need not wait a poll.
 const TIMER_SIGNAL: &str = "escalation-timers";
@@ -116,54 +116,73 @@ fn place(
     Ok(())
 }
 
+/// Places `plan`'s timers unless the task's fence is past its version; true when placed.
+fn place_plan(tx: &rusqlite::Connection, tenant: &str, plan: &Plan) -> Result<bool, EmbeddedError> {
+    if fence(tx, tenant, &plan.task_id)?.is_some_and(|v| v > plan.task_version) {
+        return Ok(false);
+    }
+    place(tx, tenant, &plan.task_id, plan.task_version, &plan.version)?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO escalation_timers (tenant, task_id, level, due_ms, plan, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for step in &plan.steps {
+        let body = TimerBody { guard: plan.guard.clone(), step: step.clone() };
+        insert.execute(params![
+            tenant,
+            plan.task_id,
+            step.level,
+            step.at.unix_millis(),
+            plan.version,
+            serde_json::to_string(&body)?
+        ])?;
+    }
+    Ok(true)
+}
+
+/// Drops the task's timers unless its fence is past `task_version`; true when dropped.
+fn cancel_plan(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    task_id: &str,
+    task_version: u64,
+) -> Result<bool, EmbeddedError> {
+    if fence(tx, tenant, task_id)?.is_some_and(|v| v > task_version) {
+        return Ok(false);
+    }
+    place(tx, tenant, task_id, task_version, "")?;
+    Ok(true)
+}
+
+/// Inside a consumer worker's batch, a schedule or a cancel joins the batch's one write (see
+/// `batch_unit`) and commits with its cursor move; the fence is then checked when the write
+/// runs, so it answers `true` (taken) before knowing whether it was stale, and the timer
+/// loop is woken once the batch committed.
 #[async_trait]
 impl EscalationSchedule for SqliteEscalation {
     async fn schedule(&self, tenant: &str, plan: &Plan) -> Result<bool, StoreError> {
         let tenant = tenant.to_owned();
         let plan = plan.clone();
-        let placed = self
-            .db
-            .write(move |tx| {
-                if fence(tx, &tenant, &plan.task_id)?.is_some_and(|v| v > plan.task_version) {
-                    return Ok(false);
-                }
-                place(tx, &tenant, &plan.task_id, plan.task_version, &plan.version)?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO escalation_timers (tenant, task_id, level, due_ms, plan, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for step in &plan.steps {
-                    let body = TimerBody { guard: plan.guard.clone(), step: step.clone() };
-                    insert.execute(params![
-                        tenant,
-                        plan.task_id,
-                        step.level,
-                        step.at.unix_millis(),
-                        plan.version,
-                        serde_json::to_string(&body)?
-                    ])?;
-                }
-                Ok(true)
-            })
-            .await?;
+        let signal = self.db.queue_signal(TIMER_SIGNAL);
+        if batch_unit::active() {
+            batch_unit::stage_checked(Box::new(move |tx| place_plan(tx, &tenant, &plan).map(drop)))?;
+            batch_unit::wake_after_commit(signal);
+            return Ok(true);
+        }
+        let placed = self.db.write(move |tx| place_plan(tx, &tenant, &plan)).await?;
         if placed {
-            self.db.queue_signal(TIMER_SIGNAL).notify_one();
+            signal.notify_one();
         }
         Ok(placed)
     }
 
     async fn cancel(&self, tenant: &str, task_id: &str, task_version: u64) -> Result<bool, StoreError> {
         let (tenant, task_id) = (tenant.to_owned(), task_id.to_owned());
-        Ok(self
-            .db
-            .write(move |tx| {
-                if fence(tx, &tenant, &task_id)?.is_some_and(|v| v > task_version) {
-                    return Ok(false);
-                }
-                place(tx, &tenant, &task_id, task_version, "")?;
-                Ok(true)
-            })
-            .await?)
+        if batch_unit::active() {
+            batch_unit::stage_checked(Box::new(move |tx| cancel_plan(tx, &tenant, &task_id, task_version).map(drop)))?;
+            return Ok(true);
+        }
+        Ok(self.db.write(move |tx| cancel_plan(tx, &tenant, &task_id, task_version)).await?)
     }
 }
 

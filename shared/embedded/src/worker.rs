@@ -266,7 +266,7 @@ type Settle = Arc<dyn Fn(&Connection, &[(i64, String)]) -> Result<bool, Embedded
 /// events, not yet written.
 struct Applied {
     inbound: Vec<InboundMessage>,
-    staged: Vec<batch_unit::Staged>,
+    held: batch_unit::Held,
     failures: Vec<(i64, String)>,
     settle: Settle,
 }
@@ -276,6 +276,8 @@ struct Committing {
     inbound: Vec<InboundMessage>,
     settle: Settle,
     refused: Arc<AtomicBool>,
+    /// Whom to wake once the write committed.
+    wakes: Vec<Arc<tokio::sync::Notify>>,
     outcome: Pin<Box<dyn Future<Output = Result<bool, EmbeddedError>> + Send>>,
 }
 
@@ -285,36 +287,44 @@ async fn apply(
     inbound: Vec<InboundMessage>,
     settle: Settle,
 ) -> Result<Applied, EmbeddedError> {
-    let (failures, staged) = batch_unit::collect(process_batch(consumer, &inbound)).await;
+    let (failures, held) = batch_unit::collect(process_batch(consumer, &inbound)).await;
     let failures = charged(failures)?;
-    Ok(Applied { inbound, staged, failures, settle })
+    Ok(Applied { inbound, held, failures, settle })
 }
 
 /// Queues the batch's staged writes and its settlement as one writer job.
 fn queue_write(db: &Db, applied: Applied) -> Committing {
-    let Applied { inbound, staged, failures, settle } = applied;
+    let Applied { inbound, held, failures, settle } = applied;
+    let batch_unit::Held { writes, wakes } = held;
     let refused = Arc::new(AtomicBool::new(false));
     let (flag, then_settle) = (Arc::clone(&refused), Arc::clone(&settle));
     let outcome = db.write_queued(move |tx| {
-        for write in staged {
+        for write in writes {
             write(tx).inspect_err(|e| flag.store(batch_unit::is_refusal(e), Ordering::Relaxed))?;
         }
         then_settle(tx, &failures)
     });
-    Committing { inbound, settle, refused, outcome: Box::pin(outcome) }
+    Committing { inbound, settle, refused, wakes, outcome: Box::pin(outcome) }
 }
 
 /// Waits for a queued batch's write; when it was refused for a record's content, applies
 /// the batch again event by event and settles it.
 async fn finish(db: &Arc<Db>, consumer: &dyn Consumer, committing: Committing) -> Result<bool, EmbeddedError> {
-    let Committing { inbound, settle, refused, outcome } = committing;
+    let Committing { inbound, settle, refused, wakes, outcome } = committing;
     match outcome.await {
+        Ok(settled) => {
+            for wake in wakes {
+                wake.notify_one();
+            }
+            Ok(settled)
+        }
         Err(e) if refused.load(Ordering::Relaxed) => {
+            // Applied again unstaged, the stores write and wake at once.
             tracing::warn!(consumer = consumer.name(), error = %e, "the batch's writes were refused together; applying its events one by one");
             let failures = charged(process_batch(consumer, &inbound).await)?;
             db.write(move |tx| settle(tx, &failures)).await
         }
-        outcome => outcome,
+        Err(e) => Err(e),
     }
 }
 

@@ -22,8 +22,8 @@ use shared_core::metrics::{MetricName, MetricRecord, MetricsAnswer, MetricsQuery
 use shared_core::ports::{MetricsReader, MetricsSink, Rejected, StoreError};
 use tokio::sync::OnceCell;
 
-use crate::EmbeddedError;
 use crate::db::{DB_FILE, Db};
+use crate::{EmbeddedError, batch_unit};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS metric_records (
@@ -82,9 +82,16 @@ impl SqliteMetrics {
 
 #[async_trait]
 impl MetricsSink for SqliteMetrics {
+    /// Inside a consumer worker's batch the records join the batch's one write (see
+    /// `batch_unit`) and commit with its cursor move; a record already stored is then not
+    /// reported back (it is a repeat, and only a debug line reads it).
     async fn write(&self, records: &[MetricRecord]) -> Result<Vec<Rejected>, StoreError> {
         self.ready().await?;
         let records = records.to_vec();
+        if batch_unit::active() {
+            let staged: batch_unit::Staged = Box::new(move |tx| write::upsert(tx, &records).map(drop));
+            return batch_unit::stage_checked(staged).map(|()| Vec::new());
+        }
         Ok(self.db.write(move |tx| write::upsert(tx, &records)).await?)
     }
 }

@@ -96,10 +96,7 @@ impl SqliteSearchIndex {
     ) -> Result<bool, StoreError> {
         if batch_unit::active() {
             let staged: batch_unit::Staged = Box::new(move |tx| write(tx).map(drop));
-            if batch_unit::stage(staged).is_ok() {
-                return Ok(true);
-            }
-            return Err(StoreError::Unavailable("the batch's write was closed".into()));
+            return batch_unit::stage_checked(staged).map(|()| true);
         }
         Ok(self.db.write(write).await?)
     }
