@@ -198,8 +198,9 @@ impl RunBatch for replay::ReplayBatch {
 }
 
 /// Applies and settles `batch` and the batches that follow it, up to [`RUN`] of them while
-/// each is read full, pipelined: while one batch's write commits on the writer's thread, the
-/// next is read and decoded on this one. A batch's write is queued only once the one before
+/// each is read full, pipelined in three stages on three threads: while one batch's write
+/// commits on the writer's thread, the next is decoded and applied on this one and the one
+/// after it read on a reader's. A batch's write is queued only once the one before
 /// it committed, so the cursor moves stay in order (each settlement is also fenced on the
 /// cursor its batch was read from). Returns how much the batches took.
 ///
@@ -220,7 +221,12 @@ async fn take_in_a_row<B: RunBatch>(
     let name = consumer.name();
     let (mut taken, mut committing) = (0, None);
     for run in 1..=RUN {
-        let following = batch.following();
+        // The next batch is read on a reader's thread while this one is decoded and applied
+        // on this one, and the one before it commits on the writer's.
+        let next = batch.following().filter(|_| run < RUN).map(|from| {
+            let (db, config) = (Arc::clone(db), config.clone());
+            tokio::spawn(async move { db.read(move |conn| B::read_following(conn, name, from, &config)).await })
+        });
         let inbound = batch.inbound();
         taken += batch.taken(inbound.len());
         let config_ = config.clone();
@@ -236,10 +242,9 @@ async fn take_in_a_row<B: RunBatch>(
             return Ok(taken);
         }
         committing = Some(queue_write(db, applied));
-        let Some(from) = following.filter(|_| run < RUN) else { break };
-        let config_ = config.clone();
-        match db.read(move |conn| B::read_following(conn, name, from, &config_)).await {
-            Ok(Some(next)) => batch = next,
+        let Some(next) = next else { break };
+        match next.await.map_err(EmbeddedError::from).and_then(|read| read) {
+            Ok(Some(following)) => batch = following,
             Ok(None) => break,
             Err(e) => {
                 // The batch being written still counts; the next read starts from its cursor.
