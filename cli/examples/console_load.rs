@@ -12,14 +12,13 @@
 //! and the time until the first data the page asks for (the consumers' lag) is on screen.
 //! Needs Debian's `chromium` and `chromium-driver`, as the browser tests do.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a panic says what broke
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, bail};
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -29,37 +28,38 @@ fn arg(name: &str) -> Option<String> {
 }
 
 #[tokio::main]
-async fn main() {
-    let runs: usize = arg("--runs").map(|r| r.parse().expect("--runs N")).unwrap_or(20);
+async fn main() -> anyhow::Result<()> {
+    let runs: usize = match arg("--runs") {
+        Some(r) => r.parse().with_context(|| format!("--runs takes a number of loads, not {r:?}"))?,
+        None => 20,
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(root.join("target"));
     let serve = arg("--serve").map(PathBuf::from).unwrap_or(target.join("debug/taskstream"));
-    assert!(
-        serve.exists(),
-        "{} is missing: cargo build -p cli --bin taskstream, or pass --serve PATH",
-        serve.display()
-    );
+    if !serve.exists() {
+        bail!("{} is missing: cargo build -p cli --bin taskstream, or pass --serve PATH", serve.display());
+    }
 
-    let data = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir()?;
     let mut server = Command::new(&serve)
         .args(["serve", "--addr", "0", "--data"])
         .arg(data.path())
         .env("TASKSTREAM_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
+        .with_context(|| format!("starting {}", serve.display()))?;
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    let key = std::fs::read_to_string(data.path().join("admin.key")).unwrap().trim().to_owned();
+    BufReader::new(server.stdout.take().context("serve's output")?).read_line(&mut line)?;
+    let base = line.trim().rsplit(' ').next().context("serve printed no address")?.to_owned();
+    let key = std::fs::read_to_string(data.path().join("admin.key")).context("serve's admin key")?.trim().to_owned();
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut driver = Command::new("/usr/bin/chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("chromedriver (Debian's chromium-driver)");
+        .context("chromedriver (Debian's chromium-driver)")?;
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -77,21 +77,21 @@ async fn main() {
             Err(_) if started.elapsed() < Duration::from_secs(30) => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(e) => panic!("no browser session: {e}"),
+            Err(e) => bail!("no browser session: {e}"),
         }
     };
 
     // Signed in once; later loads find the key in the tab's session storage.
-    client.goto(&format!("{base}/console")).await.unwrap();
-    client.find(Locator::Id("key")).await.unwrap().send_keys(&key).await.unwrap();
-    client.find(Locator::Css("#sign-in-form button[type=submit]")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("#consumers tbody tr")).await.unwrap();
+    client.goto(&format!("{base}/console")).await?;
+    client.find(Locator::Id("key")).await?.send_keys(&key).await?;
+    client.find(Locator::Css("#sign-in-form button[type=submit]")).await?.click().await?;
+    client.wait().for_element(Locator::Css("#consumers tbody tr")).await?;
 
     let mut loads = Vec::new();
     let mut first_data = Vec::new();
     for _ in 0..runs {
-        client.goto(&format!("{base}/console")).await.unwrap();
-        client.wait().for_element(Locator::Css("#consumers tbody tr")).await.unwrap();
+        client.goto(&format!("{base}/console")).await?;
+        client.wait().for_element(Locator::Css("#consumers tbody tr")).await?;
         let timing: Value = client
             .execute(
                 "const [n] = performance.getEntriesByType('navigation');
@@ -99,14 +99,13 @@ async fn main() {
                  return { load: n.loadEventEnd, data: shown ? shown.startTime : null };",
                 vec![],
             )
-            .await
-            .unwrap();
-        loads.push(timing["load"].as_f64().unwrap());
+            .await?;
+        loads.push(timing["load"].as_f64().context("the page's navigation timing has no loadEventEnd")?);
         if let Some(d) = timing["data"].as_f64() {
             first_data.push(d);
         }
     }
-    client.close().await.unwrap();
+    client.close().await?;
     let _ = driver.kill();
     let _ = driver.wait();
     let _ = server.kill();
@@ -129,4 +128,5 @@ async fn main() {
     println!("serve: {}", serve.display());
     summary("loadEventEnd", loads);
     summary("first data on screen", first_data);
+    Ok(())
 }
