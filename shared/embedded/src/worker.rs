@@ -117,16 +117,17 @@ trait RunBatch: Sized + Send + Sync + 'static {
     ) -> Result<bool, EmbeddedError>;
 }
 
+/// The messages of read events, their archived text handed over as it is (taken, not
+/// copied): decoded once, by the consumer pipeline.
+fn inbound_of<'a>(events: impl Iterator<Item = &'a mut queue::Received>) -> Vec<InboundMessage> {
+    events.map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) }).collect()
+}
+
 impl RunBatch for queue::Batch {
     type Following = i64;
 
     fn inbound(&mut self) -> Vec<InboundMessage> {
-        // The archived text is handed over as it is: decoded once, by the consumer pipeline.
-        self.fresh
-            .iter_mut()
-            .chain(self.retries.iter_mut())
-            .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
-            .collect()
+        inbound_of(self.fresh.iter_mut().chain(self.retries.iter_mut()))
     }
 
     fn taken(&self, _: usize) -> usize {
@@ -162,10 +163,7 @@ impl RunBatch for replay::ReplayBatch {
     type Following = replay::ReplayBatch;
 
     fn inbound(&mut self) -> Vec<InboundMessage> {
-        self.events
-            .iter_mut()
-            .map(|m| InboundMessage { id: m.seq.to_string(), body: std::mem::take(&mut m.body) })
-            .collect()
+        inbound_of(self.events.iter_mut())
     }
 
     fn taken(&self, inbound: usize) -> usize {
