@@ -14,6 +14,7 @@ import { SchemaRegistry } from './constructs/schema-registry';
 import type { RustFunction } from './constructs/rust-function';
 import { Search } from './constructs/search';
 import { StageKey } from './constructs/stage-key';
+import { WebhookSecrets } from './constructs/webhook-secrets';
 import { Workflows } from './constructs/workflows';
 import { type HandlerPlan, TASK_INGEST } from './handlers';
 import type { RoutingTable } from './routing-table';
@@ -50,6 +51,7 @@ export class TaskstreamStack extends Stack {
   readonly search: Search;
   readonly observability: Observability;
   readonly schemaRegistry: SchemaRegistry;
+  readonly webhookSecrets: WebhookSecrets;
   /** The task ingest, when its handler crate exists. */
   readonly ingest?: Consumer;
 
@@ -87,22 +89,24 @@ export class TaskstreamStack extends Stack {
       TABLE_TASK_SHARDS: String(config.taskShards),
     };
     const searchEnv = { SEARCH_ENDPOINT: this.search.endpoint, SEARCH_COLLECTION: this.search.collectionName };
+    this.webhookSecrets = new WebhookSecrets(this, 'WebhookSecrets', { config });
 
     this.api = new Api(this, 'Api', {
       config,
       observability: this.observability,
       buckets: this.buckets,
-      environment: { ...tableEnv, ...searchEnv },
+      environment: { ...tableEnv, ...searchEnv, ...this.webhookSecrets.environment() },
     });
     this.data.grantReadWrite(this.api.handler.function);
+    // Webhook subscriptions: the API makes, rotates and deletes their signing secrets.
+    this.webhookSecrets.grantManage(this.api.handler);
     this.search.grantSearching(this.api.handler);
     this.observability.addApiRow(this.api.restApi);
 
     // What each known consumer reaches beyond its own queue. An entry runs only when its
     // consumer is deployed, and it creates the resources no other handler uses (Timestream
-    // store, SES identity and webhook secret, state machines): a stack without the consumer
-    // has none of them, so it needs no Timestream-enabled account, sends no SES verification
-    // mail and pays for no secret. A consumer in the routing table without an entry here gets
+    // store, SES identity, state machines): a stack without the consumer has none of them,
+    // so it needs no Timestream-enabled account and sends no SES verification mail. A consumer in the routing table without an entry here gets
     // its queue, DLQ, rule, function and alarms once its crate exists, and no other permissions.
     const wiring: Record<string, () => Wiring> = {
       'audit-history': () => ({
@@ -151,7 +155,6 @@ export class TaskstreamStack extends Stack {
           environment: {
             ...tableEnv,
             SENDER_EMAIL: config.senderEmail,
-            WEBHOOK_SECRETS_ARN: notifications.webhookSecrets.secretArn,
           },
           // The table holds the recipients' preferences and the sent-notification markers that
           // make a notification go out once per (event, recipient).

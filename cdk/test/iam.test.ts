@@ -91,6 +91,25 @@ function isOwnExecutions(value: unknown, actions: string[], resources: Synthesiz
   return text.endsWith(':*"]]}') && text.includes(':execution:') && machines.some(([id]) => text.includes(`{"Ref":"${id}"}`));
 }
 
+/**
+ * Webhook signing secrets: one per subscription, named at run time by tenant and id under the
+ * stage's prefix, so the grant names the prefix; only the secret actions the code calls.
+ */
+const SECRET_ACTIONS = new Set([
+  'secretsmanager:CreateSecret',
+  'secretsmanager:GetSecretValue',
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:DeleteSecret',
+]);
+
+function isStageWebhookSecrets(value: unknown, actions: string[]): boolean {
+  return (
+    typeof value === 'string' &&
+    /^arn:[^:]+:secretsmanager:[^:]+:[0-9]+:secret:[a-z]+\/taskstream\/webhooks\/\*$/.test(value) &&
+    actions.every((a) => SECRET_ACTIONS.has(a))
+  );
+}
+
 for (const variant of ['default', 'with-workflows'] as const) {
   describe(`least privilege (${variant})`, () => {
     const s = synthOnce(variant);
@@ -131,7 +150,8 @@ for (const variant of ['default', 'with-workflows'] as const) {
             assert.ok(
               isOwnResource(resource, s.resources) ||
                 isOwnBucketObjects(resource, actions, s.resources) ||
-                isOwnExecutions(resource, actions, s.resources),
+                isOwnExecutions(resource, actions, s.resources) ||
+                isStageWebhookSecrets(resource, actions),
               `${where}: ${JSON.stringify(resource)} is not a resource of this stack`,
             );
           }

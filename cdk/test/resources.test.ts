@@ -140,12 +140,32 @@ describe('search, metrics, notifications', () => {
     });
   });
 
-  it('creates the SES sender identity from context and the webhook signing secret', () => {
+  it('creates the SES sender identity from context', () => {
     template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'tasks@example.com' });
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     const env = fnNamed('notifier')?.Properties?.Environment?.Variables;
-    assert.deepEqual(env?.WEBHOOK_SECRETS_ARN, { Ref: only('AWS::SecretsManager::Secret') });
     assert.equal(env?.SENDER_EMAIL, 'tasks@example.com');
+  });
+
+  it("lets the API manage the stage's webhook secrets, named at run time under its prefix", () => {
+    // One secret per subscription, made by the API: none is a stack resource.
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const env = fnNamed('task-api')?.Properties?.Environment?.Variables;
+    assert.equal(env?.WEBHOOK_SECRET_PREFIX, 'dev/taskstream/webhooks/');
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>,
+    );
+    const secrets = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('secretsmanager:')));
+    assert.ok(secrets.length >= 1);
+    for (const s of secrets) {
+      assert.match(JSON.stringify(s.Resource), /:secret:dev\/taskstream\/webhooks\/\*"$/);
+    }
+    const all = new Set(secrets.flatMap((s) => [s.Action].flat()));
+    assert.deepEqual([...all].sort(), [
+      'secretsmanager:CreateSecret',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+    ]);
   });
 });
 

@@ -27,10 +27,14 @@ use shared_aws::escalation::DynamoPolicies;
 use shared_aws::export::{ExportConfig, S3Exports};
 use shared_aws::notifications::DynamoNotifications;
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
+use shared_aws::webhooks::DynamoWebhooks;
+use shared_aws::webhooks::secrets::WebhookSecrets;
 use shared_core::consumers::notifier::Notifier;
 use shared_core::context::RequestContext;
 use shared_core::pipeline::{Consumer, Delivery};
-use shared_core::ports::{Aggregate, Change, EscalationPolicies, ExportStore, NotificationStore, SingleTenant, Store};
+use shared_core::ports::{
+    Aggregate, Change, EscalationPolicies, ExportStore, NotificationStore, SingleTenant, Store, WebhookStore,
+};
 use shared_core::{Identity, Role};
 use shared_embedded::Engine;
 use tower::ServiceExt;
@@ -386,9 +390,20 @@ fn lambda_app_with(
 ) -> axum::Router {
     let search = OpenSearchIndex::new(OpenSearchConfig::new("http://127.0.0.1:9", "tasks")).unwrap();
     let notifications = Arc::new(DynamoNotifications::from_client(moto.dynamodb(), table, store.clone()));
+    let webhooks = Arc::new(webhook_store(moto, table, &store));
     let state =
         AppState { store: store.clone(), history: store, search: Arc::new(search), metrics: None, auth, exports: None };
-    task_api::app(state, Arc::new(DynamoPolicies::new(&moto.sdk_config(), table)), notifications)
+    task_api::app(state, Arc::new(DynamoPolicies::new(&moto.sdk_config(), table)), notifications, webhooks)
+}
+
+/// The webhook store as the Lambda builds it, its secrets under a prefix of the table's own
+/// (the emulator's secrets are shared by every test).
+fn webhook_store(moto: &aws::Moto, table: &str, store: &DynamoStore) -> DynamoWebhooks {
+    DynamoWebhooks::new(store, WebhookSecrets::new(moto.secretsmanager(), secret_prefix(table)))
+}
+
+fn secret_prefix(table: &str) -> String {
+    format!("{table}/webhooks/")
 }
 
 /// The Lambda's router with its own authenticator: each caller is a Cognito user, whose
@@ -634,4 +649,360 @@ async fn notifications_on_the_lambda_are_the_cognito_users_own_newest_first_and_
 
     let (status, bad) = maria.call(&app, "POST", "/notifications/read", Some(json!({"ids": []}))).await;
     assert_eq!((status, &bad["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("validation_failed")), "{bad}");
+}
+
+/// A public address: the Lambda refuses URLs of private ones, and a literal needs no DNS.
+const PUBLIC_HOOK: &str = "https://93.184.215.14/hooks/taskstream";
+
+/// The names of the emulator's secrets under `prefix`.
+async fn secret_names(moto: &aws::Moto, prefix: &str) -> Vec<String> {
+    let client = moto.secretsmanager();
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let out = client.list_secrets().set_next_token(token).send().await.unwrap();
+        names.extend(
+            out.secret_list().iter().filter_map(|s| s.name()).filter(|n| n.starts_with(prefix)).map(str::to_owned),
+        );
+        match out.next_token() {
+            Some(next) => token = Some(next.to_owned()),
+            None => return names,
+        }
+    }
+}
+
+/// The stored value of a secret, as JSON.
+async fn secret_value(moto: &aws::Moto, name: &str) -> Value {
+    let out = moto.secretsmanager().get_secret_value().secret_id(name).send().await.unwrap();
+    serde_json::from_str(out.secret_string().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn webhooks_on_the_lambda_are_admins_own_with_their_secrets_in_secrets_manager() {
+    let (moto, name, store) = table().await;
+    let app = cognito_app(&moto, &name, store.clone());
+    let webhooks = webhook_store(&moto, &name, &store);
+    let prefix = secret_prefix(&name);
+    let ana = User { name: "ana", tenant: "acme", group: "admin" };
+    let maria = User { name: "maria", tenant: "acme", group: "member" };
+    let theirs = User { name: "ana", tenant: "globex", group: "admin" };
+
+    // Created: the secret is in the answer and in Secrets Manager, under the tenant and id.
+    let body = json!({"url": PUBLIC_HOOK, "eventTypes": ["TaskCompleted", "TaskAssigned"]});
+    let (status, made) = ana.call(&app, "POST", "/webhooks", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let made = made["data"].clone();
+    let id = made["id"].as_str().unwrap().to_owned();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{made}");
+    assert_eq!((&made["eventTypes"], &made["active"]), (&json!(["TaskAssigned", "TaskCompleted"]), &json!(true)));
+    let secret_name = format!("{prefix}acme/{id}");
+    assert_eq!(secret_names(&moto, &prefix).await, std::slice::from_ref(&secret_name));
+    assert_eq!(secret_value(&moto, &secret_name).await["current"], json!(secret));
+    // The table holds the subscription but not its secret.
+    let item = moto
+        .dynamodb()
+        .get_item()
+        .table_name(&name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("T#acme#WEBHOOK".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["url"].as_s().unwrap(), PUBLIC_HOOK);
+    assert!(!format!("{item:?}").contains("whsec_"), "{item:?}");
+
+    // Shown once: neither a read nor the list shows it.
+    let (status, read) = ana.call(&app, "GET", &format!("/webhooks/{id}"), None).await;
+    assert_eq!((status, read["data"].get("secret")), (StatusCode::OK, None), "{read}");
+    assert_eq!(read["data"]["url"], json!(PUBLIC_HOOK));
+    let (status, all) = ana.call(&app, "GET", "/webhooks", None).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["data"].as_array().unwrap().len(), 1, "{all}");
+    assert_eq!((&all["data"][0]["id"], all["data"][0].get("secret")), (&json!(id), None));
+
+    // Updated: the whole setting replaced.
+    let change = json!({"url": "https://93.184.215.14/other", "eventTypes": ["TaskCreated"], "active": false});
+    let (status, changed) = ana.call(&app, "PUT", &format!("/webhooks/{id}"), Some(change)).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (&changed["data"]["url"], &changed["data"]["eventTypes"], &changed["data"]["active"]),
+        (&json!("https://93.184.215.14/other"), &json!(["TaskCreated"]), &json!(false))
+    );
+    assert_eq!(changed["data"].get("secret"), None);
+    assert_eq!(webhooks.subscribers("acme", "TaskCreated").await.unwrap(), Vec::<uuid::Uuid>::new(), "not while off");
+    let back_on = json!({"url": PUBLIC_HOOK, "eventTypes": ["TaskCreated", "TaskAssigned"]});
+    assert_eq!(ana.call(&app, "PUT", &format!("/webhooks/{id}"), Some(back_on)).await.0, StatusCode::OK);
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    assert_eq!(webhooks.subscribers("acme", "TaskCreated").await.unwrap(), [uuid]);
+    assert_eq!(webhooks.subscribers("acme", "TaskCompleted").await.unwrap(), Vec::<uuid::Uuid>::new());
+    assert_eq!(webhooks.subscribers("globex", "TaskCreated").await.unwrap(), Vec::<uuid::Uuid>::new());
+
+    // Rotated: a new secret, shown once; the old one still signs for 24 hours.
+    let before = Timestamp::now().unix_millis();
+    let (status, rotated) = ana.call(&app, "POST", &format!("/webhooks/{id}/rotate-secret"), None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let fresh = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    assert!(fresh.starts_with("whsec_") && fresh != secret, "{rotated}");
+    let until = Timestamp::parse(rotated["data"]["previousSecretUntil"].as_str().unwrap()).unwrap().unix_millis();
+    let day = 24 * 3600 * 1000;
+    assert!(until >= before + day && until <= Timestamp::now().unix_millis() + day, "{rotated}");
+    let stored = secret_value(&moto, &secret_name).await;
+    assert_eq!((&stored["current"], &stored["previous"]), (&json!(fresh), &json!(secret)), "{stored}");
+    let kept = webhooks.get("acme", uuid).await.unwrap().unwrap();
+    assert_eq!(kept.signing_secrets(Timestamp::now().unix_millis()).len(), 2);
+    assert_eq!(kept.signing_secrets(until).len(), 1, "the old one stops signing at its time");
+    let (_, read) = ana.call(&app, "GET", &format!("/webhooks/{id}"), None).await;
+    assert_eq!(
+        (read["data"].get("secret"), &read["data"]["previousSecretUntil"]),
+        (None, &rotated["data"]["previousSecretUntil"])
+    );
+
+    // A member can do none of it, and nothing changes.
+    for (method, path, body) in [
+        ("GET", "/webhooks".to_owned(), None),
+        ("POST", "/webhooks".to_owned(), Some(json!({"url": PUBLIC_HOOK, "eventTypes": ["TaskAssigned"]}))),
+        ("GET", format!("/webhooks/{id}"), None),
+        ("DELETE", format!("/webhooks/{id}"), None),
+        ("POST", format!("/webhooks/{id}/rotate-secret"), None),
+    ] {
+        let (status, refused) = maria.call(&app, method, &path, body).await;
+        assert_eq!(
+            (status, &refused["error"]["code"]),
+            (StatusCode::FORBIDDEN, &json!("forbidden")),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(secret_value(&moto, &secret_name).await["current"], json!(fresh));
+
+    // Another tenant's admin finds none of acme's ids, and lists none of them.
+    for (method, path, body) in [
+        ("GET", format!("/webhooks/{id}"), None),
+        ("PUT", format!("/webhooks/{id}"), Some(json!({"url": PUBLIC_HOOK, "eventTypes": ["TaskAssigned"]}))),
+        ("DELETE", format!("/webhooks/{id}"), None),
+        ("POST", format!("/webhooks/{id}/rotate-secret"), None),
+        ("GET", format!("/webhooks/{id}/deliveries"), None),
+    ] {
+        let (status, missing) = theirs.call(&app, method, &path, body).await;
+        assert_eq!(
+            (status, &missing["error"]["code"]),
+            (StatusCode::NOT_FOUND, &json!("not_found")),
+            "{method} {path}"
+        );
+    }
+    let (_, none) = theirs.call(&app, "GET", "/webhooks", None).await;
+    assert_eq!(none["data"], json!([]));
+    assert_eq!(secret_value(&moto, &secret_name).await["current"], json!(fresh), "not rotated by globex");
+    assert!(webhooks.get("acme", uuid).await.unwrap().unwrap().active, "not changed by globex");
+
+    // Bad input is the error envelope and creates nothing.
+    let (bad_request, unprocessable) = (StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY);
+    for (body, status, code, named) in [
+        (
+            json!({"url": "ftp://example.com/x", "eventTypes": ["TaskAssigned"]}),
+            bad_request,
+            "validation_failed",
+            "url",
+        ),
+        (json!({"url": PUBLIC_HOOK, "eventTypes": ["TaskExploded"]}), bad_request, "invalid_body", "TaskExploded"),
+        (json!({"url": PUBLIC_HOOK, "eventTypes": []}), bad_request, "validation_failed", "eventTypes"),
+        // The Lambda's network is the account's: private addresses are refused.
+        (
+            json!({"url": "http://127.0.0.1:9000/hook", "eventTypes": ["TaskAssigned"]}),
+            unprocessable,
+            "validation_failed",
+            "loopback",
+        ),
+        (
+            json!({"url": "http://169.254.169.254/latest/", "eventTypes": ["TaskAssigned"]}),
+            unprocessable,
+            "validation_failed",
+            "link-local",
+        ),
+    ] {
+        let (got, refused) = ana.call(&app, "POST", "/webhooks", Some(body.clone())).await;
+        assert_eq!((got, &refused["error"]["code"]), (status, &json!(code)), "{body}: {refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains(named), "{body}: {refused}");
+        assert!(refused["error"]["correlationId"].is_string(), "{refused}");
+    }
+    assert_eq!(
+        secret_names(&moto, &prefix).await,
+        std::slice::from_ref(&secret_name),
+        "no secret made for refused input"
+    );
+    assert_eq!(webhooks.list("acme").await.unwrap().len(), 1);
+
+    // Deleted: the item, its deliveries and its secret; a second delete finds nothing.
+    let event = uuid::Uuid::now_v7();
+    let recorded = shared_core::webhooks::NewDelivery {
+        id: shared_core::webhooks::delivery_id(&event, &uuid),
+        tenant: "acme".into(),
+        webhook_id: uuid,
+        event_id: event,
+        event_type: "TaskAssigned".into(),
+        body: "{}".into(),
+    };
+    assert_eq!(webhooks.enqueue(std::slice::from_ref(&recorded)).await.unwrap(), 1);
+    let (status, gone) = ana.call(&app, "DELETE", &format!("/webhooks/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{gone}");
+    assert_eq!(secret_names(&moto, &prefix).await, Vec::<String>::new());
+    assert_eq!(ana.call(&app, "GET", &format!("/webhooks/{id}"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(ana.call(&app, "DELETE", &format!("/webhooks/{id}"), None).await.0, StatusCode::NOT_FOUND);
+    let delivery = moto
+        .dynamodb()
+        .get_item()
+        .table_name(&name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("T#acme#WHDELIVERY#{}", recorded.id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("DELIVERY".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    // Deletes are soft (the functions may not call DeleteItem): marked, out of the indexes,
+    // expiring.
+    assert_eq!(delivery["deleted"].as_bool(), Ok(&true), "its deliveries go with it: {delivery:?}");
+    assert!(["gsi1pk", "gsi2pk"].iter().all(|k| !delivery.contains_key(*k)), "{delivery:?}");
+    assert!(delivery.contains_key("expiresAt"), "{delivery:?}");
+}
+
+#[tokio::test]
+async fn webhook_deliveries_on_the_lambda_are_listed_newest_first_by_page_and_redelivered() {
+    let (moto, name, store) = table().await;
+    let app = cognito_app(&moto, &name, store.clone());
+    let webhooks = webhook_store(&moto, &name, &store);
+    let ana = User { name: "ana", tenant: "acme", group: "admin" };
+    let theirs = User { name: "ana", tenant: "globex", group: "admin" };
+    let (_, made) =
+        ana.call(&app, "POST", "/webhooks", Some(json!({"url": PUBLIC_HOOK, "eventTypes": ["TaskAssigned"]}))).await;
+    let id: uuid::Uuid = made["data"]["id"].as_str().unwrap().parse().unwrap();
+    let (_, none) = ana.call(&app, "GET", &format!("/webhooks/{id}/deliveries"), None).await;
+    assert_eq!((&none["data"], &none["nextCursor"]), (&json!([]), &Value::Null), "{none}");
+
+    // Three events, one after the other; each recorded once however often it comes.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let event = uuid::Uuid::now_v7();
+        let d = shared_core::webhooks::NewDelivery {
+            id: shared_core::webhooks::delivery_id(&event, &id),
+            tenant: "acme".into(),
+            webhook_id: id,
+            event_id: event,
+            event_type: "TaskAssigned".into(),
+            body: json!({"eventId": event}).to_string(),
+        };
+        assert_eq!(webhooks.enqueue(&[d.clone(), d.clone()]).await.unwrap(), 1);
+        assert_eq!(webhooks.enqueue(std::slice::from_ref(&d)).await.unwrap(), 0);
+        ids.push(d.id.to_string());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ids.reverse();
+
+    let path = format!("/webhooks/{id}/deliveries?limit=2");
+    let (status, first) = ana.call(&app, "GET", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let page_ids = |page: &Value| {
+        page["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(page_ids(&first), ids[..2]);
+    assert_eq!((&first["data"][0]["status"], &first["data"][0]["attempts"]), (&json!("pending"), &json!(0)));
+    let cursor = first["nextCursor"].as_str().unwrap();
+    assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
+    let (status, second) = ana.call(&app, "GET", &format!("{path}&cursor={cursor}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!((page_ids(&second), &second["nextCursor"]), (ids[2..].to_vec(), &Value::Null));
+    let (status, bad) = ana.call(&app, "GET", &format!("{path}&cursor=nope"), None).await;
+    assert_eq!(
+        (status, &bad["error"]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("validation_failed")),
+        "{bad}"
+    );
+
+    // The dispatcher's view: all three due, taken once (a second look finds them leased).
+    let due = webhooks.due(Timestamp::now(), 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    assert!(
+        due.iter().all(|d| d.tenant == "acme" && d.webhook_id == id && d.url == PUBLIC_HOOK && d.secrets.len() == 1)
+    );
+    assert_eq!(webhooks.due(Timestamp::now(), 10).await.unwrap().len(), 0, "leased");
+    let dead = shared_core::webhooks::Settled {
+        id: due[0].id,
+        tenant: "acme".into(),
+        webhook_id: id,
+        status: shared_core::webhooks::DeliveryStatus::Dead,
+        attempts: 1,
+        attempted_at: Timestamp::now(),
+        next_attempt_at: None,
+        status_code: Some(410),
+        error: Some("the receiver answered HTTP 410".into()),
+        latency_ms: 7,
+    };
+    webhooks.settle(std::slice::from_ref(&dead)).await.unwrap();
+    let (_, listed) = ana.call(&app, "GET", &format!("/webhooks/{id}/deliveries"), None).await;
+    let shown =
+        listed["data"].as_array().unwrap().iter().find(|d| d["id"] == json!(dead.id.to_string())).unwrap().clone();
+    assert_eq!(
+        (&shown["status"], &shown["attempts"], &shown["lastStatusCode"], &shown["lastLatencyMs"]),
+        (&json!("dead"), &json!(1), &json!(410), &json!(7)),
+        "{shown}"
+    );
+    assert!(webhooks.get("acme", id).await.unwrap().unwrap().failing_since.is_some(), "the streak started");
+
+    // Redelivered: pending again, attempts from zero, due at once; not by another tenant.
+    let redeliver = format!("/webhooks/{id}/deliveries/{}/redeliver", dead.id);
+    let (status, missing) = theirs.call(&app, "POST", &redeliver, None).await;
+    assert_eq!((status, &missing["error"]["code"]), (StatusCode::NOT_FOUND, &json!("not_found")));
+    let (status, again) = ana.call(&app, "POST", &redeliver, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!((&again["data"]["status"], &again["data"]["attempts"]), (&json!("pending"), &json!(0)), "{again}");
+    let due = webhooks.due(Timestamp::now(), 10).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [dead.id]);
+    let unknown = format!("/webhooks/{id}/deliveries/{}/redeliver", uuid::Uuid::now_v7());
+    assert_eq!(ana.call(&app, "POST", &unknown, None).await.0, StatusCode::NOT_FOUND);
+}
+
+/// The two writes of a subscription (its secret, its item) never leave half of one behind:
+/// a create whose item cannot be written takes its secret back, and a delete that removed
+/// the item but not the secret is finished by its retry.
+#[tokio::test]
+async fn a_webhook_is_never_half_written_across_the_table_and_secrets_manager() {
+    let (moto, name, store) = table().await;
+    let prefix = secret_prefix(&name);
+    let spec = shared_core::webhooks::SubscriptionSpec {
+        url: PUBLIC_HOOK.into(),
+        event_types: vec!["TaskAssigned".into()],
+        active: true,
+    };
+
+    // The item's write fails (no such table): the error comes back, and no secret stays.
+    let missing = DynamoStore::from_client(moto.dynamodb(), format!("{name}-missing"));
+    let broken = DynamoWebhooks::new(&missing, WebhookSecrets::new(moto.secretsmanager(), prefix.clone()));
+    let failed = broken.create("acme", &spec).await.unwrap_err();
+    assert!(matches!(failed, shared_core::ports::StoreError::Unavailable(_)), "{failed:?}");
+    assert_eq!(secret_names(&moto, &prefix).await, Vec::<String>::new());
+
+    // A delete cut short after the item went: the retry deletes the secret and answers 204.
+    let webhooks = webhook_store(&moto, &name, &store);
+    let made = webhooks.create("acme", &spec).await.unwrap();
+    moto.dynamodb()
+        .update_item()
+        .table_name(&name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("T#acme#WEBHOOK".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(made.id.to_string()))
+        .update_expression("SET deleted = :yes")
+        .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret_names(&moto, &prefix).await.len(), 1);
+    let app = lambda_app(&moto, &name, store.clone(), "acme", Role::Admin);
+    let request =
+        Request::builder().method("DELETE").uri(format!("/webhooks/{}", made.id)).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, request).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(secret_names(&moto, &prefix).await, Vec::<String>::new());
+    let request =
+        Request::builder().method("DELETE").uri(format!("/webhooks/{}", made.id)).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, request).await.0, StatusCode::NOT_FOUND);
 }

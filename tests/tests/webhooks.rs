@@ -291,6 +291,8 @@ async fn an_endpoint_failing_every_attempt_for_three_days_is_turned_off_and_the_
     let at = |ms: i64| events_schema::Timestamp::from_unix_millis(ms).unwrap();
     let attempt = |delivery: &shared_core::webhooks::Delivery, when: i64, error: Option<&str>| Settled {
         id: delivery.id,
+        tenant: "acme".into(),
+        webhook_id: delivery.webhook_id,
         status: if error.is_some() { DeliveryStatus::Pending } else { DeliveryStatus::Delivered },
         attempts: 1,
         attempted_at: at(when),

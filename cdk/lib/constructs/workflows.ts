@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import type { TaskstreamConfig } from '../config';
 import { type Data, KEY_READ_ACTIONS, KEY_WRITE_ACTIONS } from './data';
 import { type Events, WORKFLOW_SOURCE } from './events';
-import { acknowledge } from '../nag';
+import { acknowledge, nagText } from '../nag';
 import type { StateMachineFile } from '../state-machine-files';
 import type { RustFunction } from './rust-function';
 
@@ -171,20 +171,4 @@ export function taskIntegrations(file: StateMachineFile): Set<string> {
   };
   visit(JSON.parse(file.text));
   return found;
-}
-
-/**
- * A resource as cdk-nag names it in a finding: a pseudo parameter as `<AWS::Region>`, any
- * other intrinsic as its JSON.
- */
-function nagText(resolved: unknown): string {
-  if (typeof resolved === 'string') return resolved;
-  const join = (resolved as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
-  if (join === undefined) return JSON.stringify(resolved);
-  const part = (p: unknown): string => {
-    if (typeof p === 'string') return p;
-    const ref = (p as { Ref?: string }).Ref;
-    return ref?.startsWith('AWS::') ? `<${ref}>` : JSON.stringify(p);
-  };
-  return join[1].map(part).join(join[0]);
 }

@@ -1,6 +1,7 @@
 //! The task API: API Gateway (REST, Cognito authorizer) → the core's axum router over
 //! DynamoDB (tasks, the tenants' escalation policies, people and their in-app
-//! notifications), reading search results from OpenSearch and writing CSV exports to S3.
+//! notifications, webhook subscriptions with their secrets in Secrets Manager), reading
+//! search results from OpenSearch and writing CSV exports to S3.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use shared_aws::escalation::DynamoPolicies;
 use shared_aws::export::{ExportConfig, S3Exports};
 use shared_aws::notifications::DynamoNotifications;
 use shared_aws::search::{OpenSearchConfig, OpenSearchIndex};
+use shared_aws::webhooks::DynamoWebhooks;
+use shared_aws::webhooks::secrets::WebhookSecrets;
 
 /// The function may run 10 s (`cdk/lib/handlers.ts`): a slow search answers with our 503
 /// well before that, rather than a gateway timeout without the error shape.
@@ -27,6 +30,7 @@ async fn main() -> Result<(), Error> {
     let store = Arc::new(DynamoStore::from_env(&config)?);
     let policies = Arc::new(DynamoPolicies::new(&config, store.table()));
     let notifications = Arc::new(DynamoNotifications::new(&config, store.table(), store.clone()));
+    let webhooks = Arc::new(DynamoWebhooks::new(&store, WebhookSecrets::from_env(&config)?));
     let search =
         OpenSearchIndex::new(OpenSearchConfig { timeout: SEARCH_TIMEOUT, ..OpenSearchConfig::from_env(&config)? })?;
     let state = AppState {
@@ -39,5 +43,5 @@ async fn main() -> Result<(), Error> {
         // A Lambda response is at most 6 MB: exports go to S3, answered with a link.
         exports: Some(Arc::new(S3Exports::new(&config, ExportConfig::from_env()?))),
     };
-    lambda_http::run(lambda_service(task_api::app(state, policies, notifications))).await
+    lambda_http::run(lambda_service(task_api::app(state, policies, notifications, webhooks))).await
 }

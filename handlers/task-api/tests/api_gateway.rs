@@ -16,13 +16,14 @@ use serde_json::{Value, json};
 use shared_api::AppState;
 use shared_aws::api::lambda_service;
 use shared_aws::auth::{CognitoAuthenticator, TenantKeys};
-use shared_core::ports::{EscalationPolicies, NotificationStore};
+use shared_core::ports::{EscalationPolicies, NotificationStore, WebhookStore};
 use shared_embedded::{Engine, EngineConfig};
 
 struct Api {
     state: AppState,
     policies: Arc<dyn EscalationPolicies>,
     notifications: Arc<dyn NotificationStore>,
+    webhooks: Arc<dyn WebhookStore>,
     _engine: Engine,
     _dir: tempfile::TempDir,
 }
@@ -54,6 +55,7 @@ impl Api {
             state,
             policies: engine.escalation(),
             notifications: engine.notification_store(),
+            webhooks: engine.webhook_store(),
             _engine: engine,
             _dir: dir,
         }
@@ -62,7 +64,12 @@ impl Api {
     /// One invocation, the event given as API Gateway writes it.
     async fn invoke(&self, event: Value) -> Answer {
         let request: LambdaRequest = serde_json::from_value(event).unwrap();
-        let app = task_api::app(self.state.clone(), Arc::clone(&self.policies), Arc::clone(&self.notifications));
+        let app = task_api::app(
+            self.state.clone(),
+            Arc::clone(&self.policies),
+            Arc::clone(&self.notifications),
+            Arc::clone(&self.webhooks),
+        );
         let mut adapter = Adapter::from(lambda_service(app));
         let response = adapter.call(LambdaEvent::new(request, Context::default())).await.unwrap();
         let response = serde_json::to_value(response).unwrap();

@@ -16,3 +16,4 @@ pub mod parking;
 pub mod search;
 pub mod ses;
 pub mod timestream;
+pub mod webhooks;

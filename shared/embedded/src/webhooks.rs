@@ -374,7 +374,7 @@ impl WebhookStore for SqliteWebhookStore {
             .db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT d.id, d.webhook_id, w.url, d.body, d.attempts, w.secret, w.previous_secret, w.previous_until
+                    "SELECT d.id, d.webhook_id, w.url, d.body, d.attempts, w.secret, w.previous_secret, w.previous_until, d.tenant
                      FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
                      WHERE d.status = 'pending' AND d.next_attempt_ms <= ?1 AND w.active = 1
                      ORDER BY d.next_attempt_ms, d.seq LIMIT ?2",
@@ -390,6 +390,7 @@ impl WebhookStore for SqliteWebhookStore {
                     }
                     out.push(DueDelivery {
                         id: uuid(&r.get::<_, String>(0)?)?,
+                        tenant: r.get(8)?,
                         webhook_id: uuid(&r.get::<_, String>(1)?)?,
                         url: r.get(2)?,
                         body: r.get(3)?,

@@ -118,6 +118,10 @@ impl Moto {
         aws_sdk_dynamodbstreams::Client::new(&self.sdk_config())
     }
 
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config())
+    }
+
     /// Path-style addressing: a bucket's own host name (`bucket.127.0.0.1`) does not resolve.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::from_conf(

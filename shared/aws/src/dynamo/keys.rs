@@ -96,6 +96,29 @@ pub(crate) fn notification_claim_pk(tenant: &str, id: &uuid::Uuid) -> String {
     format!("T#{}#NOTIFIED#{}", part(tenant), id.hyphenated())
 }
 
+/// The partition of a tenant's webhook subscriptions (a handful, written by admins).
+pub(crate) fn webhooks_pk(tenant: &str) -> String {
+    format!("T#{}#WEBHOOK", part(tenant))
+}
+
+/// The partition of one webhook delivery (keyed by its own id: deliveries grow with the
+/// tenant's events).
+pub(crate) fn webhook_delivery_pk(tenant: &str, id: &uuid::Uuid) -> String {
+    format!("T#{}#WHDELIVERY#{}", part(tenant), id.hyphenated())
+}
+
+/// The index partition (`gsi2`) listing one subscription's deliveries.
+pub(crate) fn webhook_deliveries_pk(tenant: &str, webhook_id: &uuid::Uuid) -> String {
+    format!("T#{}#WEBHOOK#{}#DELIVERIES", part(tenant), webhook_id.hyphenated())
+}
+
+/// The index partitions (`gsi1`) of pending webhook deliveries, by when they are due: the
+/// dispatcher's queue, over every tenant (it sends for all of them), so the one partition
+/// family not under a tenant. `WEBHOOK#…` cannot be a tenant's (those start `T#`).
+pub(crate) fn webhook_due_pk(shard: u32) -> String {
+    format!("WEBHOOK#DUE#{shard}")
+}
+
 pub(crate) fn comments_pk(tenant: &str, task_id: &str) -> String {
     format!("T#{}#TASK#{}#COMMENT", part(tenant), part(task_id))
 }

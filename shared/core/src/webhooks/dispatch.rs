@@ -82,7 +82,18 @@ pub fn settle(
         (DeliveryStatus::Dead, Some(e)) if retry => Some(format!("{e} (gave up after {attempts} attempts)")),
         (_, e) => e,
     };
-    Settled { id: due.id, status, attempts, attempted_at, next_attempt_at, status_code, error, latency_ms }
+    Settled {
+        id: due.id,
+        tenant: due.tenant.clone(),
+        webhook_id: due.webhook_id,
+        status,
+        attempts,
+        attempted_at,
+        next_attempt_at,
+        status_code,
+        error,
+        latency_ms,
+    }
 }
 
 /// Sends due deliveries until told to stop.
@@ -147,6 +158,7 @@ mod tests {
     fn due(attempts: u32) -> DueDelivery {
         DueDelivery {
             id: Uuid::from_u128(7),
+            tenant: "acme".into(),
             webhook_id: Uuid::from_u128(8),
             url: "http://localhost/".into(),
             body: r#"{"eventId":"x"}"#.into(),

@@ -238,6 +238,7 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub id: Uuid,
+    pub tenant: String,
     pub webhook_id: Uuid,
     pub url: String,
     pub body: String,
@@ -251,6 +252,9 @@ pub struct DueDelivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub id: Uuid,
+    /// The delivery's tenant and subscription: where a store keyed by tenant finds it.
+    pub tenant: String,
+    pub webhook_id: Uuid,
     pub status: DeliveryStatus,
     /// Attempts made, this one included.
     pub attempts: u32,
