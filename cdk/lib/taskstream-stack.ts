@@ -155,12 +155,17 @@ export class TaskstreamStack extends Stack {
           environment: {
             ...tableEnv,
             SENDER_EMAIL: config.senderEmail,
+            ...this.webhookSecrets.environment(),
           },
-          // The table holds the recipients' preferences and the sent-notification markers that
-          // make a notification go out once per (event, recipient).
+          // The table holds the recipients' preferences, the sent-notification markers that
+          // make a notification go out once per (event, recipient), and webhook subscriptions
+          // and deliveries; each delivery is signed with its subscription's secrets, and
+          // retries go out on a tick every minute.
           grant: (fn) => {
             this.data.grantReadWrite(fn.function);
             notifications.grantNotify(fn);
+            this.webhookSecrets.grantRead(fn);
+            notifications.tickEveryMinute(fn);
           },
         };
       },

@@ -146,6 +146,22 @@ describe('search, metrics, notifications', () => {
     assert.equal(env?.SENDER_EMAIL, 'tasks@example.com');
   });
 
+  it('invokes the notifier every minute, the clock of webhook retries, and lets it read the secrets', () => {
+    const notifier = logicalIds(s, 'AWS::Lambda::Function').find(
+      (id) => s.resources[id]?.Properties?.FunctionName === 'dev-taskstream-notifier',
+    );
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter(
+      (r) => r.Properties.ScheduleExpression !== undefined,
+    );
+    assert.equal(rules.length, 1, JSON.stringify(rules));
+    assert.equal(rules[0]?.Properties.ScheduleExpression, 'rate(1 minute)');
+    assert.deepEqual(rules[0]?.Properties.Targets.map((t: { Arn: unknown }) => t.Arn), [
+      { 'Fn::GetAtt': [notifier, 'Arn'] },
+    ]);
+    const env = fnNamed('notifier')?.Properties?.Environment?.Variables;
+    assert.equal(env?.WEBHOOK_SECRET_PREFIX, 'dev/taskstream/webhooks/');
+  });
+
   it("lets the API manage the stage's webhook secrets, named at run time under its prefix", () => {
     // One secret per subscription, made by the API: none is a stack resource.
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);

@@ -3,7 +3,8 @@
 //! the raw MIME message (read back from the emulator's record of sent mail, `/moto-api/data.json`,
 //! by Python's own MIME parser), Slack as a Block Kit message to a receiver in the test.
 //! Once each: the same batch again (after, or at the same time) sends nothing, a muted
-//! person gets nothing, a replay sends nothing.
+//! person gets nothing, a replay sends nothing. Webhooks: a delivery recorded once per batch
+//! however often it comes, sent after the batch and retried on the schedule's tick, signed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -288,4 +289,115 @@ async fn an_sqs_batch_sends_one_block_kit_message_to_slack_however_often_it_come
         listed.iter().map(|n| (n.channel, n.status.as_str(), n.attempts)).collect();
     got.sort();
     assert_eq!(got, [(Channel::Slack, "delivered", 1), (Channel::InApp, "delivered", 0)]);
+}
+
+/// What a webhook receiver got: each request's headers of interest and its body, and the
+/// status it answered with.
+type Hooked = Arc<Mutex<Vec<(axum::http::HeaderMap, String, u16)>>>;
+
+/// A receiver that answers 500 to its first request and 204 to every later one.
+async fn flaky_receiver() -> (String, Hooked) {
+    use axum::http::{HeaderMap, StatusCode};
+    let received: Hooked = Arc::default();
+    let kept = Arc::clone(&received);
+    let app = axum::Router::new().fallback(axum::routing::post(move |headers: HeaderMap, body: String| {
+        let kept = Arc::clone(&kept);
+        async move {
+            let mut kept = kept.lock().await;
+            let status = if kept.is_empty() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT };
+            kept.push((headers, body, status.as_u16()));
+            status
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivery_is_recorded_once_per_batch_and_retried_on_the_clock_until_delivered_signed() {
+    use shared_aws::notifier_lambda::handle;
+    use shared_aws::webhooks::DynamoWebhooks;
+    use shared_aws::webhooks::secrets::WebhookSecrets;
+    use shared_core::ports::{DeliveryQuery, WebhookStore};
+    use shared_core::webhooks::SubscriptionSpec;
+    use shared_core::webhooks::dispatch::Dispatcher;
+    use shared_core::webhooks::retry::RetrySchedule;
+    use shared_core::webhooks::signing::verify;
+
+    let moto = Moto::shared();
+    let config = moto.sdk_config();
+    let table = unique_name("notify-hooks");
+    create_table(&moto.dynamodb(), &table).await;
+    let (receiver, received) = flaky_receiver().await;
+
+    let store = Arc::new(DynamoStore::from_client(moto.dynamodb(), &table));
+    let notifications = Arc::new(DynamoNotifications::from_client(moto.dynamodb(), &table, store.clone()));
+    let secrets = WebhookSecrets::new(aws_sdk_secretsmanager::Client::new(&config), format!("{table}/webhooks/"));
+    let webhooks = Arc::new(DynamoWebhooks::new(&store, secrets));
+    let spec =
+        SubscriptionSpec { url: format!("{receiver}/hooks"), event_types: vec!["TaskAssigned".into()], active: true };
+    let subscription = webhooks.create(TENANT, &spec).await.unwrap();
+
+    // The consumer and dispatcher as `handlers/notifier` builds them, except that the sender
+    // may reach the receiver on loopback (the Lambda's refuses) and the retry comes after a
+    // second rather than five.
+    let sender = Arc::new(HttpSender::new(ATTEMPT_TIMEOUT, true).unwrap());
+    let notifier = Notifier::new(notifications.clone()).with_webhooks(webhooks.clone());
+    let schedule = RetrySchedule::new(vec![std::time::Duration::from_secs(1)]);
+    let dispatcher = Dispatcher::new(webhooks.clone(), sender, schedule).with_batch(32);
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let q = queue(&sqs, &unique_name("notifier-hooks"), 30).await;
+    let message = assignment("sam");
+    sqs.send_message().queue_url(&q.url).message_body(&message).send().await.unwrap();
+    let batch = serde_json::to_value(sqs_event(&receive(&sqs, &q.url, 1).await)).unwrap();
+
+    // The same batch twice: one delivery recorded, attempted once right after the batch (500).
+    for _ in 0..2 {
+        let answer = handle(&notifier, &dispatcher, None, batch.clone()).await.unwrap();
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    }
+    let query = DeliveryQuery { limit: 10, cursor: None };
+    let listed = webhooks.deliveries(TENANT, subscription.id, &query).await.unwrap().unwrap().items;
+    assert_eq!(listed.len(), 1, "one delivery for the event: {listed:?}");
+    assert_eq!((listed[0].status.as_str(), listed[0].attempts, listed[0].last_status_code), ("pending", 1, Some(500)));
+    assert_eq!(received.lock().await.len(), 1);
+
+    // The clock: a tick before the retry is due sends nothing; one after it, the retry.
+    let tick = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    handle(&notifier, &dispatcher, None, tick.clone()).await.unwrap();
+    assert_eq!(received.lock().await.len(), 1, "not due yet");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    handle(&notifier, &dispatcher, None, tick.clone()).await.unwrap();
+    handle(&notifier, &dispatcher, None, tick).await.unwrap();
+
+    let got = received.lock().await.clone();
+    assert_eq!(
+        got.iter().map(|(_, _, status)| *status).collect::<Vec<_>>(),
+        [500, 204],
+        "one success, after one failure"
+    );
+    let listed = webhooks.deliveries(TENANT, subscription.id, &query).await.unwrap().unwrap().items;
+    assert_eq!(
+        (listed[0].status.as_str(), listed[0].attempts, listed[0].last_status_code),
+        ("delivered", 2, Some(204))
+    );
+
+    // Signed per Standard Webhooks with the subscription's secret, the same id both times, and
+    // the body the event's envelope as the bus carried it.
+    let header = |headers: &axum::http::HeaderMap, name: &str| headers[name].to_str().unwrap().to_owned();
+    let (headers, body, _) = &got[1];
+    let id = header(headers, "webhook-id");
+    assert_eq!(id, listed[0].id.to_string());
+    assert_eq!(header(&got[0].0, "webhook-id"), id);
+    let (timestamp, signature) = (header(headers, "webhook-timestamp"), header(headers, "webhook-signature"));
+    let now = Timestamp::now().unix_millis() / 1000;
+    assert_eq!(verify(&subscription.secret, &id, &timestamp, &signature, body.as_bytes(), now), Ok(()));
+    assert!(verify(&subscription.secret, &id, &timestamp, &signature, format!("{body} ").as_bytes(), now).is_err());
+    let sent: Value = serde_json::from_str(body).unwrap();
+    let on_the_bus: Value = serde_json::from_str(&message).unwrap();
+    assert_eq!(sent, on_the_bus["detail"], "the envelope as the bus carries it");
+    assert_eq!(sent["eventType"], "TaskAssigned");
 }

@@ -11,6 +11,7 @@ pub mod http_sender;
 pub mod ingest;
 pub mod lambda;
 pub mod notifications;
+pub mod notifier_lambda;
 pub mod operate;
 pub mod parking;
 pub mod search;
