@@ -126,27 +126,25 @@ fn derive_batch(conn: &Connection, after: Option<i64>, limit: usize) -> Result<O
         Some(after) => after,
         None => cursor(conn)?,
     };
-    let rows: Vec<(i64, Result<ChangeRecord, String>)> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old_image, new_image
-             FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let mapped = stmt.query_map(params![cursor, i64::try_from(limit).unwrap_or(256)], |r| {
-            Ok((r.get::<_, i64>(0)?, RawRecord::from_row(r)?))
-        })?;
-        mapped.map(|row| row.map(|(seq, raw)| (seq, raw.decode()))).collect::<Result<_, _>>()?
-    };
-    let Some(&(last, _)) = rows.last() else { return Ok(None) };
+    // Each record is derived as it is read: only its encoded events are kept, never a
+    // batch's worth of decoded records (a batch of those is large enough that growing it
+    // went to fresh pages from the kernel every time).
     let mut consumers: Vec<&'static str> = Vec::new();
-    let records = rows
-        .into_iter()
-        .map(|(seq, record)| {
-            let encoded = record
-                .and_then(|r| derive(r).map_err(|e| e.to_string()))
-                .and_then(|events| crate::bus::encode(&events, &mut consumers));
-            (seq, encoded)
-        })
-        .collect();
+    let mut records = Vec::with_capacity(limit.min(4096));
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, tenant, aggregate_type, aggregate_id, aggregate_version, at, correlation_id, actor, old_image, new_image
+         FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![cursor, i64::try_from(limit).unwrap_or(256)])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let encoded = RawRecord::from_row(row)?
+            .decode()
+            .and_then(|r| derive(r).map_err(|e| e.to_string()))
+            .and_then(|events| crate::bus::encode(&events, &mut consumers));
+        records.push((seq, encoded));
+    }
+    let Some(&(last, _)) = records.last() else { return Ok(None) };
     Ok(Some(Derived { cursor, last, records, consumers }))
 }
 
