@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use events_schema::catalog::{self, CatalogEntry};
 use events_schema::commands::{Command, CommandData, CommandEnvelope};
-use events_schema::{DomainEvent, Envelope, EventData, routing};
+use events_schema::{BridgeEvent, DomainEvent, Envelope, EventData, routing};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -173,6 +173,45 @@ fn latest_goldens_round_trip_byte_for_byte() {
         let text = serde_json::to_string(&event.wire()).unwrap();
         assert_eq!(serde_json::from_str::<Envelope>(&text).unwrap(), envelope, "{}", entry.file_stem());
     }
+}
+
+#[test]
+fn bus_text_written_directly_is_the_wrapped_envelope_and_reads_back_both_ways() {
+    for entry in catalog::entries() {
+        if EventData::latest_version(entry.event_type) != Some(entry.version) {
+            continue;
+        }
+        let envelope = golden(&entry);
+        let event = DomainEvent::from_envelope(envelope.clone()).unwrap();
+        let text = BridgeEvent::encode(&event).unwrap();
+        let wrapped = serde_json::to_value(BridgeEvent::wrap(&envelope).unwrap()).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), wrapped, "{}", entry.file_stem());
+        let (read, replay) = BridgeEvent::read_envelope(&text).unwrap();
+        assert_eq!((read, replay), (envelope.clone(), None), "{}", entry.file_stem());
+        let long_way: BridgeEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(long_way.envelope().unwrap(), envelope, "{}", entry.file_stem());
+    }
+}
+
+#[test]
+fn bus_text_the_short_read_refuses_is_left_to_the_long_one() {
+    let entry = catalog::entries().into_iter().next().unwrap();
+    let event = DomainEvent::from_envelope(golden(&entry)).unwrap();
+    let mut bus: serde_json::Value = serde_json::from_str(&BridgeEvent::encode(&event).unwrap()).unwrap();
+    bus["replay-name"] = "nightly".into();
+    let (_, replay) = BridgeEvent::read_envelope(&bus.to_string()).unwrap();
+    assert_eq!(replay.as_deref(), Some("nightly"));
+    // A detail-type that names another event, a missing source, a detail that is no envelope.
+    let mut mismatched = bus.clone();
+    mismatched["detail-type"] = "SomethingElse".into();
+    let mut sourceless = bus.clone();
+    sourceless.as_object_mut().unwrap().remove("source");
+    let mut foreign = bus.clone();
+    foreign["detail"] = serde_json::json!({ "hello": "world" });
+    for body in [mismatched, sourceless, foreign] {
+        assert!(BridgeEvent::read_envelope(&body.to_string()).is_none(), "{body}");
+    }
+    assert!(BridgeEvent::read_envelope("not json").is_none());
 }
 
 #[test]

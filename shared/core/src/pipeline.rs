@@ -97,6 +97,9 @@ pub enum DecodeError {
 
 /// A message body to the latest version of its event.
 pub fn decode(body: &str) -> Result<(DomainEvent, Delivery), DecodeError> {
+    if let Some((envelope, replay_name)) = BridgeEvent::read_envelope(body) {
+        return Ok((DomainEvent::from_envelope(envelope)?, Delivery { replay_name }));
+    }
     let bus_event: BridgeEvent = serde_json::from_str(body).map_err(DecodeError::NotABusEvent)?;
     let envelope = bus_event.envelope()?;
     let event = DomainEvent::from_envelope(envelope)?;

@@ -25,20 +25,18 @@ pub(crate) struct ArchiveRow {
 pub(crate) fn encode(events: &[DomainEvent], touched: &mut Vec<&'static str>) -> Result<Vec<ArchiveRow>, String> {
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
-        let envelope = event.to_envelope().map_err(|e| e.to_string())?;
-        let body = BridgeEvent::wrap(&envelope)
-            .map_err(|e| e.to_string())
-            .and_then(|bridge| serde_json::to_string(&bridge).map_err(|e| e.to_string()))?;
-        for consumer in routing::consumers_of(&envelope.event_type) {
+        let body = BridgeEvent::encode(event).map_err(|e| e.to_string())?;
+        let event_type = event.event_type();
+        for consumer in routing::consumers_of(event_type) {
             if !touched.contains(&consumer) {
                 touched.push(consumer);
             }
         }
         rows.push(ArchiveRow {
-            event_id: envelope.event_id.to_string(),
-            detail_type: envelope.event_type,
-            tenant: envelope.tenant,
-            occurred_at: envelope.occurred_at.to_string(),
+            event_id: event.meta.event_id.to_string(),
+            detail_type: event_type.to_owned(),
+            tenant: event.meta.tenant.clone(),
+            occurred_at: event.meta.occurred_at.to_string(),
             body,
         });
     }
