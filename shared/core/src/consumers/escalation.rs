@@ -9,15 +9,17 @@
 //! ([`SprintClosure`]): both are follow-ups the backbone makes on its own after a change,
 //! writing back through the store, and one queue and one Lambda serve both.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use events_schema::events::TaskSnapshot;
 use events_schema::{AggregateType, DomainEvent, EventData, Timestamp};
+use tracing::Instrument;
 
 use super::sprint_closure::SprintClosure;
-use crate::escalation::plan;
-use crate::pipeline::{ApplyError, Consumer, Delivery};
+use crate::escalation::{Policy, plan};
+use crate::pipeline::{ApplyError, Consumer, Decoded, Delivery};
 use crate::ports::{EscalationPolicies, EscalationSchedule};
 
 pub struct EscalationPlanner {
@@ -46,6 +48,31 @@ impl EscalationPlanner {
     }
 }
 
+/// Tenants' policies, as a batch looked them up.
+type Policies<'a> = HashMap<&'a str, Policy>;
+
+impl EscalationPlanner {
+    /// The policy of each tenant whose live task events the batch carries, looked up once
+    /// for the batch rather than once per event. A lookup that fails is left out: each of
+    /// its events then looks up for itself and fails, or not, on its own.
+    async fn batch_policies<'a>(&self, events: &'a [Decoded]) -> Policies<'a> {
+        let mut known = Policies::new();
+        for d in events {
+            let meta = &d.event.meta;
+            if meta.aggregate_type != AggregateType::Task
+                || d.delivery.replay_name.is_some()
+                || known.contains_key(meta.tenant.as_str())
+            {
+                continue;
+            }
+            if let Ok(policy) = self.policies.policy(&meta.tenant).await {
+                known.insert(meta.tenant.as_str(), policy.unwrap_or_default());
+            }
+        }
+        known
+    }
+}
+
 /// The task an event leaves behind; `None` for a deletion (and for non-task events).
 fn task_of(data: &EventData) -> Option<&TaskSnapshot> {
     match data {
@@ -66,6 +93,25 @@ impl Consumer for EscalationPlanner {
     }
 
     async fn apply(&self, event: &DomainEvent, delivery: &Delivery) -> Result<(), ApplyError> {
+        self.apply_with(event, delivery, &Policies::new()).await
+    }
+
+    async fn apply_batch(&self, events: &[Decoded]) -> Vec<Result<(), ApplyError>> {
+        let known = self.batch_policies(events).await;
+        futures_util::future::join_all(
+            events.iter().map(|d| self.apply_with(&d.event, &d.delivery, &known).instrument(d.span(self.name()))),
+        )
+        .await
+    }
+}
+
+impl EscalationPlanner {
+    async fn apply_with(
+        &self,
+        event: &DomainEvent,
+        delivery: &Delivery,
+        known: &Policies<'_>,
+    ) -> Result<(), ApplyError> {
         let meta = &event.meta;
         if let EventData::SprintClosed(_) = &event.data {
             return match &self.sprints {
@@ -95,8 +141,15 @@ impl Consumer for EscalationPlanner {
                 task.id
             )));
         }
-        let policy = self.policies.policy(tenant).await?.unwrap_or_default();
-        match plan(task, &policy, (self.clock)()) {
+        let looked_up;
+        let policy = match known.get(tenant.as_str()) {
+            Some(policy) => policy,
+            None => {
+                looked_up = self.policies.policy(tenant).await?.unwrap_or_default();
+                &looked_up
+            }
+        };
+        match plan(task, policy, (self.clock)()) {
             Some(plan) => {
                 let placed = self.schedule.schedule(tenant, &plan).await?;
                 tracing::debug!(task_id = %task.id, plan = %plan.version, steps = plan.steps.len(), placed, "escalation planned");
@@ -124,11 +177,17 @@ mod tests {
     struct Recorded {
         scheduled: Mutex<Vec<(String, String, u64)>>,
         cancelled: Mutex<Vec<(String, u64)>>,
+        /// Every policy lookup, by tenant; the tenant "down" has a store that fails.
+        lookups: Mutex<Vec<String>>,
     }
 
     #[async_trait]
     impl EscalationPolicies for Recorded {
-        async fn policy(&self, _: &str) -> Result<Option<Policy>, StoreError> {
+        async fn policy(&self, tenant: &str) -> Result<Option<Policy>, StoreError> {
+            self.lookups.lock().unwrap().push(tenant.to_owned());
+            if tenant == "down" {
+                return Err(StoreError::Unavailable("the policy table is gone".into()));
+            }
             Ok(None)
         }
         async fn put_policy(&self, _: &str, p: &Policy, _: u64) -> Result<Policy, StoreError> {
@@ -177,8 +236,12 @@ mod tests {
     }
 
     fn event(version: u64, data: EventData) -> DomainEvent {
+        event_in("acme", version, data)
+    }
+
+    fn event_in(tenant: &str, version: u64, data: EventData) -> DomainEvent {
         let ctx = ChangeContext {
-            tenant: "acme".into(),
+            tenant: tenant.into(),
             aggregate_type: AggregateType::Task,
             aggregate_id: "t1".into(),
             aggregate_version: version,
@@ -226,5 +289,30 @@ mod tests {
         planner(&r).apply(&deleted, &Delivery::default()).await.unwrap();
         assert_eq!(*r.cancelled.lock().unwrap(), [("t1".to_owned(), 4), ("t1".to_owned(), 6)]);
         assert!(r.scheduled.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_looks_each_tenants_policy_up_once_and_a_failed_lookup_fails_only_its_tenants_events() {
+        let r = Arc::new(Recorded::default());
+        let created = |tenant: &str, version| Decoded {
+            message_id: format!("{tenant}-{version}"),
+            event: event_in(
+                tenant,
+                version,
+                EventData::TaskCreated(TaskCreated { task: task(TaskStatus::Todo, version) }),
+            ),
+            delivery: Delivery::default(),
+        };
+        let batch =
+            [created("acme", 1), created("globex", 1), created("acme", 2), created("down", 1), created("globex", 2)];
+        let outcomes = planner(&r).apply_batch(&batch).await;
+        let failed: Vec<bool> = outcomes.iter().map(Result::is_err).collect();
+        assert_eq!(failed, [false, false, false, true, false]);
+        assert!(matches!(&outcomes[3], Err(ApplyError::Store(StoreError::Unavailable(_)))));
+        assert_eq!(r.scheduled.lock().unwrap().len(), 4, "every other tenant's task is planned");
+        let mut lookups = r.lookups.lock().unwrap().clone();
+        lookups.sort();
+        // Once each for the batch; the failed tenant once more, by its own event.
+        assert_eq!(lookups, ["acme", "down", "down", "globex"]);
     }
 }

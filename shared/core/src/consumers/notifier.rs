@@ -14,16 +14,22 @@
 //!
 //! [`RENOTIFY_PREFIX`]: crate::notify::RENOTIFY_PREFIX
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use events_schema::DomainEvent;
+use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::notify::inline::InlineDelivery;
 use crate::notify::{Person, plan, renotify_round, wanted};
-use crate::pipeline::{ApplyError, Consumer, Delivery};
+use crate::pipeline::{ApplyError, Consumer, Decoded, Delivery};
 use crate::ports::{NotificationStore, WebhookStore};
 use crate::webhooks::{NewDelivery, delivery_id};
+
+/// Webhook subscribers by (tenant, event type), as a batch looked them up.
+type Subscribers<'a> = HashMap<(&'a str, &'static str), Vec<Uuid>>;
 
 pub struct Notifier {
     store: Arc<dyn NotificationStore>,
@@ -49,10 +55,69 @@ impl Notifier {
         self
     }
 
-    async fn record_webhooks(&self, event: &DomainEvent) -> Result<(), ApplyError> {
+    /// The subscribers of each (tenant, event type) a batch's live events carry, looked up
+    /// once for the batch rather than once per event. A lookup that fails is left out: each
+    /// of its events then looks up for itself and fails, or not, on its own.
+    async fn batch_subscribers<'a>(&self, events: &'a [Decoded]) -> Subscribers<'a> {
+        let mut known = Subscribers::new();
+        let Some(webhooks) = &self.webhooks else { return known };
+        for d in events.iter().filter(|d| d.delivery.replay_name.is_none()) {
+            let key = (d.event.meta.tenant.as_str(), d.event.event_type());
+            if !known.contains_key(&key)
+                && let Ok(ids) = webhooks.subscribers(key.0, key.1).await
+            {
+                known.insert(key, ids);
+            }
+        }
+        known
+    }
+
+    async fn apply_with(
+        &self,
+        event: &DomainEvent,
+        delivery: &Delivery,
+        known: &Subscribers<'_>,
+    ) -> Result<(), ApplyError> {
+        let Ok(round) = renotify_round(delivery.replay_name.as_deref()) else {
+            tracing::debug!(event_id = %event.meta.event_id, "replayed event: no notifications");
+            return Ok(());
+        };
+        if delivery.replay_name.is_none() {
+            self.record_webhooks(event, known).await?;
+        }
+        let wanted = wanted(event);
+        if wanted.names.is_empty() && wanted.sprint.is_none() {
+            return Ok(());
+        }
+        let tenant = &event.meta.tenant;
+        let sprint_people = match wanted.sprint {
+            Some(id) => self.store.sprint_people(tenant, id).await?,
+            None => Vec::new(),
+        };
+        let mut names: Vec<&str> = wanted.names.clone();
+        names.extend(sprint_people.iter().map(String::as_str));
+        names.sort_unstable();
+        names.dedup();
+        let people: Vec<Person> = self.store.people(tenant, &names).await?;
+        let planned = plan(event, round, |name| people.iter().find(|p| p.name == name), &sprint_people);
+        if planned.is_empty() {
+            return Ok(());
+        }
+        let new = self.store.record(&planned).await?;
+        tracing::debug!(event_id = %event.meta.event_id, planned = planned.len(), new, "notifications recorded");
+        if let Some(inline) = &self.inline {
+            inline.deliver(&planned, &people).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_webhooks(&self, event: &DomainEvent, known: &Subscribers<'_>) -> Result<(), ApplyError> {
         let Some(webhooks) = &self.webhooks else { return Ok(()) };
         let tenant = &event.meta.tenant;
-        let subscribers = webhooks.subscribers(tenant, event.event_type()).await?;
+        let subscribers = match known.get(&(tenant.as_str(), event.event_type())) {
+            Some(ids) => ids.clone(),
+            None => webhooks.subscribers(tenant, event.event_type()).await?,
+        };
         if subscribers.is_empty() {
             return Ok(());
         }
@@ -82,36 +147,14 @@ impl Consumer for Notifier {
     }
 
     async fn apply(&self, event: &DomainEvent, delivery: &Delivery) -> Result<(), ApplyError> {
-        let Ok(round) = renotify_round(delivery.replay_name.as_deref()) else {
-            tracing::debug!(event_id = %event.meta.event_id, "replayed event: no notifications");
-            return Ok(());
-        };
-        if delivery.replay_name.is_none() {
-            self.record_webhooks(event).await?;
-        }
-        let wanted = wanted(event);
-        if wanted.names.is_empty() && wanted.sprint.is_none() {
-            return Ok(());
-        }
-        let tenant = &event.meta.tenant;
-        let sprint_people = match wanted.sprint {
-            Some(id) => self.store.sprint_people(tenant, id).await?,
-            None => Vec::new(),
-        };
-        let mut names: Vec<&str> = wanted.names.clone();
-        names.extend(sprint_people.iter().map(String::as_str));
-        names.sort_unstable();
-        names.dedup();
-        let people: Vec<Person> = self.store.people(tenant, &names).await?;
-        let planned = plan(event, round, |name| people.iter().find(|p| p.name == name), &sprint_people);
-        if planned.is_empty() {
-            return Ok(());
-        }
-        let new = self.store.record(&planned).await?;
-        tracing::debug!(event_id = %event.meta.event_id, planned = planned.len(), new, "notifications recorded");
-        if let Some(inline) = &self.inline {
-            inline.deliver(&planned, &people).await?;
-        }
-        Ok(())
+        self.apply_with(event, delivery, &Subscribers::new()).await
+    }
+
+    async fn apply_batch(&self, events: &[Decoded]) -> Vec<Result<(), ApplyError>> {
+        let known = self.batch_subscribers(events).await;
+        futures_util::future::join_all(
+            events.iter().map(|d| self.apply_with(&d.event, &d.delivery, &known).instrument(d.span(self.name()))),
+        )
+        .await
     }
 }
