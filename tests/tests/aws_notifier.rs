@@ -401,3 +401,69 @@ async fn a_webhook_delivery_is_recorded_once_per_batch_and_retried_on_the_clock_
     assert_eq!(sent, on_the_bus["detail"], "the envelope as the bus carries it");
     assert_eq!(sent["eventType"], "TaskAssigned");
 }
+
+/// A send worth another attempt lets its claim go at once, for the event's next delivery, by
+/// ending its lease (the functions may not call DeleteItem); a settled one keeps it.
+#[tokio::test]
+async fn a_claim_let_go_for_another_attempt_is_free_at_once_and_a_settled_one_is_kept() {
+    use shared_core::notify::deliver::Attempted;
+    use shared_core::notify::{Notification, Status, notification_id};
+    use shared_core::ports::SendClaims;
+
+    let moto = Moto::shared();
+    let table = unique_name("notify-claims");
+    create_table(&moto.dynamodb(), &table).await;
+    let store = Arc::new(DynamoStore::from_client(moto.dynamodb(), &table));
+    let notifications = DynamoNotifications::from_client(moto.dynamodb(), &table, store);
+    let event_id = uuid::Uuid::now_v7();
+    let n = Notification {
+        id: notification_id(&event_id, "sam", Channel::Slack, None),
+        tenant: TENANT.into(),
+        recipient: "sam".into(),
+        channel: Channel::Slack,
+        kind: Kind::Assigned,
+        event_id,
+        event_type: "TaskAssigned".into(),
+        task_id: Some("t-1".into()),
+        sprint_id: None,
+        actor: "maria".into(),
+        summary: "maria assigned you a task".into(),
+        occurred_at: Timestamp::now(),
+        status: Status::Pending,
+        read_at: None,
+        attempts: 0,
+        last_error: None,
+    };
+    assert_eq!(notifications.record(std::slice::from_ref(&n)).await.unwrap(), 1);
+    let now = Timestamp::now();
+    let lease = Timestamp::from_unix_millis(now.unix_millis() + 60_000).unwrap();
+    assert!(notifications.claim(&n, now, lease).await.unwrap());
+    assert!(!notifications.claim(&n, now, lease).await.unwrap(), "held while its lease runs");
+
+    let outcome = |status| Attempted {
+        id: n.id,
+        status,
+        attempts: 1,
+        attempted_at: Timestamp::now(),
+        next_attempt_at: None,
+        error: Some("the receiver answered HTTP 503".into()),
+    };
+    notifications.settle_claim(&n, &outcome(Status::Pending)).await.unwrap();
+    let claim = moto
+        .dynamodb()
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{TENANT}#NOTIFIED#{}", n.id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CLAIM".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(claim["leaseUntil"].as_n().unwrap(), "0", "let go by ending its lease: {claim:?}");
+    assert!(notifications.claim(&n, Timestamp::now(), lease).await.unwrap(), "free at once, not after the lease");
+
+    notifications.settle_claim(&n, &outcome(Status::Failed)).await.unwrap();
+    let far = Timestamp::from_unix_millis(now.unix_millis() + 3_600_000).unwrap();
+    assert!(!notifications.claim(&n, far, far).await.unwrap(), "a settled claim is kept");
+}

@@ -412,21 +412,26 @@ impl SendClaims for DynamoNotifications {
             None => "SET #status = :status REMOVE #error ADD #attempts :one",
         };
         if outcome.status == Status::Pending {
-            // Worth another attempt: the claim is let go for the event's next delivery.
+            // Worth another attempt: the claim is let go for the event's next delivery, by
+            // ending its lease (a lapsed lease is free to take). Not a DeleteItem: the
+            // functions may not delete items (`cdk/lib/constructs/data.ts`).
             let released = self
                 .client
-                .delete_item()
+                .update_item()
                 .table_name(&self.table)
                 .set_key(Some(Self::claim_key(n)))
+                .update_expression("SET #lease = :lapsed")
                 .condition_expression("#status = :sending")
                 .expression_attribute_names("#status", CLAIM_STATUS)
+                .expression_attribute_names("#lease", LEASE_UNTIL)
                 .expression_attribute_values(":sending", s(SENDING))
+                .expression_attribute_values(":lapsed", item::n(0))
                 .send()
                 .await;
             match released {
                 Ok(_) => {}
                 Err(e) if is_condition_failed(&e) => {}
-                Err(e) => return Err(unavailable("DeleteItem", e)),
+                Err(e) => return Err(unavailable("UpdateItem", e)),
             }
         } else {
             let mut claim_values = values.clone();
