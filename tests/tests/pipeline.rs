@@ -345,6 +345,8 @@ async fn archived_tasks(n: usize) -> (Harness, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = fast_config();
     config.queue.max_receives = 1;
+    // The batch boundaries these tests name (256, 256, 188 of 700), whatever the default.
+    config.queue.batch_size = 256;
     let h = Harness::on(Engine::open(dir.path(), config).unwrap(), dir, "default");
     let ctx = shared_core::RequestContext {
         identity: shared_core::Identity {

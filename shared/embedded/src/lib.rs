@@ -76,7 +76,10 @@ impl From<EmbeddedError> for StoreError {
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub queue: QueueConfig,
-    /// How many change records the router takes per transaction.
+    /// How many change records the router takes per transaction. Larger than a consumer's
+    /// batch: the router's write shares each group commit with the consumers', and a router
+    /// that archives no more per commit than a consumer applies holds every stage of a
+    /// backlog's drain to its pace (`BENCHMARKS.md`, "The pipeline").
     pub router_batch: usize,
     /// How often idle loops look for work they were not woken for.
     pub idle_poll: Duration,
@@ -88,7 +91,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             queue: QueueConfig::default(),
-            router_batch: 256,
+            router_batch: 2048,
             idle_poll: Duration::from_millis(500),
             durability: Durability::Full,
         }
