@@ -23,13 +23,20 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::notify::inline::InlineDelivery;
-use crate::notify::{Person, plan, renotify_round, wanted};
+use crate::notify::{Notification, Person, plan, renotify_round, wanted};
 use crate::pipeline::{ApplyError, Consumer, Decoded, Delivery};
 use crate::ports::{NotificationStore, WebhookStore};
 use crate::webhooks::{NewDelivery, delivery_id};
 
 /// Webhook subscribers by (tenant, event type), as a batch looked them up.
 type Subscribers<'a> = HashMap<(&'a str, &'static str), Vec<Uuid>>;
+
+/// An event's notifications, and the entries of the people they were planned from (their
+/// addresses, for the senders).
+struct Planned {
+    notifications: Vec<Notification>,
+    people: Vec<Person>,
+}
 
 pub struct Notifier {
     store: Arc<dyn NotificationStore>,
@@ -72,22 +79,24 @@ impl Notifier {
         known
     }
 
-    async fn apply_with(
+    /// What an event asks for: its webhook deliveries are recorded here, its notifications
+    /// planned (with the people they were planned from) for the caller to record and send.
+    async fn plan_with(
         &self,
         event: &DomainEvent,
         delivery: &Delivery,
         known: &Subscribers<'_>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Option<Planned>, ApplyError> {
         let Ok(round) = renotify_round(delivery.replay_name.as_deref()) else {
             tracing::debug!(event_id = %event.meta.event_id, "replayed event: no notifications");
-            return Ok(());
+            return Ok(None);
         };
         if delivery.replay_name.is_none() {
             self.record_webhooks(event, known).await?;
         }
         let wanted = wanted(event);
         if wanted.names.is_empty() && wanted.sprint.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let tenant = &event.meta.tenant;
         let sprint_people = match wanted.sprint {
@@ -99,16 +108,21 @@ impl Notifier {
         names.sort_unstable();
         names.dedup();
         let people: Vec<Person> = self.store.people(tenant, &names).await?;
-        let planned = plan(event, round, |name| people.iter().find(|p| p.name == name), &sprint_people);
-        if planned.is_empty() {
-            return Ok(());
+        let notifications = plan(event, round, |name| people.iter().find(|p| p.name == name), &sprint_people);
+        if notifications.is_empty() {
+            return Ok(None);
         }
-        let new = self.store.record(&planned).await?;
-        tracing::debug!(event_id = %event.meta.event_id, planned = planned.len(), new, "notifications recorded");
-        if let Some(inline) = &self.inline {
-            inline.deliver(&planned, &people).await?;
+        tracing::debug!(event_id = %event.meta.event_id, planned = notifications.len(), "notifications planned");
+        Ok(Some(Planned { notifications, people }))
+    }
+
+    /// Sends the email and Slack notifications of a recorded plan (AWS; serve's deliverer
+    /// sends them from the outbox instead).
+    async fn send(&self, planned: &Planned) -> Result<(), ApplyError> {
+        match &self.inline {
+            Some(inline) => inline.deliver(&planned.notifications, &planned.people).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     async fn record_webhooks(&self, event: &DomainEvent, known: &Subscribers<'_>) -> Result<(), ApplyError> {
@@ -147,14 +161,42 @@ impl Consumer for Notifier {
     }
 
     async fn apply(&self, event: &DomainEvent, delivery: &Delivery) -> Result<(), ApplyError> {
-        self.apply_with(event, delivery, &Subscribers::new()).await
+        let Some(planned) = self.plan_with(event, delivery, &Subscribers::new()).await? else { return Ok(()) };
+        self.store.record(&planned.notifications).await?;
+        self.send(&planned).await
     }
 
+    /// The batch's events are planned side by side, and their notifications recorded in one
+    /// write, in the batch's order: a person's list shows a batch's notifications in the
+    /// order of their events, even those that occurred in the same millisecond (planned and
+    /// recorded per event, they were recorded in whatever order the plans finished).
     async fn apply_batch(&self, events: &[Decoded]) -> Vec<Result<(), ApplyError>> {
         let known = self.batch_subscribers(events).await;
-        futures_util::future::join_all(
-            events.iter().map(|d| self.apply_with(&d.event, &d.delivery, &known).instrument(d.span(self.name()))),
+        let planned = futures_util::future::join_all(
+            events.iter().map(|d| self.plan_with(&d.event, &d.delivery, &known).instrument(d.span(self.name()))),
         )
+        .await;
+        let all: Vec<Notification> = planned
+            .iter()
+            .filter_map(|p| p.as_ref().ok().and_then(Option::as_ref))
+            .flat_map(|p| p.notifications.iter().cloned())
+            .collect();
+        let recorded = match all.is_empty() {
+            true => Ok(0),
+            false => self.store.record(&all).await,
+        };
+        tracing::debug!(planned = all.len(), recorded = ?recorded, "a batch's notifications recorded");
+        futures_util::future::join_all(events.iter().zip(planned).map(|(d, p)| {
+            let recorded = &recorded;
+            async move {
+                match (p?, recorded) {
+                    (None, _) => Ok(()),
+                    (Some(_), Err(e)) => Err(ApplyError::Store(e.clone())),
+                    (Some(planned), Ok(_)) => self.send(&planned).await,
+                }
+            }
+            .instrument(d.span(self.name()))
+        }))
         .await
     }
 }
