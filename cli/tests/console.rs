@@ -403,6 +403,10 @@ async fn the_console_in_a_real_browser() {
             .send(reqwest::Method::PUT, &format!("/tasks/{done}"), Some(json!({"version": version, "status": status})))
             .await;
         assert_eq!(code, 200, "{body}");
+        if status == "in_progress" {
+            // A cycle time of a second or more: in a chart of hours it would be a bar of nothing.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
     }
     let started = Instant::now();
     loop {
@@ -420,6 +424,16 @@ async fn the_console_in_a_real_browser() {
     assert_eq!(bars.unwrap(), json!(1), "one sprint, one bar");
     let title = client.execute("return document.querySelector('#chart-velocity svg title').textContent", vec![]).await;
     assert_eq!(title.unwrap(), json!("Sprint 9 (5 points): 1 completed"));
+    // Today's median cycle time, a second or two, fills the chart in the unit it reads in.
+    until(&client, "the cycle-time chart", "document.querySelectorAll('#chart-cycle svg rect').length").await;
+    let tallest = client
+        .execute(
+            "return Math.max(...[...document.querySelectorAll('#chart-cycle svg rect')].map((r) => Number(r.getAttribute('height'))))",
+            vec![],
+        )
+        .await;
+    assert_eq!(tallest.unwrap(), json!(160), "the longest median is the chart's full height");
+    assert_eq!(text(&client, "#caption-cycle").await, "Cycle time, median seconds per day");
     screenshot(&client, "metrics").await;
 
     // At phone width nothing needs sideways scrolling of the page.
