@@ -156,16 +156,19 @@ export class TaskstreamStack extends Stack {
             ...tableEnv,
             SENDER_EMAIL: config.senderEmail,
             ...this.webhookSecrets.environment(),
+            USER_POOL_ID: this.api.userPool.userPoolId,
           },
           // The table holds the recipients' preferences, the sent-notification markers that
           // make a notification go out once per (event, recipient), and webhook subscriptions
           // and deliveries; each delivery is signed with its subscription's secrets, and
-          // retries go out on a tick every minute.
+          // retries go out on a tick every minute. A subscription failing for three days is
+          // turned off and the tenant's admins told: it lists the pool's admin group.
           grant: (fn) => {
             this.data.grantReadWrite(fn.function);
             notifications.grantNotify(fn);
             this.webhookSecrets.grantRead(fn);
             notifications.tickEveryMinute(fn);
+            this.api.grantListAdmins(fn);
           },
         };
       },

@@ -162,6 +162,20 @@ describe('search, metrics, notifications', () => {
     assert.equal(env?.WEBHOOK_SECRET_PREFIX, 'dev/taskstream/webhooks/');
   });
 
+  it("lets the notifier list the pool's admin group, and nothing else of the pool", () => {
+    const pool = logicalIds(s, 'AWS::Cognito::UserPool')[0];
+    const env = fnNamed('notifier')?.Properties?.Environment?.Variables;
+    assert.deepEqual(env?.USER_POOL_ID, { Ref: pool });
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>,
+    );
+    const cognito = statements.filter((st) => [st.Action].flat().some((a) => a.startsWith('cognito-idp:')));
+    assert.deepEqual(
+      cognito.map((st) => [[st.Action].flat(), st.Resource]),
+      [[['cognito-idp:ListUsersInGroup'], { 'Fn::GetAtt': [pool, 'Arn'] }]],
+    );
+  });
+
   it("lets the API manage the stage's webhook secrets, named at run time under its prefix", () => {
     // One secret per subscription, made by the API: none is a stack resource.
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);

@@ -467,3 +467,132 @@ async fn a_claim_let_go_for_another_attempt_is_free_at_once_and_a_settled_one_is
     let far = Timestamp::from_unix_millis(now.unix_millis() + 3_600_000).unwrap();
     assert!(!notifications.claim(&n, far, far).await.unwrap(), "a settled claim is kept");
 }
+
+/// A subscription failing for three days is turned off by the attempt that finds it so, and the
+/// tenant's admins as the user pool has them are told in their lists, each by their own
+/// preferences: not another tenant's admins, not a member, not an admin turned off in the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_failing_for_days_is_turned_off_and_the_tenants_admins_in_the_pool_are_told() {
+    use aws_sdk_cognitoidentityprovider::types::{AttributeDataType, AttributeType, SchemaAttributeType};
+    use shared_aws::notifier_lambda::handle;
+    use shared_aws::webhooks::DynamoWebhooks;
+    use shared_aws::webhooks::admins::{AdminNotice, CognitoAdmins, TenantAdmins};
+    use shared_aws::webhooks::secrets::WebhookSecrets;
+    use shared_core::ports::WebhookStore;
+    use shared_core::webhooks::SubscriptionSpec;
+    use shared_core::webhooks::dispatch::Dispatcher;
+    use shared_core::webhooks::retry::RetrySchedule;
+
+    let moto = Moto::shared();
+    let config = moto.sdk_config();
+    let table = unique_name("notify-off");
+    create_table(&moto.dynamodb(), &table).await;
+
+    // The pool as the CDK app makes it: a `tenant` attribute, and a group per role.
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&config);
+    let tenant_attribute = SchemaAttributeType::builder()
+        .name("tenant")
+        .attribute_data_type(AttributeDataType::String)
+        .mutable(false)
+        .build();
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(unique_name("users"))
+        .schema(tenant_attribute)
+        .send()
+        .await
+        .unwrap()
+        .user_pool
+        .unwrap()
+        .id
+        .unwrap();
+    for group in ["admin", "member"] {
+        cognito.create_group().user_pool_id(&pool).group_name(group).send().await.unwrap();
+    }
+    for (name, tenant, group) in [
+        ("ada", TENANT, "admin"),
+        ("bo", "globex", "admin"),
+        ("cy", TENANT, "member"),
+        ("dee", TENANT, "admin"),
+        ("eve", TENANT, "admin"),
+    ] {
+        let attribute = AttributeType::builder().name("custom:tenant").value(tenant).build().unwrap();
+        cognito.admin_create_user().user_pool_id(&pool).username(name).user_attributes(attribute).send().await.unwrap();
+        cognito.admin_add_user_to_group().user_pool_id(&pool).username(name).group_name(group).send().await.unwrap();
+    }
+    cognito.admin_disable_user().user_pool_id(&pool).username("dee").send().await.unwrap();
+    let admins = CognitoAdmins::from_client(cognito.clone(), &pool);
+    assert_eq!(admins.admins(TENANT).await.unwrap(), ["ada", "eve"]);
+    assert_eq!(admins.admins("globex").await.unwrap(), ["bo"]);
+
+    let store = Arc::new(DynamoStore::from_client(moto.dynamodb(), &table));
+    let notifications = Arc::new(DynamoNotifications::from_client(moto.dynamodb(), &table, store.clone()));
+    // eve wants no notice of this kind; ada has no entry (in-app, the default).
+    let eve = Person {
+        name: "eve".into(),
+        email: None,
+        slack_webhook_url: None,
+        preferences: [(Kind::WebhookDisabled, vec![])].into_iter().collect(),
+        muted: false,
+        version: 0,
+    };
+    notifications.put_person(TENANT, &eve).await.unwrap();
+    let secrets = WebhookSecrets::new(aws_sdk_secretsmanager::Client::new(&config), format!("{table}/webhooks/"));
+    let notice = AdminNotice::new(Arc::new(admins), notifications.clone());
+    let webhooks = Arc::new(DynamoWebhooks::new(&store, secrets).with_admin_notice(notice));
+    let (receiver, received) = flaky_receiver().await;
+    let spec =
+        SubscriptionSpec { url: format!("{receiver}/hooks"), event_types: vec!["TaskAssigned".into()], active: true };
+    let subscription = webhooks.create(TENANT, &spec).await.unwrap();
+    // Failing for four days already: the next failed attempt turns it off.
+    let four_days_ago = Timestamp::now().unix_millis() - 4 * 86_400_000;
+    moto.dynamodb()
+        .update_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{TENANT}#WEBHOOK")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(subscription.id.to_string()))
+        .update_expression("SET failingSinceMs = :since")
+        .expression_attribute_values(":since", aws_sdk_dynamodb::types::AttributeValue::N(four_days_ago.to_string()))
+        .send()
+        .await
+        .unwrap();
+
+    let sender = Arc::new(HttpSender::new(ATTEMPT_TIMEOUT, true).unwrap());
+    let notifier = Notifier::new(notifications.clone()).with_webhooks(webhooks.clone());
+    let schedule = RetrySchedule::new(vec![std::time::Duration::from_secs(1)]);
+    let dispatcher = Dispatcher::new(webhooks.clone(), sender, schedule).with_batch(32);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let q = queue(&sqs, &unique_name("notifier-off"), 30).await;
+    sqs.send_message().queue_url(&q.url).message_body(assignment("sam")).send().await.unwrap();
+    let batch = serde_json::to_value(sqs_event(&receive(&sqs, &q.url, 1).await)).unwrap();
+    let answer = handle(&notifier, &dispatcher, None, batch).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    assert_eq!(received.lock().await.len(), 1, "one attempt, answered 500");
+
+    let off = webhooks.get(TENANT, subscription.id).await.unwrap().unwrap();
+    assert!(!off.active, "{off:?}");
+    let (_, reason) = off.disabled.clone().expect("turned off, with why");
+    assert!(reason.contains("500"), "{reason}");
+
+    let inbox = |who: &'static str, tenant: &'static str| {
+        let notifications = notifications.clone();
+        async move {
+            let query = NotificationQuery { limit: 10, unread: false, cursor: None };
+            notifications.list(tenant, who, &query).await.unwrap().items
+        }
+    };
+    let told = inbox("ada", TENANT).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((told[0].kind, told[0].channel), (Kind::WebhookDisabled, Channel::InApp));
+    assert!(told[0].summary.contains(&receiver), "the notice names the endpoint: {}", told[0].summary);
+    for (who, tenant) in [("eve", TENANT), ("dee", TENANT), ("cy", TENANT), ("bo", "globex")] {
+        assert!(inbox(who, tenant).await.is_empty(), "{who} is not told");
+    }
+
+    // Off, its deliveries wait: a later tick sends nothing and tells no one again.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let tick = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    handle(&notifier, &dispatcher, None, tick).await.unwrap();
+    assert_eq!(received.lock().await.len(), 1, "nothing sent to a subscription turned off");
+    assert_eq!(inbox("ada", TENANT).await.len(), 1);
+}

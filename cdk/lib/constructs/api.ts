@@ -209,4 +209,12 @@ export class Api extends Construct {
       evaluationPeriods: 1,
     });
   }
+
+  /**
+   * Read who a tenant's admins are: the members of the pool's `admin` group (each user's
+   * `custom:tenant` names its tenant). Nothing else of the pool.
+   */
+  grantListAdmins(fn: RustFunction): void {
+    this.userPool.grant(fn.function, 'cognito-idp:ListUsersInGroup');
+  }
 }

@@ -421,15 +421,15 @@ impl DynamoWebhooks {
             return Ok(());
         };
         let since = Timestamp::from_unix_millis(since_ms).unwrap_or(o.attempted_at);
-        let reason = health::Disabled {
+        let off = health::Disabled {
             tenant: o.tenant.clone(),
             webhook_id: o.webhook_id,
             url: get_s(&it, super::URL).unwrap_or_default().to_owned(),
             failing_since: since,
             disabled_at: o.attempted_at,
             last_error: o.error.clone().unwrap_or_default(),
-        }
-        .reason();
+        };
+        let reason = off.reason();
         let disabled = self
             .client
             .update_item()
@@ -449,6 +449,19 @@ impl DynamoWebhooks {
         match disabled {
             Ok(_) => {
                 tracing::warn!(tenant = %o.tenant, webhook = %o.webhook_id, %reason, "a webhook failing for days was turned off");
+                if let Some(notice) = &self.notice {
+                    // Told after the subscription is off, once: only the attempt that turned
+                    // it off gets here. A notice that cannot be recorded is logged; the
+                    // subscription itself shows why it is off.
+                    match notice.tell(&off).await {
+                        Ok(admins) => {
+                            tracing::info!(tenant = %o.tenant, webhook = %o.webhook_id, admins, "the tenant's admins were told")
+                        }
+                        Err(e) => {
+                            tracing::error!(tenant = %o.tenant, webhook = %o.webhook_id, error = %e, "the tenant's admins could not be told")
+                        }
+                    }
+                }
                 Ok(())
             }
             // Already off (turned off by another attempt, or by an admin).

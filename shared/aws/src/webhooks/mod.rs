@@ -12,6 +12,7 @@
 //! Writes that span the table and Secrets Manager are ordered so that a failure between
 //! them leaves nothing half-done that a retry cannot finish (see each method).
 
+pub mod admins;
 mod deliveries;
 pub mod secrets;
 
@@ -53,6 +54,9 @@ pub struct DynamoWebhooks {
     /// `gsi2`: each subscription's deliveries, newest first.
     list_index: String,
     secrets: WebhookSecrets,
+    /// Who is told when a subscription is turned off for failing (the notifier's; the API
+    /// never turns one off).
+    notice: Option<std::sync::Arc<admins::AdminNotice>>,
 }
 
 impl DynamoWebhooks {
@@ -64,7 +68,15 @@ impl DynamoWebhooks {
             due_index: store.layout().gsi_due.clone(),
             list_index: store.layout().gsi_priority.clone(),
             secrets,
+            notice: None,
         }
+    }
+
+    /// Tells the tenant's admins when a subscription is turned off for failing; without it,
+    /// the function's log alone says so.
+    pub fn with_admin_notice(mut self, notice: admins::AdminNotice) -> Self {
+        self.notice = Some(std::sync::Arc::new(notice));
+        self
     }
 
     fn sub_key(tenant: &str, id: Uuid) -> Item {
