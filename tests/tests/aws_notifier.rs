@@ -476,7 +476,7 @@ async fn a_subscription_failing_for_days_is_turned_off_and_the_tenants_admins_in
     use aws_sdk_cognitoidentityprovider::types::{AttributeDataType, AttributeType, SchemaAttributeType};
     use shared_aws::notifier_lambda::handle;
     use shared_aws::webhooks::DynamoWebhooks;
-    use shared_aws::webhooks::admins::{AdminNotice, CognitoAdmins, TenantAdmins};
+    use shared_aws::webhooks::admins::{AdminNotice, CognitoAdmins};
     use shared_aws::webhooks::secrets::WebhookSecrets;
     use shared_core::ports::WebhookStore;
     use shared_core::webhooks::SubscriptionSpec;
@@ -538,7 +538,7 @@ async fn a_subscription_failing_for_days_is_turned_off_and_the_tenants_admins_in
     };
     notifications.put_person(TENANT, &eve).await.unwrap();
     let secrets = WebhookSecrets::new(aws_sdk_secretsmanager::Client::new(&config), format!("{table}/webhooks/"));
-    let notice = AdminNotice::new(Arc::new(admins), notifications.clone());
+    let notice = AdminNotice::new(admins, notifications.clone());
     let webhooks = Arc::new(DynamoWebhooks::new(&store, secrets).with_admin_notice(notice));
     let (receiver, received) = flaky_receiver().await;
     let spec =

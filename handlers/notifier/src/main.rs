@@ -36,7 +36,7 @@ async fn main() -> Result<(), Error> {
     // Slack and webhooks go to public addresses only (the metadata service is link-local).
     let http = Arc::new(HttpSender::new(ATTEMPT_TIMEOUT, false)?);
     let inline = || InlineDelivery::new(notifications.clone()).with_email(email.clone()).with_slack(http.clone());
-    let admins = Arc::new(CognitoAdmins::new(&config, required("USER_POOL_ID")?));
+    let admins = CognitoAdmins::new(&config, required("USER_POOL_ID")?);
     let notice = AdminNotice::new(admins, notifications.clone()).with_inline(inline());
     let webhooks = Arc::new(DynamoWebhooks::new(&store, WebhookSecrets::from_env(&config)?).with_admin_notice(notice));
     let inline = inline();

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::DisplayErrorContext;
+use aws_sdk_cognitoidentityprovider::types::UserType;
 use shared_core::notify::Person;
 use shared_core::notify::inline::InlineDelivery;
 use shared_core::ports::{NotificationStore, StoreError};
@@ -17,13 +17,6 @@ use crate::auth::TENANT_CLAIM;
 
 /// The pool group whose members are admins (the task API maps `cognito:groups` the same way).
 const ADMIN_GROUP: &str = "admin";
-
-/// The names of a tenant's admins.
-#[async_trait]
-pub trait TenantAdmins: Send + Sync {
-    /// Each admin's user name once, in name order; users turned off in the pool are left out.
-    async fn admins(&self, tenant: &str) -> Result<Vec<String>, StoreError>;
-}
 
 /// A tenant's admins as the user pool has them.
 pub struct CognitoAdmins {
@@ -39,39 +32,25 @@ impl CognitoAdmins {
     pub fn from_client(client: Client, pool_id: impl Into<String>) -> Self {
         Self { client, pool_id: pool_id.into() }
     }
-}
 
-#[async_trait]
-impl TenantAdmins for CognitoAdmins {
-    async fn admins(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
-        let mut names = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_users_in_group()
-                .user_pool_id(&self.pool_id)
-                .group_name(ADMIN_GROUP)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    StoreError::Unavailable(format!("Cognito ListUsersInGroup: {}", DisplayErrorContext(e)))
-                })?;
-            for user in page.users() {
-                let of_tenant = user.attributes().iter().any(|a| a.name() == TENANT_CLAIM && a.value() == Some(tenant));
-                if of_tenant
-                    && user.enabled()
-                    && let Some(name) = user.username()
-                {
-                    names.push(name.to_owned());
-                }
-            }
-            match page.next_token {
-                Some(token) if !token.is_empty() => next = Some(token),
-                _ => break,
-            }
-        }
+    /// Each admin's user name once, in name order; users turned off in the pool are left out.
+    pub async fn admins(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        let users = self
+            .client
+            .list_users_in_group()
+            .user_pool_id(&self.pool_id)
+            .group_name(ADMIN_GROUP)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("Cognito ListUsersInGroup: {}", DisplayErrorContext(e))))?;
+        let of_tenant = |user: &UserType| {
+            user.enabled() && user.attributes().iter().any(|a| a.name() == TENANT_CLAIM && a.value() == Some(tenant))
+        };
+        let mut names: Vec<String> =
+            users.iter().filter(|u| of_tenant(u)).filter_map(|u| u.username().map(str::to_owned)).collect();
         names.sort();
         names.dedup();
         Ok(names)
@@ -82,13 +61,13 @@ impl TenantAdmins for CognitoAdmins {
 /// notification each, by their own preferences (in-app for an admin with no entry), recorded
 /// in their list and, for email and Slack, claimed and sent as the notifier sends the others.
 pub struct AdminNotice {
-    admins: Arc<dyn TenantAdmins>,
+    admins: CognitoAdmins,
     notifications: Arc<dyn NotificationStore>,
     inline: Option<InlineDelivery>,
 }
 
 impl AdminNotice {
-    pub fn new(admins: Arc<dyn TenantAdmins>, notifications: Arc<dyn NotificationStore>) -> Self {
+    pub fn new(admins: CognitoAdmins, notifications: Arc<dyn NotificationStore>) -> Self {
         Self { admins, notifications, inline: None }
     }
 

@@ -56,7 +56,7 @@ pub struct DynamoWebhooks {
     secrets: WebhookSecrets,
     /// Who is told when a subscription is turned off for failing (the notifier's; the API
     /// never turns one off).
-    notice: Option<std::sync::Arc<admins::AdminNotice>>,
+    notice: Option<admins::AdminNotice>,
 }
 
 impl DynamoWebhooks {
@@ -75,7 +75,7 @@ impl DynamoWebhooks {
     /// Tells the tenant's admins when a subscription is turned off for failing; without it,
     /// the function's log alone says so.
     pub fn with_admin_notice(mut self, notice: admins::AdminNotice) -> Self {
-        self.notice = Some(std::sync::Arc::new(notice));
+        self.notice = Some(notice);
         self
     }
 
